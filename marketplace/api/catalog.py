@@ -1,0 +1,1 @@
+"""Catalogue read endpoints: GPUs, partners, offers."""

@@ -1,0 +1,23 @@
+from .accounts import ApiKey, Membership, Role, Workspace
+from .catalog import (
+    Architecture,
+    CatalogVersion,
+    GpuModel,
+    Interconnect,
+    Offer,
+    Partner,
+    PartnerKind,
+    PartnerStatus,
+    PriceHistory,
+    PriceStatus,
+    Region,
+)
+from .health import HealthState, NodeHealthEvent, Repair
+from .rentals import Node, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
+
+__all__ = [
+    "ApiKey", "Architecture", "CatalogVersion", "GpuModel", "HealthState", "Interconnect",
+    "Membership", "Node", "NodeHealthEvent", "NodeState", "Offer", "Partner", "PartnerKind",
+    "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental", "RentalAttempt",
+    "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
+]

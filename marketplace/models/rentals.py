@@ -1,0 +1,118 @@
+"""Rentals (leases of N nodes of one offer), their events, attempts and nodes."""
+
+from django.db import models
+
+from .accounts import Workspace
+from .catalog import Offer, Partner
+
+
+class RentalState(models.TextChoices):
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Rental(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rentals")
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    request = models.JSONField()
+    request_hash = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="rentals")
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="rentals")
+    region_code = models.CharField(max_length=128, blank=True, default="")
+    nodes_count = models.PositiveSmallIntegerField(default=1)
+    reserved_nodes = models.PositiveSmallIntegerField(default=0, help_text="capacity held on the offer")
+    locked_price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    state = models.CharField(max_length=16, choices=RentalState.choices, default=RentalState.PENDING)
+    failure_reason = models.TextField(blank=True, default="")
+    max_hours = models.DecimalField(max_digits=8, decimal_places=2)
+    ssh_public_key = models.TextField(blank=True, default="")
+    user_data = models.TextField(blank=True, default="", help_text="launch plan passed to the partner")
+    created_at = models.DateTimeField(auto_now_add=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="rental_idempotency",
+                                    condition=models.Q(idempotency_key__isnull=False)),
+        ]
+        indexes = [models.Index(fields=["state", "state_changed_at"], name="rental_state")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rental {self.pk} ({self.state})"
+
+
+class RentalEvent(models.Model):
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=16, blank=True, default="")
+    to_state = models.CharField(max_length=16, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    actor = models.CharField(max_length=64, default="system")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class RentalAttempt(models.Model):
+    """One try of one placement: what was tried and how it ended."""
+
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="attempts")
+    offer = models.ForeignKey(Offer, null=True, on_delete=models.SET_NULL)
+    partner_slug = models.CharField(max_length=64)
+    region_code = models.CharField(max_length=128)
+    instance_type = models.CharField(max_length=128)
+    started_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=16, default="started")  # started, succeeded, failed
+    error_kind = models.CharField(max_length=32, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+
+class NodeState(models.TextChoices):
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Node(models.Model):
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="nodes")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="nodes")
+    index = models.PositiveSmallIntegerField(default=0)
+    provider_ref = models.CharField(max_length=128, blank=True, default="")
+    region_code = models.CharField(max_length=128, blank=True, default="")
+    ip = models.CharField(max_length=64, blank=True, default="")
+    ssh_user = models.CharField(max_length=32, default="ubuntu")
+    ssh_port = models.PositiveIntegerField(default=22)
+    state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.PROVISIONING)
+    health = models.CharField(max_length=16, default="unknown")
+    health_repair = models.CharField(max_length=32, blank=True, default="")
+    health_reason = models.TextField(blank=True, default="")
+    health_report = models.JSONField(default=dict, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rental", "index"], name="node_unique_index")]
+        indexes = [models.Index(fields=["partner", "provider_ref"], name="node_partner_ref")]
+        ordering = ["rental_id", "index"]
+
+    @property
+    def ssh(self) -> str:
+        if not self.ip:
+            return ""
+        port = f" -p {self.ssh_port}" if self.ssh_port != 22 else ""
+        return f"ssh{port} {self.ssh_user}@{self.ip}"

@@ -1,0 +1,80 @@
+"""Deployments (a NIM endpoint over rented nodes) and their replicas."""
+
+from django.db import models
+
+from marketplace.models import Rental, Workspace
+
+
+class DeploymentState(models.TextChoices):
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    READY = "ready"
+    DEGRADED = "degraded"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Deployment(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deployments")
+    name = models.SlugField(max_length=63)
+    model = models.CharField(max_length=128, help_text="NIM model id")
+    profile = models.CharField(max_length=64, blank=True, default="")
+    replicas_min = models.PositiveSmallIntegerField(default=1)
+    replicas_max = models.PositiveSmallIntegerField(default=1)
+    request = models.JSONField(default=dict, help_text="placement request/policy the replicas obey")
+    max_hours = models.DecimalField(max_digits=8, decimal_places=2, default=24)
+    state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING)
+    failure_reason = models.TextField(blank=True, default="")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    last_scaled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="deployment_unique_live_name",
+                condition=~models.Q(state__in=["terminated", "failed"]),
+            ),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+
+class DeploymentEvent(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=16, blank=True, default="")
+    to_state = models.CharField(max_length=16, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    actor = models.CharField(max_length=64, default="system")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class ReplicaState(models.TextChoices):
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    READY = "ready"
+    UNHEALTHY = "unhealthy"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Replica(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="replicas")
+    rental = models.OneToOneField(Rental, on_delete=models.PROTECT, related_name="replica")
+    state = models.CharField(max_length=16, choices=ReplicaState.choices, default=ReplicaState.PROVISIONING)
+    endpoint = models.URLField(blank=True, default="", help_text="base URL of the NIM HTTP server")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
