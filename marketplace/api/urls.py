@@ -7,4 +7,9 @@ router = SimpleRouter(trailing_slash=False)
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("", include("marketplace.api.urls_match")),
+    path("", include("marketplace.api.urls_rentals")),
+    path("", include("marketplace.api.urls_nodes")),
+    path("admin/", include("marketplace.api.urls_admin_partners")),
+    path("", include("nim_launcher.api.urls")),
 ]
