@@ -1,0 +1,165 @@
+"""Load a parsed catalogue into the database: one transaction, idempotent, price history on change."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from marketplace.models import CatalogVersion, GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
+from marketplace.price_integrity import PricePoint, assess_prices
+
+from .gpus import CANONICAL_GPUS
+from .partners import partner_profile
+from .regions import jurisdiction_of
+from .skypilot import CatalogParse, OfferRow, RowProblem, parse_catalog, summarize
+
+MAX_PROBLEM_EXAMPLES = 10
+OFFER_UPDATE_FIELDS = ["gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
+                       "spot_price_per_hour", "price_per_gpu_hour", "country", "jurisdiction", "gpu_memory_gb",
+                       "updated_at"]
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    price_changes: int = 0
+    problems: int = 0
+    problem_examples: list[RowProblem] = field(default_factory=list)
+    per_partner: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _money(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(round(value, 4)))
+
+
+def import_catalog(directory: str | Path) -> ImportReport:
+    """Parse a SkyPilot-layout directory and import it."""
+    return import_parsed(parse_catalog(directory))
+
+
+def import_parsed(parsed: CatalogParse) -> ImportReport:
+    report = ImportReport(problems=len(parsed.problems), problem_examples=parsed.problems[:MAX_PROBLEM_EXAMPLES],
+                          per_partner=summarize(parsed))
+    with transaction.atomic():
+        gpus = _ensure_gpus()
+        partners = {slug: _ensure_partner(slug) for slug in parsed.partners}
+        regions = _ensure_regions(parsed, partners)
+        for slug, partner in partners.items():
+            rows = [row for row in parsed.offers if row.partner == slug]
+            _sync_partner_offers(partner, rows, regions, gpus, report)
+        refresh_price_statuses()
+        bump_version()
+    return report
+
+
+def _ensure_gpus() -> dict[str, GpuModel]:
+    existing = {gpu.name: gpu for gpu in GpuModel.objects.all()}
+    for spec in CANONICAL_GPUS.values():
+        if spec.name not in existing:
+            existing[spec.name] = GpuModel.objects.create(
+                name=spec.name, memory_gb=spec.memory_gb, architecture=spec.architecture, vendor=spec.vendor)
+    return existing
+
+
+def _ensure_partner(slug: str) -> Partner:
+    profile = partner_profile(slug)
+    partner, created = Partner.objects.get_or_create(slug=slug, defaults={
+        "name": profile.name, "hq_country": profile.hq_country,
+        "hq_jurisdiction": jurisdiction_of(profile.hq_country) if profile.hq_country else "",
+        "certifications": list(profile.certifications), "status": PartnerStatus.ACTIVE,
+    })
+    return partner
+
+
+def _ensure_regions(parsed: CatalogParse, partners: dict[str, Partner]) -> dict[tuple[str, str], Region]:
+    regions = {(r.partner.slug, r.code): r for r in Region.objects.filter(partner__in=partners.values())
+               .select_related("partner")}
+    for (slug, code), info in parsed.regions.items():
+        values = {"display_name": info.display_name, "country": info.country, "jurisdiction": info.jurisdiction,
+                  "latitude": info.latitude, "longitude": info.longitude}
+        region = regions.get((slug, code))
+        if region is None:
+            regions[(slug, code)] = Region.objects.create(partner=partners[slug], code=code, **values)
+        elif any(getattr(region, k) != v for k, v in values.items()):
+            Region.objects.filter(pk=region.pk).update(**values)
+            for key, value in values.items():
+                setattr(region, key, value)
+    return regions
+
+
+def _offer_fields(row: OfferRow, region: Region, gpu: GpuModel) -> dict:
+    price = _money(row.price_per_hour)
+    return {
+        "gpu": gpu, "gpus_per_node": row.gpus_per_node, "vcpus": row.vcpus, "memory_gb": row.memory_gb,
+        "interconnect": row.interconnect, "price_per_hour": price, "spot_price_per_hour": _money(row.spot_price_per_hour),
+        "price_per_gpu_hour": None if price is None else (price / row.gpus_per_node).quantize(Decimal("0.0001")),
+        "country": region.country, "jurisdiction": region.jurisdiction, "gpu_memory_gb": gpu.memory_gb,
+    }
+
+
+def _sync_partner_offers(partner, rows, regions, gpus, report: ImportReport) -> None:
+    now = timezone.now()
+    existing = {(o.region.code, o.instance_type): o for o in partner.offers.select_related("region")}
+    seen, to_create, to_update, history = set(), [], [], []
+    for row in rows:
+        key = (row.region, row.instance_type)
+        seen.add(key)
+        region = regions[(partner.slug, row.region)]
+        values = _offer_fields(row, region, gpus[row.gpu])
+        offer = existing.get(key)
+        if offer is None:
+            to_create.append(Offer(partner=partner, region=region, instance_type=row.instance_type,
+                                   updated_at=now, **values))
+            continue
+        changed = [k for k, v in values.items() if getattr(offer, k) != v]
+        if not changed:
+            report.unchanged += 1
+            continue
+        if "price_per_hour" in changed or "spot_price_per_hour" in changed:
+            history.append(PriceHistory(offer=offer, price_per_hour=values["price_per_hour"],
+                                        spot_price_per_hour=values["spot_price_per_hour"], recorded_at=now))
+        for k, v in values.items():
+            setattr(offer, k, v)
+        offer.updated_at = now
+        to_update.append(offer)
+    created = Offer.objects.bulk_create(to_create, batch_size=1000)
+    history += [PriceHistory(offer=o, price_per_hour=o.price_per_hour, spot_price_per_hour=o.spot_price_per_hour,
+                             recorded_at=now) for o in created]
+    Offer.objects.bulk_update(to_update, OFFER_UPDATE_FIELDS, batch_size=1000)
+    report.price_changes += len(history) - len(created)
+    PriceHistory.objects.bulk_create(history, batch_size=1000)
+    vanished = [offer.pk for key, offer in existing.items() if key not in seen]
+    Offer.objects.filter(pk__in=vanished).delete()
+    report.created += len(created)
+    report.updated += len(to_update)
+    report.removed += len(vanished)
+
+
+def refresh_price_statuses() -> int:
+    """Re-assess every offer's price against its GPU model's market; returns how many statuses changed."""
+    now = timezone.now()
+    rows = list(Offer.objects.values_list("id", "gpu__name", "gpus_per_node", "price_per_hour",
+                                          "spot_price_per_hour", "updated_at", "price_status", "price_status_reason"))
+    points = [PricePoint(key=r[0], gpu=r[1], gpus_per_node=r[2],
+                         price_per_hour=None if r[3] is None else float(r[3]),
+                         spot_price_per_hour=None if r[4] is None else float(r[4]),
+                         age_s=(now - r[5]).total_seconds()) for r in rows]
+    verdicts = assess_prices(points, suspect_fraction=settings.SUSPECT_PRICE_FRACTION,
+                             stale_after_s=settings.OFFER_STALE_AFTER_S or None)
+    changed = [Offer(id=r[0], price_status=verdicts[r[0]][0], price_status_reason=verdicts[r[0]][1])
+               for r in rows if (r[6], r[7]) != verdicts[r[0]]]
+    Offer.objects.bulk_update(changed, ["price_status", "price_status_reason"], batch_size=1000)
+    return len(changed)
+
+
+def bump_version() -> None:
+    updated = CatalogVersion.objects.update(version=F("version") + 1)
+    if not updated:
+        CatalogVersion.objects.create(version=1)
