@@ -1,5 +1,7 @@
 """Shared fixtures: named personas (owner, teammate, stranger) with API clients."""
 
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -39,3 +41,23 @@ def staff(db) -> Persona:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+SHARED_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "catalog" / "skypilot"
+
+
+@pytest.fixture(scope="session")
+def parsed_catalog():
+    """The shared catalogue when it is beside the checkout, else the bundled snapshot of it."""
+    from marketplace.catalog.skypilot import parse_catalog
+    from marketplace.catalog.snapshot import load_snapshot
+
+    return parse_catalog(SHARED_CATALOG) if SHARED_CATALOG.is_dir() else load_snapshot()
+
+
+@pytest.fixture
+def real_catalog(db, parsed_catalog):
+    """The real catalogue imported into the test database."""
+    from marketplace.catalog.importer import import_parsed
+
+    return import_parsed(parsed_catalog)

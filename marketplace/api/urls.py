@@ -1,9 +1,12 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import catalog  # noqa: F401
+from . import catalog
 
 router = SimpleRouter(trailing_slash=False)
+router.register("gpus", catalog.GpuModelViewSet, basename="gpu")
+router.register("partners", catalog.PartnerViewSet, basename="partner")
+router.register("offers", catalog.OfferViewSet, basename="offer")
 
 urlpatterns = [
     path("", include(router.urls)),

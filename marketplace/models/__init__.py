@@ -1,6 +1,7 @@
 from .accounts import ApiKey, Membership, Role, Workspace
 from .catalog import (
     Architecture,
+    INTERCONNECT_RANK,
     CatalogVersion,
     GpuModel,
     Interconnect,
@@ -16,7 +17,7 @@ from .health import HealthState, NodeHealthEvent, Repair
 from .rentals import Node, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
 
 __all__ = [
-    "ApiKey", "Architecture", "CatalogVersion", "GpuModel", "HealthState", "Interconnect",
+    "INTERCONNECT_RANK", "ApiKey", "Architecture", "CatalogVersion", "GpuModel", "HealthState", "Interconnect",
     "Membership", "Node", "NodeHealthEvent", "NodeState", "Offer", "Partner", "PartnerKind",
     "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental", "RentalAttempt",
     "RentalEvent", "RentalState", "Repair", "Role", "Workspace",

@@ -1,0 +1,1 @@
+"""`brokerctl`: the command line for terminals and CI pipelines, over the public REST API only."""

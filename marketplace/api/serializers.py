@@ -1,0 +1,64 @@
+"""Catalogue serializers: field names are the public contract of DESIGN §5."""
+
+from rest_framework import serializers
+
+from marketplace.models import GpuModel, Offer, Partner, Region
+
+
+class GpuModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GpuModel
+        fields = ["name", "memory_gb", "architecture", "vendor"]
+
+
+class RegionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Region
+        fields = ["code", "display_name", "country", "jurisdiction", "latitude", "longitude"]
+
+
+class PartnerSerializer(serializers.ModelSerializer):
+    regions = RegionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Partner
+        fields = ["slug", "name", "kind", "hq_country", "hq_jurisdiction", "certifications", "status",
+                  "reliability", "last_sync_at", "regions"]
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    partner = serializers.CharField(source="partner.slug")
+    region = serializers.CharField(source="region.code")
+    gpu = serializers.CharField(source="gpu.name")
+    price_per_hour = serializers.FloatField(allow_null=True)
+    spot_price_per_hour = serializers.FloatField(allow_null=True)
+    price_per_gpu_hour = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = Offer
+        fields = ["id", "partner", "region", "country", "jurisdiction", "instance_type", "gpu", "gpu_memory_gb",
+                  "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
+                  "price_per_gpu_hour", "available_nodes", "price_status", "price_status_reason", "updated_at"]
+        read_only_fields = fields
+
+
+OFFER_LIST_COLUMNS = ["id", "partner__slug", "region__code", "country", "jurisdiction", "instance_type", "gpu__name",
+                      "gpu_memory_gb", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
+                      "spot_price_per_hour", "price_per_gpu_hour", "available_nodes", "price_status",
+                      "price_status_reason", "updated_at"]
+
+
+def offer_row_to_dict(row: dict) -> dict:
+    """Render one `.values(*OFFER_LIST_COLUMNS)` row in the contract's shape, without model instances."""
+    out = {
+        "id": row["id"], "partner": row["partner__slug"], "region": row["region__code"], "country": row["country"],
+        "jurisdiction": row["jurisdiction"], "instance_type": row["instance_type"], "gpu": row["gpu__name"],
+        "gpu_memory_gb": row["gpu_memory_gb"], "gpus_per_node": row["gpus_per_node"], "vcpus": row["vcpus"],
+        "memory_gb": row["memory_gb"], "interconnect": row["interconnect"],
+        "available_nodes": row["available_nodes"], "price_status": row["price_status"],
+        "price_status_reason": row["price_status_reason"],
+        "updated_at": row["updated_at"].isoformat().replace("+00:00", "Z"),
+    }
+    for key in ("price_per_hour", "spot_price_per_hour", "price_per_gpu_hour"):
+        out[key] = None if row[key] is None else float(row[key])
+    return out
