@@ -28,3 +28,21 @@ def _configure_filesystem_transport() -> None:
 
 _configure_filesystem_transport()
 app.autodiscover_tasks()
+
+
+def _beat_schedule() -> dict:
+    from django.conf import settings
+
+    return {
+        "reconcile": {"task": "marketplace.tasks.rentals.reconcile_task", "schedule": settings.RECONCILE_INTERVAL_S},
+        "expire-rentals": {"task": "marketplace.tasks.rentals.expire_rentals_task", "schedule": 30.0},
+        "budgets": {"task": "marketplace.tasks.rentals.budget_enforce_task", "schedule": 60.0},
+        "deployments": {"task": "nim_launcher.tasks.deployments_sweep_task", "schedule": 15.0},
+        "partner-sync": {"task": "marketplace.tasks.partners.sync_all_partners_task",
+                         "schedule": settings.PARTNER_SYNC_INTERVAL_S},
+        "node-health": {"task": "marketplace.tasks.health.node_health_sweep_task", "schedule": 30.0},
+        "partner-reliability": {"task": "marketplace.tasks.health.partner_reliability_task", "schedule": 600.0},
+    }
+
+
+app.conf.beat_schedule = _beat_schedule()

@@ -131,10 +131,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "marketplace.api.pagination.OfferPagination",
+    "DEFAULT_THROTTLE_CLASSES": [],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "URL_FORMAT_OVERRIDE": None,  # `?format=csv` belongs to the usage endpoint, not content negotiation
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GPU Broker API",
@@ -143,12 +145,24 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+REDIS_URL = env_str("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Celery: server-less filesystem transport by default, Redis (or any broker URL) in production.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_QUEUE_DIR = VAR_DIR / "celery-queue"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again; every task is idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Secrets at rest: Fernet keys (comma-separated, first one encrypts) derived from SECRET_KEY if unset.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
@@ -164,6 +178,8 @@ PARTNER_HTTP_TIMEOUT_S = env_number("PARTNER_HTTP_TIMEOUT_S", 10.0)
 # Rentals
 RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
+PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work
+PROVISION_POLL_S = env_number("PROVISION_POLL_S", 1.0)
 RENTAL_RATE_LIMIT_PER_MIN = env_number("RENTAL_RATE_LIMIT_PER_MIN", 120, int)
 BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 

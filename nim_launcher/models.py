@@ -23,6 +23,7 @@ class Deployment(models.Model):
     profile = models.CharField(max_length=64, blank=True, default="")
     replicas_min = models.PositiveSmallIntegerField(default=1)
     replicas_max = models.PositiveSmallIntegerField(default=1)
+    replicas_desired = models.PositiveSmallIntegerField(default=1, help_text="set by the autoscaler within min..max")
     request = models.JSONField(default=dict, help_text="placement request/policy the replicas obey")
     max_hours = models.DecimalField(max_digits=8, decimal_places=2, default=24)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING)

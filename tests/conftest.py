@@ -61,3 +61,32 @@ def real_catalog(db, parsed_catalog):
     from marketplace.catalog.importer import import_parsed
 
     return import_parsed(parsed_catalog)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_queue_for_tests():
+    """Tests drive services directly; keep their enqueued tasks off the development queue folder."""
+    from django.conf import settings
+
+    from broker.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        app.conf.broker_url = "memory://"
+    yield
+
+
+def drive_rental(rental_id: int, *, rounds: int = 30):
+    """Do what the worker does, in-process: provision, poll, fail over, until the rental settles."""
+    from marketplace.models import Rental
+    from marketplace.services.rentals import rental_finish_termination, rental_poll, rental_provision
+
+    for _ in range(rounds):
+        rental = Rental.objects.get(pk=rental_id)
+        if rental.state in ("pending", "provisioning"):
+            rental_provision(rental_id)
+            rental_poll(rental_id)
+        elif rental.state == "terminating":
+            rental_finish_termination(rental_id)
+        else:
+            return rental
+    return Rental.objects.get(pk=rental_id)

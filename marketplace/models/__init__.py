@@ -5,6 +5,7 @@ from .catalog import (
     CatalogVersion,
     GpuModel,
     Interconnect,
+    NodeLaunch,
     Offer,
     Partner,
     PartnerKind,
@@ -18,7 +19,7 @@ from .rentals import Node, NodeState, Rental, RentalAttempt, RentalEvent, Rental
 
 __all__ = [
     "INTERCONNECT_RANK", "ApiKey", "Architecture", "CatalogVersion", "GpuModel", "HealthState", "Interconnect",
-    "Membership", "Node", "NodeHealthEvent", "NodeState", "Offer", "Partner", "PartnerKind",
+    "Membership", "Node", "NodeLaunch", "NodeHealthEvent", "NodeState", "Offer", "Partner", "PartnerKind",
     "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental", "RentalAttempt",
     "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
 ]

@@ -44,6 +44,12 @@ class PriceStatus(models.TextChoices):
     STALE = "stale"
 
 
+class NodeLaunch(models.TextChoices):
+    CLOUD_INIT = "cloud_init", "cloud-init user data (VM partners)"
+    KUBERNETES = "kubernetes", "Kubernetes manifests"
+    LOCAL_PROCESS = "local_process", "local process (local adapter, simulated partners)"
+
+
 class Partner(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=128)
@@ -54,6 +60,9 @@ class Partner(models.Model):
     hq_jurisdiction = models.CharField(max_length=8, blank=True, default="")
     certifications = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=PartnerStatus.choices, default=PartnerStatus.PENDING)
+    node_launch = models.CharField(max_length=16, choices=NodeLaunch.choices, default=NodeLaunch.CLOUD_INIT,
+                                   help_text="how a launch plan reaches this partner's nodes")
+    adapter_options = models.JSONField(default=dict, blank=True, help_text="non-secret adapter settings")
     reliability = models.FloatField(default=1.0, help_text="1.0 = no failures in the window")
     last_sync_at = models.DateTimeField(null=True, blank=True)
     sync_error = models.TextField(blank=True, default="")

@@ -36,6 +36,8 @@ class Rental(models.Model):
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="a worker owns provisioning until then")
+    budget_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -88,8 +90,11 @@ class NodeState(models.TextChoices):
 
 class Node(models.Model):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="nodes")
+    attempt = models.ForeignKey(RentalAttempt, null=True, on_delete=models.CASCADE, related_name="nodes")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="nodes")
     index = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=128, blank=True, default="")
+    endpoint = models.CharField(max_length=256, blank=True, default="", help_text="base URL of the node's service")
     provider_ref = models.CharField(max_length=128, blank=True, default="")
     region_code = models.CharField(max_length=128, blank=True, default="")
     ip = models.CharField(max_length=64, blank=True, default="")
@@ -106,9 +111,9 @@ class Node(models.Model):
     terminated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["rental", "index"], name="node_unique_index")]
+        constraints = [models.UniqueConstraint(fields=["attempt", "index"], name="node_unique_index")]
         indexes = [models.Index(fields=["partner", "provider_ref"], name="node_partner_ref")]
-        ordering = ["rental_id", "index"]
+        ordering = ["rental_id", "id"]
 
     @property
     def ssh(self) -> str:

@@ -1,3 +1,10 @@
-"""URL routes (wired from broker/urls.py / marketplace/api/urls.py)."""
+"""Deployment routes (included at /api/v1/)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .deployments import DeploymentViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("deployments", DeploymentViewSet, basename="deployment")
+
+urlpatterns = router.urls

@@ -1,0 +1,37 @@
+# GPU Broker — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+SIM_PORT ?= 8700
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install migrate demo clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput -v0
+
+demo: migrate
+	$(BIN)/python manage.py import_catalog --snapshot
+	$(BIN)/python manage.py setup_demo --simulator-url http://127.0.0.1:$(SIM_PORT) --public-url http://127.0.0.1:$(PORT)
+
+run: demo
+	PORT=$(PORT) SIM_PORT=$(SIM_PORT) $(BIN)/honcho -f Procfile start
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,42 @@
+"""Point every catalogue partner at the local partner simulator and create a demo login (make run)."""
+
+
+from django.core.management.base import BaseCommand
+
+from marketplace.catalog.importer import bump_version
+from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
+from marketplace.services.api_keys import api_key_create, workspace_ensure
+
+DEMO_EMAIL = "demo@gpubroker.local"
+DEMO_PASSWORD = "demo-broker-2026"
+
+
+class Command(BaseCommand):
+    help = "Wire the catalogue partners to the simulated partner clouds and create the demo workspace."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--simulator-url", default="http://127.0.0.1:8700")
+        parser.add_argument("--public-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, simulator_url, public_url, **options):
+        simulator_url = simulator_url.rstrip("/")
+        for partner in Partner.objects.filter(kind=PartnerKind.CATALOG):
+            if partner.slug == "lambda":
+                partner.kind, partner.base_url = PartnerKind.LAMBDA, f"{simulator_url}/lambda/lambda/api/v1"
+            else:
+                partner.kind, partner.base_url = PartnerKind.PARTNER_API, f"{simulator_url}/p/{partner.slug}"
+            partner.credentials = {"api_key": f"sim-{partner.slug}"}
+            partner.node_launch = NodeLaunch.LOCAL_PROCESS
+            partner.status = PartnerStatus.ACTIVE
+            partner.save()
+        bump_version()
+        workspace, user = workspace_ensure(name="demo", owner_email=DEMO_EMAIL, staff=True)
+        if not user.has_usable_password():
+            user.set_password(DEMO_PASSWORD)
+            user.is_superuser = True
+            user.save()
+        if not user.api_keys.filter(revoked_at__isnull=True).exists():
+            _, token = api_key_create(workspace=workspace, user=user, name="demo")
+            self.stdout.write(f"demo API key (shown once): {token}")
+        self.stdout.write(f"dashboard: {public_url}/   login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(f"API docs:  {public_url}/api/docs/")

@@ -1,0 +1,129 @@
+"""Metering and budgets: cost accrues per second from running to terminated at the locked price."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from marketplace.models import Rental, RentalState, Workspace
+
+CENT = Decimal("0.0001")
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+def _hours(start: datetime, end: datetime) -> Decimal:
+    return Decimal(max((end - start).total_seconds(), 0)) / Decimal(3600)
+
+
+def rental_cost(rental: Rental, *, now: datetime | None = None, since: datetime | None = None,
+                until: datetime | None = None) -> Decimal:
+    """Cost of the rental's running time, optionally clipped to [since, until)."""
+    if rental.running_since is None or rental.locked_price_per_hour is None:
+        return Decimal(0)
+    start = max(rental.running_since, since) if since else rental.running_since
+    end = rental.ended_at or now or timezone.now()
+    if until:
+        end = min(end, until)
+    return (rental.locked_price_per_hour * _hours(start, end)).quantize(CENT) if end > start else Decimal(0)
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _billable(workspace: Workspace, since: datetime):
+    return (Rental.objects.filter(workspace=workspace, running_since__isnull=False)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)))
+
+
+def month_spend(workspace: Workspace, *, now: datetime | None = None) -> Decimal:
+    now = now or timezone.now()
+    start = month_start(now)
+    return sum((rental_cost(r, now=now, since=start) for r in _billable(workspace, start)), Decimal(0))
+
+
+def budget_check(workspace: Workspace, estimated_cost: Decimal, *, now: datetime | None = None) -> None:
+    """Refuse a rental whose cost at max_hours does not fit what is left of this month's budget."""
+    if workspace.monthly_budget is None:
+        return
+    remaining = workspace.monthly_budget - month_spend(workspace, now=now)
+    if estimated_cost > remaining:
+        raise BudgetExceeded(
+            f"this rental may cost up to ${estimated_cost:.2f} (price × nodes × max_hours) but only "
+            f"${max(remaining, Decimal(0)):.2f} of the ${workspace.monthly_budget:.2f} monthly budget is left; "
+            f"lower max_hours or raise the budget")
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    day: date
+    rental_id: int
+    deployment: str
+    partner: str
+    hours: Decimal
+    cost: Decimal
+
+
+def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> list[UsageRow]:
+    """Cost per rental per UTC day between since and until (deployment name when a replica)."""
+    rows = []
+    rentals = _billable(workspace, since).filter(running_since__lt=until).select_related(
+        "partner", "replica__deployment")
+    for rental in rentals:
+        deployment = getattr(getattr(rental, "replica", None), "deployment", None)
+        day_start = max(rental.running_since, since).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day_start < min(rental.ended_at or until, until):
+            day_end = day_start + timedelta(days=1)
+            cost = rental_cost(rental, now=until, since=max(day_start, since), until=min(day_end, until))
+            start = max(day_start, rental.running_since, since)
+            end = min(day_end, rental.ended_at or until, until)
+            rows.append(UsageRow(day_start.date(), rental.pk, deployment.name if deployment else "",
+                                 rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost))
+            day_start = day_end
+    return sorted(rows, key=lambda r: (r.day, r.rental_id))
+
+
+def usage_summary(rows: list[UsageRow]) -> dict:
+    per_day, per_rental, per_deployment = defaultdict(Decimal), defaultdict(Decimal), defaultdict(Decimal)
+    for row in rows:
+        per_day[row.day.isoformat()] += row.cost
+        per_rental[row.rental_id] += row.cost
+        if row.deployment:
+            per_deployment[row.deployment] += row.cost
+    return {"total": sum(per_day.values(), Decimal(0)), "per_day": dict(per_day),
+            "per_rental": dict(per_rental), "per_deployment": dict(per_deployment)}
+
+
+def budget_enforce(*, now: datetime | None = None) -> dict[str, int]:
+    """Warn once a month at the warning share of the budget; at 100 % terminate running rentals."""
+    from marketplace.services.rentals import rental_terminate
+    from marketplace.states import record_event
+
+    now = now or timezone.now()
+    warned = stopped = 0
+    for workspace in Workspace.objects.filter(monthly_budget__isnull=False):
+        running = list(Rental.objects.filter(workspace=workspace, state=RentalState.RUNNING))
+        if not running:
+            continue
+        spent, budget = month_spend(workspace, now=now), workspace.monthly_budget
+        if spent >= budget:
+            for rental in running:
+                rental_terminate(rental, reason=f"monthly budget ${budget:.2f} reached (spent ${spent:.2f})",
+                                 actor="budget")
+                stopped += 1
+        elif spent >= budget * Decimal(str(settings.BUDGET_WARN_FRACTION)):
+            start = month_start(now)
+            for rental in running:
+                if rental.budget_warned_at is None or rental.budget_warned_at < start:
+                    record_event(rental, f"budget warning: ${spent:.2f} of ${budget:.2f} spent this month "
+                                         f"({spent / budget:.0%})", actor="budget")
+                    Rental.objects.filter(pk=rental.pk).update(budget_warned_at=now)
+                    warned += 1
+    return {"warned": warned, "terminated": stopped}

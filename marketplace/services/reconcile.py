@@ -1,0 +1,122 @@
+"""Reconciliation: what each partner runs for us must equal what the database says (no leaks, no losses).
+
+For each partner with a live API: terminate orphans (tagged nodes no live rental owns), fail rentals whose
+node vanished, resume provisioning a dead worker left behind, and time out provisioning that never ends.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
+from marketplace.services.adapters import adapter_for
+from marketplace.services.capacity import rental_release_capacity
+from marketplace.states import transition
+from providers.base import ProviderError
+
+log = logging.getLogger(__name__)
+S = RentalState
+BATCH = 500
+
+
+def reconcile_all(*, now=None) -> dict[str, int]:
+    totals: dict[str, int] = {"orphans": 0, "vanished": 0, "resumed": 0, "timed_out": 0, "terminations": 0}
+    for partner in Partner.objects.exclude(kind=PartnerKind.CATALOG).exclude(status=PartnerStatus.PENDING):
+        for key, value in reconcile_partner(partner, now=now).items():
+            totals[key] += value
+    for key, value in resume_stalled(now=now).items():
+        totals[key] += value
+    return totals
+
+
+def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
+    try:
+        remote = adapter_for(partner).list_nodes()
+    except ProviderError as exc:
+        log.warning("reconcile %s: cannot list nodes: %s", partner.slug, exc.kind)
+        return {}
+    remote = [n for n in remote if n.state not in ("terminated", "failed")][:BATCH]
+    refs = {n.ref for n in remote}
+    known = {n.provider_ref: n for n in Node.objects.filter(partner=partner, provider_ref__in=refs)
+             .select_related("rental")}
+    orphans = 0
+    for info in remote:
+        node = known.get(info.ref)
+        if _is_orphan(node, info):
+            _terminate_remote(partner, info.ref, node)
+            orphans += 1
+    return {"orphans": orphans, "vanished": _fail_vanished(partner, refs)}
+
+
+def _is_orphan(node: Node | None, info) -> bool:
+    if node is None:
+        rental = Rental.objects.filter(pk=info.rental_id).only("state").first() if (info.rental_id or "").isdigit() \
+            else None
+        # a node launched by a worker that died before recording it is adopted on resume, unless its rental ended
+        return rental is None or rental.state not in (S.PENDING, S.PROVISIONING)
+    return node.state in (NodeState.TERMINATED, NodeState.FAILED) or node.rental.state in (S.TERMINATED, S.FAILED)
+
+
+def _terminate_remote(partner: Partner, ref: str, node: Node | None) -> None:
+    try:
+        adapter_for(partner).terminate(ref)
+    except ProviderError as exc:
+        log.warning("reconcile %s: terminating orphan %s failed: %s", partner.slug, ref, exc.kind)
+        return
+    if node is not None:
+        Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATED, terminated_at=timezone.now())
+
+
+def _fail_vanished(partner: Partner, live_refs: set[str]) -> int:
+    """A running rental whose node the partner no longer runs has lost its node."""
+    vanished = 0
+    gone = (Node.objects.filter(partner=partner, state=NodeState.RUNNING, rental__state=S.RUNNING)
+            .exclude(provider_ref__in=live_refs).select_related("rental")[:BATCH])
+    for node in gone:
+        try:
+            info = adapter_for(partner).describe(node.provider_ref)
+            if info.state in ("running", "pending"):
+                continue
+        except ProviderError as exc:
+            if exc.kind != "not_found":
+                continue
+        Node.objects.filter(pk=node.pk).update(state=NodeState.FAILED, terminated_at=timezone.now())
+        rental = node.rental
+        reason = f"node {node.provider_ref} vanished at {partner.slug}"
+        if transition(rental, S.FAILED, reason=reason, failure_reason=reason, ended_at=timezone.now(),
+                      actor="reconciliation"):
+            rental_release_capacity(rental)
+            from marketplace.services.rentals import nodes_terminate
+
+            nodes_terminate(rental, rental.nodes.all())
+            vanished += 1
+    return vanished
+
+
+def resume_stalled(*, now=None) -> dict[str, int]:
+    """Re-drive rentals a worker left behind; fail provisioning that outlived PROVISION_TIMEOUT_S."""
+    from marketplace.services import rentals
+    from marketplace.tasks.rentals import poll_rental_task, provision_rental_task, terminate_rental_task
+
+    now = now or timezone.now()
+    stalled_before = now - timedelta(seconds=settings.PROVISION_RESUME_AFTER_S)
+    timeout_before = now - timedelta(seconds=settings.PROVISION_TIMEOUT_S)
+    counts = {"resumed": 0, "timed_out": 0, "terminations": 0}
+    stuck = Rental.objects.filter(state__in=(S.PENDING, S.PROVISIONING), state_changed_at__lt=stalled_before)
+    for rental in stuck.order_by("state_changed_at")[:BATCH]:
+        if rental.state == S.PROVISIONING and rental.state_changed_at < timeout_before:
+            rentals.rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")
+            counts["timed_out"] += 1
+            continue
+        if rental.lease_until and rental.lease_until > now:
+            continue
+        provision_rental_task.delay(rental.pk)
+        if rental.state == S.PROVISIONING:
+            poll_rental_task.delay(rental.pk)
+        counts["resumed"] += 1
+    for rental in Rental.objects.filter(state=S.TERMINATING, state_changed_at__lt=stalled_before)[:BATCH]:
+        terminate_rental_task.delay(rental.pk)
+        counts["terminations"] += 1
+    return counts

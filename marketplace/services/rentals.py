@@ -1,0 +1,362 @@
+"""Rentals: request → reserve → provision at the partner (with failover) → running → terminate.
+
+Claim in a short transaction, call the partner outside any transaction with an idempotency key, then
+record. Every step is safe to run twice: a worker that dies mid-way is resumed by reconciliation.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from marketplace.matching import Explanation, PlacementRequest, match
+from marketplace.models import Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
+from marketplace.placement import parse_placement_request
+from marketplace.selectors.offer_index import get_offer_index
+from marketplace.services.adapters import adapter_for
+from marketplace.services.capacity import offer_claim, rental_release_capacity
+from marketplace.services.launch import node_token_store, render_user_data
+from marketplace.services.metering import budget_check
+from marketplace.states import LIVE_STATES, record_event, transition
+from providers.base import NO_CAPACITY, ProviderError, ProvisionSpec
+
+log = logging.getLogger(__name__)
+S = RentalState
+LEASE = timedelta(seconds=120)
+CANDIDATE_WINDOW = 25
+
+
+class NoPlacement(Exception):
+    def __init__(self, explanation: Explanation):
+        super().__init__("no offer satisfies the request")
+        self.explanation = explanation
+
+
+class IdempotencyConflict(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RentalInput:
+    request: PlacementRequest
+    max_hours: Decimal
+    ssh_public_key: str = ""
+    user_data: str = ""
+
+
+def request_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: str,
+                  idempotency_key: str | None = None) -> tuple[Rental, bool]:
+    """Accept a rental (202): check a placement exists and the budget allows it; provisioning runs async.
+
+    Returns (rental, created). The same Idempotency-Key with the same body returns the first rental.
+    """
+    if idempotency_key:
+        existing = Rental.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+        if existing:
+            return _same_request_or_conflict(existing, body_hash), False
+    result = match(data.request, get_offer_index(), limit=1)
+    if not result.placements:
+        raise NoPlacement(result.explanation)
+    best = result.placements[0]
+    budget_check(workspace, Decimal(str(best.price_per_hour)) * data.max_hours)
+    try:
+        with transaction.atomic():
+            rental = Rental.objects.create(
+                workspace=workspace, created_by=user, request=data.request.to_dict(), request_hash=body_hash,
+                idempotency_key=idempotency_key or None, nodes_count=data.request.nodes, max_hours=data.max_hours,
+                ssh_public_key=data.ssh_public_key, user_data=data.user_data)
+            rental.events.create(from_state="", to_state=S.PENDING, actor=getattr(user, "username", "api"),
+                                 reason=f"requested; best offer now {_describe(best.offer)} at "
+                                        f"${best.price_per_hour:.2f}/h")
+            transaction.on_commit(lambda: _enqueue_provision(rental.pk))
+    except IntegrityError:
+        existing = Rental.objects.get(workspace=workspace, idempotency_key=idempotency_key)
+        return _same_request_or_conflict(existing, body_hash), False
+    return rental, True
+
+
+def _same_request_or_conflict(rental: Rental, body_hash: str) -> Rental:
+    if rental.request_hash != body_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+    return rental
+
+
+def _enqueue_provision(rental_id: int) -> None:
+    from marketplace.tasks.rentals import provision_rental_task
+
+    provision_rental_task.delay(rental_id)
+
+
+def _enqueue_poll(rental_id: int) -> None:
+    from marketplace.tasks.rentals import poll_rental_task
+
+    poll_rental_task.apply_async((rental_id,), countdown=settings.PROVISION_POLL_S)
+
+
+def _enqueue_terminate(rental_id: int) -> None:
+    from marketplace.tasks.rentals import terminate_rental_task
+
+    terminate_rental_task.delay(rental_id)
+
+
+def _describe(offer) -> str:
+    return f"{offer.partner}/{offer.region} {offer.instance_type}"
+
+
+# --- provisioning -------------------------------------------------------------------------------
+
+def _lease(rental_id: int) -> bool:
+    now = timezone.now()
+    return bool(Rental.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=rental_id)
+                .update(lease_until=now + LEASE))
+
+
+def _unlease(rental_id: int) -> None:
+    Rental.objects.filter(pk=rental_id).update(lease_until=None)
+
+
+def rental_provision(rental_id: int) -> None:
+    """Drive a pending/provisioning rental to a launched attempt, failing over until none is left."""
+    if not _lease(rental_id):
+        return  # another worker is on it
+    try:
+        rental = Rental.objects.select_related("workspace").get(pk=rental_id)
+        while rental.state in (S.PENDING, S.PROVISIONING):
+            attempt = _open_attempt(rental) or _claim_next(rental)
+            if attempt is None:
+                return
+            if _launch(rental, attempt):
+                _enqueue_poll(rental.pk)
+                return
+            rental.refresh_from_db()
+    finally:
+        _unlease(rental_id)
+
+
+def _open_attempt(rental: Rental) -> RentalAttempt | None:
+    if rental.state != S.PROVISIONING:
+        return None
+    return rental.attempts.filter(outcome="started").select_related("offer__region", "offer__partner").last()
+
+
+def _claim_next(rental: Rental) -> RentalAttempt | None:
+    """Reserve the best untried placement under the rental's own request and policy, or fail the rental."""
+    request = parse_placement_request(rental.request)
+    tried = set(rental.attempts.values_list("offer_id", flat=True))
+    result = match(request, get_offer_index(), limit=len(tried) + CANDIDATE_WINDOW)
+    for placement in result.placements:
+        if placement.offer.id in tried:
+            continue
+        attempt = _claim(rental, placement)
+        if attempt is not None:
+            return attempt
+        tried.add(placement.offer.id)
+    rental_fail(rental, _failure_summary(rental, result.explanation))
+    return None
+
+
+def _claim(rental: Rental, placement) -> RentalAttempt | None:
+    offer = placement.offer
+    with transaction.atomic():
+        ok, reserved = offer_claim(offer_id=offer.id, nodes=rental.nodes_count)
+        attempt = RentalAttempt.objects.create(
+            rental=rental, offer_id=offer.id, partner_slug=offer.partner, region_code=offer.region,
+            instance_type=offer.instance_type, outcome="started" if ok else "failed",
+            error_kind="" if ok else NO_CAPACITY, error_message="" if ok else "sold out (broker capacity count)")
+        if not ok:
+            return None
+        fields = {"offer_id": offer.id, "partner_id": Offer.objects.values_list("partner_id", flat=True).get(
+            pk=offer.id), "region_code": offer.region, "reserved_nodes": reserved,
+            "locked_price_per_hour": Decimal(str(round(placement.price_per_hour, 4)))}
+        reason = f"reserved {rental.nodes_count}× {_describe(offer)} at ${placement.price_per_hour:.2f}/h"
+        if rental.state == S.PENDING:
+            moved = transition(rental, S.PROVISIONING, reason=reason, **fields)
+        else:
+            moved = bool(Rental.objects.filter(pk=rental.pk, state=S.PROVISIONING).update(**fields))
+            if moved:
+                record_event(rental, f"failover: {reason}")
+        if not moved:
+            transaction.set_rollback(True)
+            return None
+    rental.refresh_from_db()
+    return RentalAttempt.objects.select_related("offer__region", "offer__partner").get(pk=attempt.pk)
+
+
+def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
+    """Provision every node of the attempt; on a partner error undo the attempt and return False."""
+    offer = attempt.offer
+    try:
+        if offer is None:
+            raise ProviderError("invalid_request", "the offer left the catalogue")
+        adapter = adapter_for(offer.partner)
+        for index in range(rental.nodes_count):
+            node = _node_row(rental, attempt, index)
+            info = adapter.provision(ProvisionSpec(
+                idempotency_key=node.idempotency_key, rental_id=str(rental.pk), instance_type=offer.instance_type,
+                region=offer.region.code, user_data=render_user_data(rental, node), ssh_public_key=rental.ssh_public_key,
+                tags={"gpu-broker:node": str(node.pk)}))
+            Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "",
+                                                   endpoint=info.endpoint or "", region_code=info.region)
+            if info.region != offer.region.code:
+                raise ProviderError("invalid_request", f"node {info.ref} came up in {info.region!r}, "
+                                                       f"not in the offer's region {offer.region.code!r}")
+    except ProviderError as exc:
+        _abandon_attempt(rental, attempt, exc)
+        return False
+    rental.refresh_from_db()
+    if rental.state != S.PROVISIONING:  # terminated while we were launching
+        nodes_terminate(rental, rental.nodes.filter(attempt=attempt))
+        return False
+    return True
+
+
+def _node_row(rental: Rental, attempt: RentalAttempt, index: int) -> Node:
+    node, created = Node.objects.get_or_create(
+        rental=rental, attempt=attempt, index=index,
+        defaults={"partner_id": rental.partner_id, "region_code": attempt.region_code,
+                  "idempotency_key": f"rental-{rental.pk}-attempt-{attempt.pk}-node-{index}"})
+    if created:
+        node_token_store(node)
+    return node
+
+
+def _abandon_attempt(rental: Rental, attempt: RentalAttempt, exc: ProviderError) -> None:
+    nodes = rental.nodes.filter(attempt=attempt)
+    nodes_terminate(rental, nodes)
+    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="failed", error_kind=exc.kind,
+                                                       error_message=exc.message[:2000])
+    rental.refresh_from_db()
+    rental_release_capacity(rental)
+    record_event(rental, f"attempt on {attempt.partner_slug}/{attempt.region_code} {attempt.instance_type} "
+                         f"failed: {exc.kind}: {exc.message}")
+
+
+def nodes_terminate(rental: Rental, nodes) -> bool:
+    """Terminate nodes at the partner; True when every one is confirmed gone."""
+    all_gone = True
+    for node in nodes.exclude(state=NodeState.TERMINATED).select_related("partner"):
+        if node.provider_ref:
+            try:
+                adapter_for(node.partner).terminate(node.provider_ref)
+            except ProviderError as exc:
+                log.warning("terminate %s at %s failed: %s", node.provider_ref, node.partner.slug, exc.kind)
+                Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATING)
+                all_gone = False
+                continue
+        Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATED, terminated_at=timezone.now())
+    return all_gone
+
+
+def _failure_summary(rental: Rental, explanation: Explanation) -> str:
+    failed = list(rental.attempts.filter(outcome="failed"))
+    if not failed:
+        rules = ", ".join(f"{rule} {count}" for rule, count in explanation.excluded.items() if count)
+        return f"no placement satisfies the request (excluded: {rules})"
+    kinds = {a.error_kind for a in failed}
+    prefix = "no capacity" if kinds <= {NO_CAPACITY, "transient", "quota_exceeded"} else "provisioning failed"
+    tries = "; ".join(f"{a.partner_slug}/{a.region_code}: {a.error_kind} {a.error_message}"[:200] for a in failed)
+    return f"{prefix}: every candidate placement failed ({tries})"
+
+
+def rental_fail(rental: Rental, reason: str) -> None:
+    nodes_terminate(rental, rental.nodes.all())
+    if transition(rental, S.FAILED, reason=reason, failure_reason=reason, ended_at=timezone.now()):
+        rental_release_capacity(rental)
+
+
+def rental_poll(rental_id: int) -> bool:
+    """Describe a provisioning rental's nodes; True once all run (or the rental left provisioning)."""
+    rental = Rental.objects.get(pk=rental_id)
+    if rental.state != S.PROVISIONING:
+        return True
+    attempt = _open_attempt(rental)
+    if attempt is None:
+        return True
+    nodes = list(rental.nodes.filter(attempt=attempt).select_related("partner"))
+    try:
+        infos = [adapter_for(node.partner).describe(node.provider_ref) for node in nodes]
+    except ProviderError as exc:
+        if exc.permanent:
+            _abandon_and_resume(rental, attempt, exc)
+            return True
+        return False
+    if any(info.state in ("failed", "terminated") for info in infos):
+        _abandon_and_resume(rental, attempt, ProviderError("transient", "node failed while starting"))
+        return True
+    if not all(info.state == "running" for info in infos):
+        if (timezone.now() - rental.state_changed_at).total_seconds() > settings.PROVISION_TIMEOUT_S:
+            _abandon_and_resume(rental, attempt, ProviderError("transient", "node did not start in time"))
+            return True
+        return False
+    for node, info in zip(nodes, infos, strict=True):
+        Node.objects.filter(pk=node.pk).update(state=NodeState.RUNNING, ip=info.ip or node.ip,
+                                               endpoint=info.endpoint or node.endpoint)
+    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="succeeded")
+    transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
+               running_since=timezone.now())
+    _notify_running(rental)
+    return True
+
+
+def _notify_running(rental: Rental) -> None:
+    """Deployments follow their replicas' rentals."""
+    from nim_launcher.services.replicas import replica_rental_changed
+
+    replica_rental_changed(rental.pk)
+
+
+def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderError) -> None:
+    _abandon_attempt(rental, attempt, exc)
+    _enqueue_provision(rental.pk)
+
+
+# --- termination --------------------------------------------------------------------------------
+
+def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
+    """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed."""
+    if rental.state in (S.PENDING, S.PROVISIONING, S.RUNNING):
+        if transition(rental, S.TERMINATING, reason=reason, actor=actor):
+            transaction.on_commit(lambda: _enqueue_terminate(rental.pk))
+    return rental
+
+
+def rental_finish_termination(rental_id: int) -> bool:
+    """Terminate every node at its partner; True when all are confirmed gone and the rental is terminated."""
+    rental = Rental.objects.get(pk=rental_id)
+    if rental.state != S.TERMINATING:
+        return True
+    if not nodes_terminate(rental, rental.nodes.all()):
+        return False
+    RentalAttempt.objects.filter(rental=rental, outcome="started").update(outcome="cancelled")
+    rental_release_capacity(rental)
+    transition(rental, S.TERMINATED, reason="all nodes terminated at the partner", ended_at=timezone.now())
+    _notify_running(rental)
+    return True
+
+
+def rentals_expire(now=None, batch: int = 200) -> int:
+    """Terminate running rentals that reached max_hours; returns how many were asked to stop."""
+    now = now or timezone.now()
+    count = 0
+    for rental in Rental.objects.filter(state=S.RUNNING).order_by("running_since")[:batch * 5]:
+        if rental.running_since + timedelta(hours=float(rental.max_hours)) <= now:
+            rental_terminate(rental, reason=f"reached max_hours ({rental.max_hours} h)", actor="max_hours")
+            count += 1
+            if count >= batch:
+                break
+    return count
+
+
+def live_rentals():
+    return Rental.objects.filter(state__in=LIVE_STATES)

@@ -1,0 +1,40 @@
+"""Rental tasks: each loads by id, returns if already done, and calls one service."""
+
+from celery import shared_task
+
+from marketplace.services import reconcile, rentals
+from marketplace.services.metering import budget_enforce
+
+
+@shared_task(ignore_result=True)
+def provision_rental_task(rental_id: int) -> None:
+    rentals.rental_provision(rental_id)
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def poll_rental_task(self, rental_id: int) -> None:
+    from django.conf import settings
+
+    if not rentals.rental_poll(rental_id):
+        raise self.retry(countdown=settings.PROVISION_POLL_S)
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def terminate_rental_task(self, rental_id: int) -> None:
+    if not rentals.rental_finish_termination(rental_id):
+        raise self.retry(countdown=min(60, 2 ** min(self.request.retries, 6)))
+
+
+@shared_task(ignore_result=True)
+def expire_rentals_task() -> None:
+    rentals.rentals_expire()
+
+
+@shared_task(ignore_result=True)
+def budget_enforce_task() -> None:
+    budget_enforce()
+
+
+@shared_task(ignore_result=True)
+def reconcile_task() -> None:
+    reconcile.reconcile_all()

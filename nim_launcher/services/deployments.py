@@ -1,0 +1,265 @@
+"""Deployments: pick the cheapest (profile, GPU) placement, keep min..max replicas ready, tear down.
+
+`deployment_reconcile` is the control loop: idempotent, run after every replica change and periodically.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import requests
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.matching import match
+from marketplace.models import NodeState, Rental, RentalState, Workspace
+from marketplace.placement import parse_placement_request
+from marketplace.selectors.offer_index import get_offer_index
+from marketplace.services.rentals import NoPlacement, RentalInput, rental_create, rental_terminate, request_hash
+from nim_launcher.models import Deployment, DeploymentEvent, DeploymentState, Replica, ReplicaState
+from nim_launcher.profiles import UnknownModel, placement_candidates, profile_for_request
+
+log = logging.getLogger(__name__)
+D, R = DeploymentState, ReplicaState
+LIVE_REPLICA = (R.PROVISIONING, R.STARTING, R.READY, R.UNHEALTHY, R.TERMINATING)
+READY_TIMEOUT_S = 2.0
+NODE_PORT = 8000
+
+
+class NameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DeploymentInput:
+    name: str
+    model: str
+    replicas_min: int
+    replicas_max: int
+    policy: dict
+    request_extras: dict  # spot, max_price_per_gpu_hour, interconnect, near …
+    gpu: str | None
+    max_hours: Decimal
+
+
+def choose_placement(model: str, *, gpu: str | None, policy: dict, extras: dict) -> dict:
+    """The cheapest (profile, GPU) shape under the user's policy, as a placement request dict."""
+    index = get_offer_index()
+    best, best_price, explanation = None, None, None
+    candidates = placement_candidates(model, policy=policy, gpu=gpu, request=extras)
+    if not candidates:
+        raise UnknownModel(f"model {model!r} has no profile that runs on {gpu}")
+    for candidate in candidates:
+        request = parse_placement_request(candidate)
+        result = match(request, index, limit=1)
+        explanation = explanation or result.explanation
+        if result.placements and (best_price is None or result.placements[0].price_per_hour < best_price):
+            best, best_price = request.to_dict(), result.placements[0].price_per_hour
+    if best is None:
+        raise NoPlacement(explanation)
+    return best
+
+
+def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idempotency_key: str | None = None
+                      ) -> tuple[Deployment, bool]:
+    if idempotency_key:
+        existing = Deployment.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    if Deployment.objects.filter(workspace=workspace, name=data.name).exclude(
+            state__in=(D.TERMINATED, D.FAILED)).exists():
+        raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace")
+    request = choose_placement(data.model, gpu=data.gpu, policy=data.policy, extras=data.request_extras)
+    profile = profile_for_request(data.model, request)
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            workspace=workspace, name=data.name, model=data.model, profile=profile.name,
+            replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
+            request=request, max_hours=data.max_hours, idempotency_key=idempotency_key)
+        _event(deployment, "", D.PENDING, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
+                                          f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"))
+        transaction.on_commit(lambda: enqueue_reconcile(deployment.pk))
+    return deployment, True
+
+
+def enqueue_reconcile(deployment_id: int, *, countdown: float = 0) -> None:
+    from nim_launcher.tasks import deployment_reconcile_task
+
+    deployment_reconcile_task.apply_async((deployment_id,), countdown=countdown)
+
+
+def _event(deployment: Deployment, from_state: str, to_state: str, reason: str, actor: str = "system") -> None:
+    DeploymentEvent.objects.create(deployment=deployment, from_state=from_state, to_state=to_state, reason=reason,
+                                   actor=actor)
+
+
+def deployment_set_state(deployment: Deployment, to: str, reason: str = "", **fields) -> bool:
+    """Compare-and-set the deployment's state and write the event row."""
+    from_state = deployment.state
+    if from_state == to:
+        return False
+    with transaction.atomic():
+        changed = Deployment.objects.filter(pk=deployment.pk, state=from_state).update(
+            state=to, state_changed_at=timezone.now(), **fields)
+        if changed:
+            _event(deployment, from_state, to, reason)
+    if changed:
+        deployment.state = to
+    return bool(changed)
+
+
+def deployment_delete(deployment: Deployment, *, actor: str) -> Deployment:
+    """Tear down every replica's rental; the deployment ends `terminated` once all are gone."""
+    if deployment.state not in (D.TERMINATING, D.TERMINATED, D.FAILED):
+        deployment_set_state(deployment, D.TERMINATING, f"deleted by {actor}")
+        transaction.on_commit(lambda: enqueue_reconcile(deployment.pk))
+    return deployment
+
+
+def deployment_reconcile(deployment_id: int) -> bool:
+    """One pass of the control loop; returns True when the deployment is steady (nothing in progress)."""
+    deployment = Deployment.objects.select_related("workspace").get(pk=deployment_id)
+    if deployment.state in (D.TERMINATED, D.FAILED):
+        return True
+    replicas = list(deployment.replicas.select_related("rental").exclude(state__in=(R.TERMINATED, R.FAILED)))
+    for replica in replicas:
+        _follow_rental(replica)
+    live = [r for r in replicas if r.state not in (R.TERMINATED, R.FAILED)]
+    if deployment.state == D.TERMINATING:
+        return _tear_down(deployment, live)
+    _replace_unhealthy(live)
+    live = [r for r in live if r.state not in (R.TERMINATING, R.TERMINATED, R.FAILED)]
+    for _ in range(deployment.replicas_desired - len(live)):
+        replica = _add_replica(deployment)
+        if replica is None:
+            break
+        live.append(replica)
+    for replica in live[deployment.replicas_desired:]:
+        _retire(replica, "scaled in")
+    return _settle_state(deployment, live[:deployment.replicas_desired])
+
+
+def _follow_rental(replica: Replica) -> None:
+    """Move a replica along with its rental and its server's readiness."""
+    rental = replica.rental
+    if rental.state in (RentalState.FAILED, RentalState.TERMINATED):
+        reason = rental.failure_reason or f"rental {rental.state}"
+        Replica.objects.filter(pk=replica.pk).update(state=R.FAILED if rental.state == RentalState.FAILED
+                                                     else R.TERMINATED, reason=reason)
+        replica.state = R.FAILED if rental.state == RentalState.FAILED else R.TERMINATED
+        return
+    if rental.state != RentalState.RUNNING or replica.state not in (R.PROVISIONING, R.STARTING):
+        return
+    node = rental.nodes.filter(state=NodeState.RUNNING).first()
+    endpoint = replica.endpoint or _node_endpoint(node)
+    ready = bool(endpoint) and _is_ready(endpoint)
+    state = R.READY if ready else R.STARTING
+    Replica.objects.filter(pk=replica.pk).update(state=state, endpoint=endpoint,
+                                                 ready_at=timezone.now() if ready else None)
+    replica.state, replica.endpoint = state, endpoint
+
+
+def _node_endpoint(node) -> str:
+    if node is None:
+        return ""
+    if node.endpoint:
+        return node.endpoint.rstrip("/")
+    return f"http://{node.ip}:{NODE_PORT}" if node.ip else ""
+
+
+def _is_ready(endpoint: str) -> bool:
+    try:
+        return requests.get(f"{endpoint}/v1/health/ready", timeout=READY_TIMEOUT_S).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _replace_unhealthy(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        node = replica.rental.nodes.filter(state=NodeState.RUNNING, health="unhealthy").first()
+        if node is not None and replica.state not in (R.TERMINATING,):
+            _retire(replica, f"node {node.pk} unhealthy ({node.health_reason or node.health_repair}); replacing")
+
+
+def _retire(replica: Replica, reason: str) -> None:
+    Replica.objects.filter(pk=replica.pk).update(state=R.TERMINATING, reason=reason)
+    replica.state = R.TERMINATING
+    rental_terminate(replica.rental, reason=f"replica of {replica.deployment.name}: {reason}", actor="deployment")
+    _event(replica.deployment, replica.deployment.state, replica.deployment.state, reason)
+
+
+def _add_replica(deployment: Deployment) -> Replica | None:
+    request = parse_placement_request(deployment.request)
+    body = {**deployment.request, "max_hours": str(deployment.max_hours), "deployment": deployment.pk}
+    try:
+        with transaction.atomic():
+            rental, _ = rental_create(workspace=deployment.workspace, user=None, body_hash=request_hash(body),
+                                      data=RentalInput(request=request, max_hours=deployment.max_hours))
+            replica = Replica.objects.create(deployment=deployment, rental=rental)
+    except NoPlacement as exc:
+        reason = "no placement satisfies the deployment's policy: " + ", ".join(
+            f"{rule} {count}" for rule, count in exc.explanation.excluded.items() if count)
+        _event(deployment, deployment.state, deployment.state, reason)
+        return None
+    except Exception as exc:  # budget refusals and the like: record, retry on the next pass
+        _event(deployment, deployment.state, deployment.state, f"cannot add a replica: {exc}")
+        log.info("deployment %s: cannot add replica: %s", deployment.pk, exc)
+        return None
+    _event(deployment, deployment.state, deployment.state, f"replica {replica.pk} requested (rental {rental.pk})")
+    return replica
+
+
+def _settle_state(deployment: Deployment, replicas: list[Replica]) -> bool:
+    ready = sum(1 for r in replicas if r.state == R.READY)
+    if ready >= deployment.replicas_min and ready:
+        deployment_set_state(deployment, D.READY, f"{ready} replica(s) ready")
+    elif ready:
+        deployment_set_state(deployment, D.DEGRADED, f"{ready} of {deployment.replicas_min} replicas ready")
+    elif any(r.state == R.STARTING for r in replicas):
+        deployment_set_state(deployment, D.STARTING, "NIM server starting")
+    elif deployment.state == D.PENDING:
+        deployment_set_state(deployment, D.PROVISIONING, "renting nodes")
+    return ready == len(replicas) == deployment.replicas_desired
+
+
+def _tear_down(deployment: Deployment, replicas: list[Replica]) -> bool:
+    for replica in replicas:
+        if replica.rental.state not in (RentalState.TERMINATED, RentalState.FAILED, RentalState.TERMINATING):
+            _retire(replica, "deployment deleted")
+    pending = [r for r in replicas if r.rental.state not in (RentalState.TERMINATED, RentalState.FAILED)]
+    if pending:
+        return False
+    deployment_set_state(deployment, D.TERMINATED, "every replica's node terminated")
+    return True
+
+
+def deployment_autoscale(deployment: Deployment, *, requests_per_minute: float, now=None,
+                         target_rpm_per_replica: float = 60.0, cooldown_s: int = 120) -> int:
+    """Desired replicas from request rate per replica, within min..max and after a cool-down."""
+    now = now or timezone.now()
+    if deployment.last_scaled_at and now - deployment.last_scaled_at < timedelta(seconds=cooldown_s):
+        return deployment.replicas_desired
+    current = deployment.replicas_desired
+    per_replica = requests_per_minute / max(current, 1)
+    desired = current
+    if per_replica > target_rpm_per_replica:
+        desired = current + 1
+    elif per_replica < target_rpm_per_replica / 3:
+        desired = current - 1
+    desired = max(deployment.replicas_min, min(deployment.replicas_max, desired))
+    if desired != current:
+        Deployment.objects.filter(pk=deployment.pk).update(replicas_desired=desired, last_scaled_at=now)
+        _event(deployment, deployment.state, deployment.state,
+               f"autoscale {current} → {desired} replicas ({requests_per_minute:.0f} req/min)")
+        deployment.replicas_desired = desired
+    return desired
+
+
+def live_deployments():
+    return Deployment.objects.exclude(state__in=(D.TERMINATED, D.FAILED))
+
+
+def deployment_for_rental(rental: Rental) -> Deployment | None:
+    replica = Replica.objects.filter(rental=rental).select_related("deployment").first()
+    return replica.deployment if replica else None

@@ -1,0 +1,36 @@
+"""Pick and render the launch plan for one node of a rental, in the form its partner takes."""
+
+import shlex
+import sys
+
+from django.conf import settings
+
+from marketplace.models import Node, NodeLaunch, Rental
+from marketplace.secrets import decrypt_text
+from nim_launcher.plans.cloud_init import render_cloud_init
+from nim_launcher.plans.context import NodeContext
+from nim_launcher.plans.local import local_process_plan
+from nim_launcher.profiles import get_model, profile_for_request
+
+LOCAL_STARTUP_DELAY_S = 0.0
+
+
+def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str:
+    """User data for the node: the deployment's NIM server when the rental is a replica, else nothing.
+
+    Plain rentals get the partner's default image with the SSH key; only deployments launch a plan.
+    """
+    replica = getattr(rental, "replica", None)
+    if replica is None:
+        return ""
+    deployment = replica.deployment
+    model = get_model(deployment.model)
+    if node.partner.node_launch == NodeLaunch.LOCAL_PROCESS:
+        plan = local_process_plan(model, port=0, startup_delay=LOCAL_STARTUP_DELAY_S, python=sys.executable)
+        argv = list(plan.argv)
+        argv[argv.index("--port") + 1] = "$PORT"  # the node's port, given by the partner at start
+        return "exec " + " ".join(a if a == "$PORT" else shlex.quote(a) for a in argv)
+    ctx = NodeContext(node_id=node.pk, node_token=node_token, broker_url=settings.PUBLIC_BASE_URL)
+    profile = profile_for_request(deployment.model, deployment.request)
+    ngc_key = decrypt_text(deployment.workspace.ngc_api_key_encrypted)
+    return render_cloud_init(model, profile, ctx, ngc_api_key=ngc_key)
