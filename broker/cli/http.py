@@ -87,7 +87,7 @@ class ApiClient:
                 yielded += 1
                 yield item
             following = None if isinstance(page, list) else page.get("next")
-            if not following:
+            if not following or (limit is not None and yielded >= limit):
                 return
             page = self.get(self._same_origin_path(following))
 
@@ -135,6 +135,8 @@ def api_error(response: requests.Response) -> CliError:
         return AuthError(f"HTTP {status}: {detail}", details={"status": status})
     if status == 409 and "explanation" in body:
         return NoCapacity(detail, details={"status": status, "explanation": body["explanation"]})
+    if isinstance(body.get("errors"), dict):
+        return ApiError(f"HTTP {status}: {detail}", details={"status": status, "errors": body["errors"]})
     extra = {"body": body} if body else {}
     return ApiError(f"HTTP {status}: {detail}", details={"status": status, **extra})
 

@@ -81,6 +81,8 @@ def add_shape_options(parser: argparse.ArgumentParser, *, nodes: bool = True) ->
         group.add_argument("--interconnect", choices=INTERCONNECTS, help="minimum interconnect: pcie < nvlink < infiniband")
         group.add_argument("--spot", action="store_true", help="spot capacity (cheaper, can be reclaimed)")
     group.add_argument("--max-price", type=positive_float, metavar="USD", help="price cap per GPU-hour in USD")
+    group.add_argument("--allow-suspect-prices", action="store_true",
+                       help="let offers whose price is marked suspect or stale win (off by default)")
     group.add_argument("--near", type=lat_lon, metavar="LAT,LON", help="prefer low latency to this point, e.g. 50.1,8.7")
 
 
@@ -114,4 +116,6 @@ def placement_request(args: argparse.Namespace) -> dict[str, Any]:
         request["interconnect"] = args.interconnect
     if args.near:
         request["near"] = args.near
+    if args.allow_suspect_prices:
+        request["allow_suspect_prices"] = True
     return request

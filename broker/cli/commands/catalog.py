@@ -58,7 +58,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     offers.add_argument("--max-price", type=positive_float, metavar="USD", help="at most USD per GPU-hour")
     offers.add_argument("--interconnect", choices=INTERCONNECTS, help="minimum interconnect")
     offers.add_argument("--ordering", metavar="FIELD",
-                        help="server ordering, e.g. price_per_gpu_hour, -available_nodes (default: price per GPU-hour)")
+                        help="server ordering, e.g. price_per_gpu_hour or --ordering=-available_nodes "
+                             "(use = for a descending field; default: cheapest per GPU-hour first)")
     offers.add_argument("--limit", type=positive_int, default=50, metavar="N", help="show at most N offers (default 50)")
     offers.set_defaults(handler=offers_command)
 

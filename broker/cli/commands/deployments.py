@@ -34,6 +34,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                         help="maximum replicas (default: --min)")
     deploy.add_argument("--gpu", help="GPU model for the replicas, e.g. H100 (default: the broker's choice)")
     deploy.add_argument("--max-price", type=positive_float, metavar="USD", help="price cap per GPU-hour in USD")
+    deploy.add_argument("--spot", action="store_true", help="run replicas on spot capacity")
+    deploy.add_argument("--max-hours", type=positive_float, metavar="H",
+                        help="lease limit of each replica's rental in hours (default: the broker's, 24)")
     add_policy_options(deploy)
     add_idempotency_option(deploy)
     add_wait_options(deploy, until="the deployment is ready", default_timeout="45m")
@@ -64,6 +67,10 @@ def deployment_body(args: argparse.Namespace) -> dict[str, Any]:
         body["gpu"] = args.gpu
     if args.max_price is not None:
         body["max_price_per_gpu_hour"] = args.max_price
+    if args.spot:
+        body["spot"] = True
+    if args.max_hours is not None:
+        body["max_hours"] = args.max_hours
     return body
 
 

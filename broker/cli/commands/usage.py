@@ -13,6 +13,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     usage = subparsers.add_parser("usage", parents=[common], help="show the workspace's costs",
                                   description="Show cost per rental/deployment/day (GET /api/v1/usage).")
     usage.add_argument("--csv", action="store_true", help="print the broker's CSV export unchanged")
+    usage.add_argument("--since", metavar="DATE", help="start of the period, ISO 8601 (default: 30 days ago)")
+    usage.add_argument("--until", metavar="DATE", help="end of the period, ISO 8601 (default: now)")
     usage.set_defaults(handler=usage_command)
 
 
@@ -35,12 +37,13 @@ def scalar_summary(document: Any) -> list[str]:
 
 
 def usage_command(ctx: Context) -> int:
+    period = {key: getattr(ctx.args, key) for key in ("since", "until") if getattr(ctx.args, key)}
     if ctx.args.csv:
         if ctx.json:
             raise UsageError("--csv and --json cannot be combined")
-        sys.stdout.write(ctx.client().get_text("/api/v1/usage", {"format": "csv"}))
+        sys.stdout.write(ctx.client().get_text("/api/v1/usage", {**period, "format": "csv"}))
         return 0
-    document = ctx.client().get("/api/v1/usage")
+    document = ctx.client().get("/api/v1/usage", period or None)
     if ctx.json:
         emit_json(document)
         return 0
