@@ -180,6 +180,7 @@ RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
 PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work
 PROVISION_POLL_S = env_number("PROVISION_POLL_S", 1.0)
+PROVISION_LEASE_S = env_number("PROVISION_LEASE_S", 60, int)  # a dead worker's claim on a rental expires
 RENTAL_RATE_LIMIT_PER_MIN = env_number("RENTAL_RATE_LIMIT_PER_MIN", 120, int)
 BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 

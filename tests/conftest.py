@@ -63,6 +63,16 @@ def real_catalog(db, parsed_catalog):
     return import_parsed(parsed_catalog)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_offer_index():
+    """No test sees an offer index cached by an earlier one."""
+    from marketplace.selectors.offer_index import clear_offer_index_cache
+
+    clear_offer_index_cache()
+    yield
+    clear_offer_index_cache()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _celery_queue_for_tests():
     """Tests drive services directly; keep their enqueued tasks off the development queue folder."""

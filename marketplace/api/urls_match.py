@@ -1,3 +1,9 @@
 """URL routes (wired from broker/urls.py / marketplace/api/urls.py)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .match import MatchView
+
+urlpatterns = [
+    path("match", MatchView.as_view(), name="match"),
+]

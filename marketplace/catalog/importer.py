@@ -6,11 +6,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from marketplace.models import CatalogVersion, GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
+from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
 from marketplace.price_integrity import PricePoint, assess_prices
+from marketplace.selectors.catalog_version import bump_catalog_version
 
 from .gpus import CANONICAL_GPUS
 from .partners import partner_profile
@@ -55,7 +55,7 @@ def import_parsed(parsed: CatalogParse) -> ImportReport:
             rows = [row for row in parsed.offers if row.partner == slug]
             _sync_partner_offers(partner, rows, regions, gpus, report)
         refresh_price_statuses()
-        bump_version()
+        bump_catalog_version()
     return report
 
 
@@ -157,9 +157,3 @@ def refresh_price_statuses() -> int:
                for r in rows if (r[6], r[7]) != verdicts[r[0]]]
     Offer.objects.bulk_update(changed, ["price_status", "price_status_reason"], batch_size=1000)
     return len(changed)
-
-
-def bump_version() -> None:
-    updated = CatalogVersion.objects.update(version=F("version") + 1)
-    if not updated:
-        CatalogVersion.objects.create(version=1)

@@ -29,7 +29,6 @@ from providers.base import NO_CAPACITY, ProviderError, ProvisionSpec
 
 log = logging.getLogger(__name__)
 S = RentalState
-LEASE = timedelta(seconds=120)
 CANDIDATE_WINDOW = 25
 
 
@@ -119,7 +118,7 @@ def _describe(offer) -> str:
 def _lease(rental_id: int) -> bool:
     now = timezone.now()
     return bool(Rental.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=rental_id)
-                .update(lease_until=now + LEASE))
+                .update(lease_until=now + timedelta(seconds=settings.PROVISION_LEASE_S)))
 
 
 def _unlease(rental_id: int) -> None:
@@ -284,6 +283,8 @@ def rental_poll(rental_id: int) -> bool:
     if attempt is None:
         return True
     nodes = list(rental.nodes.filter(attempt=attempt).select_related("partner"))
+    if len(nodes) < rental.nodes_count or not all(node.provider_ref for node in nodes):
+        return True  # the launch itself did not finish; resuming provisioning completes it
     try:
         infos = [adapter_for(node.partner).describe(node.provider_ref) for node in nodes]
     except ProviderError as exc:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from marketplace.catalog.importer import bump_version
+from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.models import NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
 from providers.simulator import Faults, SimulatorServer
 
@@ -31,7 +31,7 @@ def wire_partners(server: SimulatorServer, slugs=SIM_PARTNERS) -> None:
         partner.status = PartnerStatus.ACTIVE
         partner.save()
     Offer.objects.filter(partner__slug__in=slugs).update(available_nodes=2)
-    bump_version()
+    bump_catalog_version()
 
 
 @pytest.fixture

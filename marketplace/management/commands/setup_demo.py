@@ -3,7 +3,7 @@
 
 from django.core.management.base import BaseCommand
 
-from marketplace.catalog.importer import bump_version
+from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             partner.node_launch = NodeLaunch.LOCAL_PROCESS
             partner.status = PartnerStatus.ACTIVE
             partner.save()
-        bump_version()
+        bump_catalog_version()
         workspace, user = workspace_ensure(name="demo", owner_email=DEMO_EMAIL, staff=True)
         if not user.has_usable_password():
             user.set_password(DEMO_PASSWORD)

@@ -1,0 +1,99 @@
+"""`POST /api/v1/match`: a placement request → ranked placements and the explanation; reserves nothing."""
+
+from collections.abc import Mapping
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Placement, PlacementRequest, match
+from marketplace.placement import PlacementRequestSerializer, parse_placement_request
+from marketplace.selectors.offer_index import get_offer_index
+
+MAX_LIMIT = 100
+
+
+class MatchRequestSerializer(PlacementRequestSerializer):
+    """The placement request plus how many placements to return (schema only; parsing is shared)."""
+
+    limit = serializers.IntegerField(required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT)
+
+
+def _money(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def offer_payload(offer: OfferSnapshot) -> dict:
+    """The offer in the contract's field names (DESIGN §5), rendered from the snapshot without a query."""
+    return {
+        "id": offer.id, "partner": offer.partner, "region": offer.region, "country": offer.country,
+        "jurisdiction": offer.jurisdiction, "instance_type": offer.instance_type, "gpu": offer.gpu,
+        "gpu_memory_gb": offer.gpu_memory_gb, "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus,
+        "memory_gb": offer.memory_gb, "interconnect": offer.interconnect,
+        "price_per_hour": _money(offer.price_per_hour), "spot_price_per_hour": _money(offer.spot_price_per_hour),
+        "price_per_gpu_hour": _money(offer.price_per_gpu_hour), "available_nodes": offer.available_nodes,
+        "price_status": offer.price_status, "price_status_reason": offer.price_status_reason,
+        "updated_at": None if offer.updated_at is None else offer.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def placement_payload(placement: Placement, *, with_distance: bool) -> dict:
+    payload = {
+        "offer": offer_payload(placement.offer), "nodes": placement.nodes,
+        "price_per_hour": _money(placement.price_per_hour),
+        "price_per_node_hour": _money(placement.price_per_node_hour),
+        "price_per_gpu_hour": _money(placement.price_per_gpu_hour), "spot": placement.spot,
+    }
+    if with_distance:
+        km = placement.distance_km
+        payload["distance_km"] = None if km is None else round(km, 1)
+    return payload
+
+
+def match_payload(result: MatchResult, *, with_distance: bool = False) -> dict:
+    explanation = result.explanation
+    return {
+        "placements": [placement_payload(p, with_distance=with_distance) for p in result.placements],
+        "explanation": {"considered": explanation.considered, "excluded": dict(explanation.excluded),
+                        "matched": explanation.matched},
+    }
+
+
+def parse_limit(data) -> int:
+    field = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT)
+    raw = data.get("limit", DEFAULT_LIMIT)
+    try:
+        return field.run_validation(raw)
+    except ValidationError as exc:
+        raise ValidationError({"limit": exc.detail}) from exc
+
+
+def parse_match_request(data) -> tuple[PlacementRequest, int]:
+    """Validate the body; every invalid field is reported at once."""
+    errors: dict = {}
+    placement_request = limit = None
+    try:
+        placement_request = parse_placement_request(data, allowed_extra={"limit"})
+    except ValidationError as exc:
+        errors |= exc.detail
+    if isinstance(data, Mapping):
+        try:
+            limit = parse_limit(data)
+        except ValidationError as exc:
+            errors |= exc.detail
+    if errors:
+        raise ValidationError(errors)
+    return placement_request, limit
+
+
+class MatchView(APIView):
+    """Ranked placements for a placement request, with how many offers each rule excluded."""
+
+    @extend_schema(request=MatchRequestSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        placement_request, limit = parse_match_request(request.data)
+        result = match(placement_request, get_offer_index(), limit=limit)
+        return Response(match_payload(result, with_distance=placement_request.near is not None))

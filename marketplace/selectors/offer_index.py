@@ -1,0 +1,120 @@
+"""The process-wide offer index the matching engine reads, rebuilt when the catalogue version changes."""
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from marketplace.matching import OfferIndex, OfferSnapshot
+from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
+from marketplace.price_integrity import OK, PricePoint, assess_price
+from marketplace.selectors.catalog_version import current_catalog_version
+
+# Other processes' catalogue changes show up within this many seconds; this process's own at once.
+VERSION_CHECK_INTERVAL_S = 1.0
+
+OFFER_COLUMNS = (
+    "id", "partner_id", "region_id", "gpu_id", "instance_type", "gpus_per_node", "vcpus", "memory_gb",
+    "interconnect", "price_per_hour", "spot_price_per_hour", "available_nodes", "price_status",
+    "price_status_reason", "country", "jurisdiction", "gpu_memory_gb", "updated_at",
+)
+
+
+@dataclass
+class _Cache:
+    index: OfferIndex | None = None
+    checked_at: float = float("-inf")  # monotonic time of the last version check
+    stale_at: float = float("inf")  # wall-clock time at which the next ok price turns stale
+
+
+_cache = _Cache()
+_build_lock = threading.Lock()
+
+
+def get_offer_index() -> OfferIndex:
+    """The current offer index: at most one version query per VERSION_CHECK_INTERVAL_S, a rebuild on change."""
+    cache = _cache
+    now = time.monotonic()
+    if cache.index is not None and now - cache.checked_at < VERSION_CHECK_INTERVAL_S and time.time() < cache.stale_at:
+        return cache.index
+    version = current_catalog_version()
+    if _outdated(version):
+        # While one thread rebuilds, the others keep answering from the previous index.
+        if not _build_lock.acquire(blocking=cache.index is None):
+            return cache.index
+        try:
+            if _outdated(version):
+                cache.index, cache.stale_at = build_offer_index(version=version)
+        finally:
+            _build_lock.release()
+    cache.checked_at = now
+    return cache.index
+
+
+def _outdated(version: int) -> bool:
+    return _cache.index is None or _cache.index.version != version or time.time() >= _cache.stale_at
+
+
+def expire_version_check() -> None:
+    """Make the next get_offer_index() compare versions (after this process changed the catalogue)."""
+    _cache.checked_at = float("-inf")
+
+
+def clear_offer_index_cache() -> None:
+    """Drop the cached index (tests that write offers without bumping the version)."""
+    _cache.index, _cache.checked_at, _cache.stale_at = None, float("-inf"), float("inf")
+
+
+def build_offer_index(*, version: int) -> tuple[OfferIndex, float]:
+    """Load every offer as a snapshot; also return when the earliest ok price will turn stale."""
+    partners = {row[0]: row[1:] for row in Partner.objects.values_list(
+        "id", "slug", "status", "reliability", "hq_jurisdiction", "certifications")}
+    partners = {pk: (slug, status == PartnerStatus.ACTIVE, float(reliability), hq, _certs(certs))
+                for pk, (slug, status, reliability, hq, certs) in partners.items()}
+    regions = {row[0]: row[1:] for row in Region.objects.values_list(
+        "id", "code", "country", "jurisdiction", "latitude", "longitude")}
+    gpus = {row[0]: row[1:] for row in GpuModel.objects.values_list("id", "name", "memory_gb", "architecture")}
+    stale_after_s = float(settings.OFFER_STALE_AFTER_S or 0)
+    wall_now = timezone.now()
+    snapshots, stale_at = [], float("inf")
+    for row in Offer.objects.order_by().values_list(*OFFER_COLUMNS).iterator(chunk_size=10_000):
+        snapshot = _snapshot(row, partners, regions, gpus, stale_after_s, wall_now)
+        snapshots.append(snapshot)
+        if stale_after_s and snapshot.price_status == OK and snapshot.updated_at is not None:
+            stale_at = min(stale_at, snapshot.updated_at.timestamp() + stale_after_s)
+    return OfferIndex(snapshots, version=version), stale_at
+
+
+def _certs(raw) -> frozenset[str]:
+    return frozenset(str(cert).strip().upper() for cert in (raw or []) if str(cert).strip())
+
+
+def _money(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _snapshot(row: tuple, partners: dict, regions: dict, gpus: dict, stale_after_s: float,
+              now: datetime) -> OfferSnapshot:
+    (offer_id, partner_id, region_id, gpu_id, instance_type, gpus_per_node, vcpus, memory_gb, interconnect,
+     price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at) = row
+    slug, active, reliability, hq, certs = partners[partner_id]
+    code, region_country, region_jurisdiction, lat, lon = regions[region_id]
+    gpu_name, gpu_memory, architecture = gpus[gpu_id]
+    price, spot = _money(price), _money(spot)
+    if status == OK:
+        age_s = None if updated_at is None else (now - updated_at).total_seconds()
+        point = PricePoint(offer_id, gpu_name, gpus_per_node, price, spot, age_s)
+        status, reason = assess_price(point, {}, stale_after_s=stale_after_s or None)
+    return OfferSnapshot(
+        id=offer_id, partner=slug, partner_active=active, partner_reliability=reliability,
+        partner_hq_jurisdiction=hq, partner_certifications=certs, region=code,
+        country=country or region_country, jurisdiction=jurisdiction or region_jurisdiction,
+        latitude=lat, longitude=lon, instance_type=instance_type, gpu=gpu_name,
+        gpu_memory_gb=gpu_memory_gb or gpu_memory, architecture=architecture, gpus_per_node=gpus_per_node,
+        interconnect=interconnect, price_per_hour=price, spot_price_per_hour=spot, available_nodes=available,
+        price_status=status, price_status_reason=reason, vcpus=float(vcpus), memory_gb=float(memory_gb),
+        updated_at=updated_at,
+    )

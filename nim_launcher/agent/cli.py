@@ -1,0 +1,114 @@
+"""`python -m nim_launcher.agent`: read the GPUs, judge their health, heartbeat to the broker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .collector import Collector
+from .heartbeat import send_heartbeat
+from .kernel_log import KernelLogReader, boot_time
+from .nvml import NvmlSession, open_nvml
+from .state import default_state_path, read_boot_id
+
+log = logging.getLogger("nim_launcher.agent")
+DEFAULT_INTERVAL_S = 60.0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m nim_launcher.agent", description=__doc__)
+    parser.add_argument("--broker", default=os.environ.get("GPUB_BROKER_URL", ""),
+                        help="broker base URL (env GPUB_BROKER_URL); without it the report is only printed")
+    parser.add_argument("--node-token", default=os.environ.get("GPUB_NODE_TOKEN", ""),
+                        help="this node's token (env GPUB_NODE_TOKEN keeps it off the process list)")
+    parser.add_argument("--node-id", default=os.environ.get("GPUB_NODE_ID", ""), help="this node's id at the broker")
+    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between readings")
+    parser.add_argument("--once", action="store_true", help="one reading: print it, send one heartbeat, exit")
+    parser.add_argument("--state-file", type=Path, default=None, help="where Xid/reboot history is kept")
+    parser.add_argument("--no-kernel-log", action="store_true", help="take Xids from NVML events only")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.broker and not (args.node_id and args.node_token):
+        parser.error("--broker needs --node-id and --node-token (or GPUB_NODE_ID / GPUB_NODE_TOKEN)")
+    if args.interval <= 0:
+        parser.error("--interval must be positive")
+    return args
+
+
+def build_collector(args: argparse.Namespace, nvml_module=None) -> Collector:
+    session, reason = open_nvml(nvml_module)
+    if session is None:
+        log.warning("no NVIDIA GPU / NVML not available: %s", reason)
+    booted_at = boot_time(time.time())
+    kernel = None if args.no_kernel_log else KernelLogReader(booted_at)
+    return Collector(session=session, unavailable_reason=reason, state_path=args.state_file or default_state_path(),
+                     kernel=kernel, boot_id=read_boot_id(), booted_at=booted_at)
+
+
+def heartbeat(args: argparse.Namespace, report: dict) -> bool:
+    if not args.broker:
+        return True
+    result = send_heartbeat(report, broker=args.broker, node_id=args.node_id, token=args.node_token)
+    if result.ok:
+        log.info("heartbeat sent: state %s", report["state"])
+    return result.ok
+
+
+def run_once(args: argparse.Namespace, collector: Collector) -> int:
+    report = collector.collect()
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if heartbeat(args, report) else 1
+
+
+def emit(args: argparse.Namespace, report: dict) -> None:
+    """Heartbeat to the broker, or without one print the report as one JSON line."""
+    if args.broker:
+        heartbeat(args, report)
+    else:
+        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
+
+
+def run_forever(args: argparse.Namespace, collector: Collector) -> int:
+    """Read, heartbeat, then wait for Xid events (or sleep) until the next interval."""
+    events: list = []
+    while True:
+        started = time.monotonic()
+        emit(args, collector.collect(events))
+        remaining = max(0.0, args.interval - (time.monotonic() - started))
+        events = wait_for_xids(collector.session, remaining)
+
+
+def wait_for_xids(session: NvmlSession | None, seconds: float) -> list:
+    """NVML's event wait doubles as the sleep, so a critical Xid is reported at once."""
+    if session is not None and session.xid_events_supported():
+        return session.wait_xid_events(int(seconds * 1000))
+    time.sleep(seconds)
+    return []
+
+
+def _stop(signum, frame):  # noqa: ARG001
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    collector = build_collector(args)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        return run_once(args, collector) if args.once else run_forever(args, collector)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if collector.session is not None:
+            collector.session.close()
