@@ -1,7 +1,7 @@
 from .accounts import ApiKey, Membership, Role, Workspace
 from .catalog import (
-    Architecture,
     INTERCONNECT_RANK,
+    Architecture,
     CatalogVersion,
     GpuModel,
     Interconnect,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.models import NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
+from marketplace.selectors.catalog_version import bump_catalog_version
 from providers.simulator import Faults, SimulatorServer
 
 SIM_PARTNERS = ("nebius", "verda", "seeweb", "lambda", "hyperstack")

@@ -3,8 +3,8 @@
 
 from django.core.management.base import BaseCommand
 
-from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
+from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 
 DEMO_EMAIL = "demo@gpubroker.local"

@@ -1,0 +1,78 @@
+"""Serve simulated partner clouds on loopback (Partner API + Lambda-shaped API) from the catalogue."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from providers.simulator import Faults, SimulatorServer
+
+
+def _rate(value: str) -> float:
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError(value)
+    return rate
+
+
+def load_seed(catalog: str | None) -> list:
+    """Catalogue offer rows: from `catalog` (SkyPilot layout) or the bundled snapshot."""
+    if catalog:
+        from marketplace.catalog.skypilot import parse_catalog
+
+        return parse_catalog(catalog).offers
+    from marketplace.catalog.snapshot import load_snapshot
+
+    if Path(settings.CATALOG_SNAPSHOT).is_file():
+        return load_snapshot().offers
+    from marketplace.catalog.skypilot import parse_catalog
+
+    return parse_catalog(settings.CATALOG_DIR).offers
+
+
+class Command(BaseCommand):
+    help = ("Run simulated partner clouds: /p/<slug>/v1/... (Partner API) and /lambda/<slug>/api/v1/... "
+            "(Lambda API), bearer token sim-<slug>, faults at /_control/<slug>.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8700)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--catalog", help="SkyPilot-layout catalogue directory (default: bundled snapshot)")
+        parser.add_argument("--partners", default="", help="comma-separated slugs (default: every partner)")
+        parser.add_argument("--capacity", type=int, default=4, help="nodes per offer")
+        parser.add_argument("--delay", type=float, default=5.0, help="seconds a node stays pending")
+        parser.add_argument("--fail-rate", type=_rate, default=0.0, help="share of launches failing for capacity")
+        parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of calls answered with 503")
+        parser.add_argument("--timeout-rate", type=_rate, default=0.0, help="share of calls that hang, then 504")
+        parser.add_argument("--latency-ms", type=float, default=0.0)
+        parser.add_argument("--state", default=str(Path(settings.VAR_DIR) / "simulator.sqlite3"))
+        parser.add_argument("--seed", type=int, default=None, help="random seed for the injected faults")
+        parser.add_argument("--run-user-data", action="store_true",
+                            help="run each node's user_data as a local process (its endpoint: 127.0.0.1:<port>)")
+
+    def handle(self, *args, **opts):
+        if opts["capacity"] < 0 or opts["delay"] < 0 or opts["latency_ms"] < 0:
+            raise CommandError("--capacity, --delay and --latency-ms must be >= 0")
+        try:
+            seed = load_seed(opts["catalog"])
+        except (FileNotFoundError, OSError) as exc:
+            raise CommandError(f"cannot load the catalogue: {exc}") from exc
+        faults = Faults(capacity_error_rate=opts["fail_rate"], error_rate=opts["error_rate"],
+                        timeout_rate=opts["timeout_rate"], latency_ms=opts["latency_ms"], delay_s=opts["delay"])
+        partners = [p.strip() for p in opts["partners"].split(",") if p.strip()]
+        Path(opts["state"]).parent.mkdir(parents=True, exist_ok=True)
+        server = SimulatorServer(
+            seed, state_path=opts["state"], host=opts["host"], port=opts["port"], capacity=opts["capacity"],
+            faults=faults, random_seed=opts["seed"], run_user_data=opts["run_user_data"], partners=partners or None,
+            runtime_dir=Path(settings.VAR_DIR) / "simulator-nodes")
+        slugs = server.store.partner_slugs()
+        if partners and (missing := sorted(set(partners) - set(slugs))):
+            raise CommandError(f"no catalogue offers for: {', '.join(missing)}")
+        self.stdout.write(f"simulated partners on {server.url}: {', '.join(slugs)}")
+        self.stdout.write(f"  Partner API {server.url}/p/<slug>   Lambda API {server.url}/lambda/<slug>/api/v1")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()

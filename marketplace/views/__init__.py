@@ -1,0 +1,1 @@
+"""Dashboard views, one module per area; each view goes through `access.workspace_required`."""
