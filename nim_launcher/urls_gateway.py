@@ -1,3 +1,12 @@
-"""URL routes (wired from broker/urls.py / marketplace/api/urls.py)."""
+"""The OpenAI-compatible gateway, included at /v1/ by broker/urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from nim_launcher.gateway import views
+
+urlpatterns = [
+    path("chat/completions", views.chat_completions, name="gateway-chat-completions"),
+    path("completions", views.completions, name="gateway-completions"),
+    path("embeddings", views.embeddings, name="gateway-embeddings"),
+    path("models", views.models, name="gateway-models"),
+]

@@ -1,3 +1,10 @@
-"""URL routes (wired from broker/urls.py / marketplace/api/urls.py)."""
+"""Staff partner routes, included at /api/v1/admin/ by marketplace/api/urls.py."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .admin_partners import AdminPartnerViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("partners", AdminPartnerViewSet, basename="admin-partner")
+
+urlpatterns = router.urls

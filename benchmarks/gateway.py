@@ -1,0 +1,148 @@
+"""Gateway overhead: the same chat and embedding load sent straight to a replica and through the broker.
+
+    .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 16]
+
+Starts a local runtime replica and the broker's ASGI app (uvicorn, one process) in subprocesses on a
+temporary SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference.
+Load generator, gateway and replica share the machine's cores, so absolute numbers depend on it.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_BODY = {"messages": [{"role": "user", "content": "How does the gateway choose a replica?"}], "max_tokens": 32}
+EMBED_BODY = {"input": ["GPU memory and tensor parallelism", "a marketplace of cloud offers"]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, headers: dict | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def prepare_database(env: dict, replica_url: str) -> str:
+    """Migrate a fresh database and create a workspace, its key and two deployments; return the key."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from marketplace.models import Rental, RentalState
+    from marketplace.services.api_keys import api_key_create, workspace_ensure
+    from nim_launcher.models import Deployment, Replica
+    from nim_launcher.profiles import TINY_CHAT_MODEL, TINY_EMBED_MODEL
+
+    workspace, user = workspace_ensure(name="bench")
+    _, token = api_key_create(workspace=workspace, user=user)
+    for name, model in (("chat", TINY_CHAT_MODEL), ("embed", TINY_EMBED_MODEL)):
+        deployment = Deployment.objects.create(workspace=workspace, name=name, model=model, state="ready")
+        rental = Rental.objects.create(workspace=workspace, request={}, request_hash=name, max_hours=Decimal(1),
+                                       state=RentalState.RUNNING)
+        Replica.objects.create(deployment=deployment, rental=rental, state="ready", endpoint=replica_url)
+    return token
+
+
+async def run_load(url: str, body: dict, *, headers: dict, requests: int, concurrency: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    remaining = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers, trust_env=False) as client:
+        async def worker() -> None:
+            nonlocal errors
+            for _ in remaining:
+                started = time.perf_counter()
+                response = await client.post(url, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += response.status_code != 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"requests": requests, "errors": errors, "requests_per_s": round(requests / elapsed, 1),
+            "p50_ms": round(quantiles[49], 2), "p99_ms": round(quantiles[98], 2)}
+
+
+def compare(direct: dict, gateway: dict) -> dict:
+    return {"added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 2),
+            "added_p99_ms": round(gateway["p99_ms"] - direct["p99_ms"], 2),
+            "throughput_kept": round(gateway["requests_per_s"] / direct["requests_per_s"], 3)}
+
+
+async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.Namespace) -> dict:
+    results = {}
+    auth = {"Authorization": f"Bearer {token}"}
+    for kind, path, body, deployment, model in (
+        ("chat", "/v1/chat/completions", CHAT_BODY, "chat", "gpu-broker/tiny-cpu-chat"),
+        ("embeddings", "/v1/embeddings", EMBED_BODY, "embed", "gpu-broker/tiny-cpu-embed"),
+    ):
+        direct_args = (direct_url + path, {**body, "model": model})
+        gateway_args = (gateway_url + path, {**body, "model": deployment})
+        await run_load(*direct_args, headers={}, requests=args.warmup, concurrency=args.concurrency)
+        await run_load(*gateway_args, headers=auth, requests=args.warmup, concurrency=args.concurrency)
+        direct = await run_load(*direct_args, headers={}, requests=args.requests, concurrency=args.concurrency)
+        gateway = await run_load(*gateway_args, headers=auth, requests=args.requests, concurrency=args.concurrency)
+        results[kind] = {"direct": direct, "gateway": gateway, **compare(direct, gateway)}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        replica_port, gateway_port = free_port(), free_port()
+        replica_url, gateway_url = f"http://127.0.0.1:{replica_port}", f"http://127.0.0.1:{gateway_port}"
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": tmp,
+               "DJANGO_SETTINGS_MODULE": "broker.settings", "LOG_LEVEL": "WARNING"}
+        token = prepare_database(env, replica_url)
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "nim_launcher.runtime", "--port", str(replica_port)],
+                             cwd=ROOT, env=env),
+            subprocess.Popen([sys.executable, "-m", "uvicorn", "broker.asgi:application", "--port", str(gateway_port),
+                              "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env),
+        ]
+        try:
+            wait_until_ready(replica_url + "/v1/health/ready")
+            wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
+            results = asyncio.run(measure(replica_url, gateway_url, token, args))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
+    report = {"concurrency": args.concurrency, "cpus": os.cpu_count(), **results}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Partner lifecycle (create, update, verify, activate, suspend) and the offer sync from a partner's API.
+
+Partner calls never run inside a transaction: the adapter is called first, then the result is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
+from marketplace.catalog.importer import refresh_price_statuses
+from marketplace.catalog.regions import jurisdiction_of
+from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus, Region
+from marketplace.services.adapters import adapter_for
+from providers.base import ProviderError, ProviderOffer
+
+try:
+    from marketplace.selectors.catalog_version import bump_catalog_version
+except ImportError:  # pragma: no cover - older trees without the selector
+    from marketplace.selectors.catalog_version import bump_catalog_version
+
+MAX_SKIPPED_EXAMPLES = 10
+OFFER_FIELDS = ["gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
+                "price_per_gpu_hour", "available_nodes", "country", "jurisdiction", "gpu_memory_gb", "updated_at"]
+
+
+class PartnerStateConflict(Exception):
+    """The partner is not in a state that allows this change (HTTP 409)."""
+
+
+@dataclass
+class SyncReport:
+    ok: bool
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    price_changes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def partner_create(*, slug: str, credentials: dict | None = None, **fields) -> Partner:
+    """Create a pending partner; credentials are encrypted on the row, never stored in clear."""
+    if fields.get("hq_country") and not fields.get("hq_jurisdiction"):
+        fields["hq_jurisdiction"] = jurisdiction_of(fields["hq_country"])
+    partner = Partner(slug=slug, status=PartnerStatus.PENDING, **fields)
+    partner.credentials = credentials or {}
+    partner.save()
+    return partner
+
+
+def partner_update(*, partner: Partner, credentials: dict | None = None, **fields) -> Partner:
+    """Change editable fields; new credentials replace the old ones and send the partner back to pending."""
+    for name, value in fields.items():
+        setattr(partner, name, value)
+    if "hq_country" in fields and "hq_jurisdiction" not in fields:
+        partner.hq_jurisdiction = jurisdiction_of(partner.hq_country) if partner.hq_country else ""
+    if credentials is not None:
+        partner.credentials = credentials
+        if partner.status == PartnerStatus.VERIFIED:
+            partner.status = PartnerStatus.PENDING
+    partner.save()
+    bump_catalog_version()
+    return partner
+
+
+def partner_verify(*, partner: Partner) -> dict:
+    """A live call (authenticate + list offers); the result is stored and a pending partner becomes verified."""
+    try:
+        offers = adapter_for(partner).list_offers()
+    except ProviderError as exc:
+        result = {"ok": False, "at": timezone.now().isoformat(), "error_kind": exc.kind, "message": exc.message}
+    else:
+        result = {"ok": True, "at": timezone.now().isoformat(), "offers": len(offers),
+                  "gpus": sorted({o.gpu for o in offers})}
+    Partner.objects.filter(pk=partner.pk).update(verify_result=result)
+    if result["ok"]:
+        Partner.objects.filter(pk=partner.pk, status=PartnerStatus.PENDING).update(status=PartnerStatus.VERIFIED)
+    partner.refresh_from_db()
+    return result
+
+
+def _transition(partner: Partner, allowed: tuple[str, ...], to: str) -> Partner:
+    if not Partner.objects.filter(pk=partner.pk, status__in=allowed).update(status=to):
+        partner.refresh_from_db()
+        if partner.status == to:
+            return partner
+        raise PartnerStateConflict(f"cannot move a {partner.status} partner to {to}")
+    partner.refresh_from_db()
+    bump_catalog_version()
+    return partner
+
+
+def partner_activate(*, partner: Partner) -> Partner:
+    """verified or suspended → active (idempotent)."""
+    return _transition(partner, (PartnerStatus.VERIFIED, PartnerStatus.SUSPENDED), PartnerStatus.ACTIVE)
+
+
+def partner_suspend(*, partner: Partner) -> Partner:
+    """active or verified → suspended (idempotent): its offers leave the marketplace."""
+    return _transition(partner, (PartnerStatus.ACTIVE, PartnerStatus.VERIFIED), PartnerStatus.SUSPENDED)
+
+
+def partner_sync(*, partner: Partner) -> SyncReport:
+    """Fetch the partner's offers and upsert them; if it does not answer, mark its offers stale."""
+    try:
+        offers = adapter_for(partner).list_offers()
+    except ProviderError as exc:
+        return _sync_failed(partner, exc)
+    report = SyncReport(ok=True)
+    with transaction.atomic():
+        _apply_offers(partner, offers, report)
+        Partner.objects.filter(pk=partner.pk).update(last_sync_at=timezone.now(), sync_error="")
+        refresh_price_statuses()
+        _keep_unreachable_partners_stale()
+        bump_catalog_version()
+    return report
+
+
+def _keep_unreachable_partners_stale() -> None:
+    # The price re-assessment knows nothing of partners whose last sync failed; their offers stay stale.
+    (Offer.objects.filter(partner__sync_error__gt="").exclude(price_status=PriceStatus.STALE)
+     .update(price_status=PriceStatus.STALE, price_status_reason="partner sync failed"))
+
+
+def _sync_failed(partner: Partner, exc: ProviderError) -> SyncReport:
+    reason = f"partner sync failed ({exc.kind})"
+    with transaction.atomic():
+        Offer.objects.filter(partner=partner).update(price_status=PriceStatus.STALE, price_status_reason=reason)
+        Partner.objects.filter(pk=partner.pk).update(sync_error=f"{exc.kind}: {exc.message}"[:1000])
+        bump_catalog_version()
+    return SyncReport(ok=False, error=exc.kind)
+
+
+def _gpu_models() -> dict[str, GpuModel]:
+    models = {gpu.name: gpu for gpu in GpuModel.objects.all()}
+    for spec in CANONICAL_GPUS.values():
+        if spec.name not in models:
+            models[spec.name], _ = GpuModel.objects.get_or_create(
+                name=spec.name, defaults={"memory_gb": spec.memory_gb, "architecture": spec.architecture,
+                                          "vendor": spec.vendor})
+    return models
+
+
+def _regions(partner: Partner, codes: set[str]) -> dict[str, Region]:
+    """Existing regions as they are; new ones with country/jurisdiction unknown (the partner reports none)."""
+    regions = {r.code: r for r in partner.regions.all()}
+    for code in sorted(codes - set(regions)):
+        regions[code] = Region.objects.create(partner=partner, code=code, display_name=code)
+    return regions
+
+
+def _money(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(round(value, 4)))
+
+
+def _values(offer: ProviderOffer, region: Region, gpu: GpuModel) -> dict:
+    price = _money(offer.price_per_hour)
+    return {
+        "gpu": gpu, "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus, "memory_gb": offer.memory_gb,
+        "interconnect": offer.interconnect, "price_per_hour": price, "spot_price_per_hour": _money(offer.spot_price_per_hour),
+        "price_per_gpu_hour": None if price is None else (price / offer.gpus_per_node).quantize(Decimal("0.0001")),
+        "available_nodes": offer.available_nodes, "country": region.country, "jurisdiction": region.jurisdiction,
+        "gpu_memory_gb": gpu.memory_gb,
+    }
+
+
+def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncReport) -> None:
+    now, gpus = timezone.now(), _gpu_models()
+    regions = _regions(partner, {o.region for o in offers})
+    existing = {(o.region.code, o.instance_type): o for o in partner.offers.select_related("region")}
+    seen, to_create, to_update, history, fresh = set(), [], [], [], []
+    for item in offers:
+        try:
+            gpu = gpus[canonical_gpu(item.gpu).name]
+        except UnknownGpu:
+            if len(report.skipped) < MAX_SKIPPED_EXAMPLES:
+                report.skipped.append(f"{item.instance_type}: unknown GPU {item.gpu!r}")
+            continue
+        if item.gpus_per_node < 1 or (item.region, item.instance_type) in seen:
+            continue
+        seen.add((item.region, item.instance_type))
+        values = _values(item, regions[item.region], gpu)
+        offer = existing.get((item.region, item.instance_type))
+        if offer is None:
+            to_create.append(Offer(partner=partner, region=regions[item.region], instance_type=item.instance_type,
+                                   updated_at=now, **values))
+            continue
+        changed = {k for k, v in values.items() if getattr(offer, k) != v}
+        if not changed:
+            fresh.append(offer.pk)  # a confirmed offer is fresh even when nothing changed
+            continue
+        if changed & {"price_per_hour", "spot_price_per_hour"}:
+            history.append(PriceHistory(offer=offer, price_per_hour=values["price_per_hour"],
+                                        spot_price_per_hour=values["spot_price_per_hour"], recorded_at=now))
+        for key, value in values.items():
+            setattr(offer, key, value)
+        offer.updated_at = now
+        to_update.append(offer)
+    created = Offer.objects.bulk_create(to_create, batch_size=1000)
+    Offer.objects.bulk_update(to_update, OFFER_FIELDS, batch_size=1000)
+    Offer.objects.filter(pk__in=fresh).update(updated_at=now)
+    report.updated, report.unchanged, report.price_changes = len(to_update), len(fresh), len(history)
+    history += [PriceHistory(offer=o, price_per_hour=o.price_per_hour, spot_price_per_hour=o.spot_price_per_hour,
+                             recorded_at=now) for o in created]
+    PriceHistory.objects.bulk_create(history, batch_size=1000)
+    vanished = [o.pk for key, o in existing.items() if key not in seen]
+    report.removed, _ = len(vanished), Offer.objects.filter(pk__in=vanished).delete()
+    report.created = len(created)
+
+
+def partners_to_sync() -> list[int]:
+    """Ids of partners with a live API that sell on the marketplace (or are about to)."""
+    return list(Partner.objects.exclude(kind="catalog")
+                .filter(status__in=[PartnerStatus.VERIFIED, PartnerStatus.ACTIVE]).values_list("pk", flat=True))

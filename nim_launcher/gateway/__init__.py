@@ -1,0 +1,1 @@
+"""The OpenAI-compatible inference gateway in front of deployment replicas."""

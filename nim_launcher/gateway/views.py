@@ -1,0 +1,65 @@
+"""The OpenAI-compatible gateway: `model` names one of the caller's deployments."""
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from .auth import authenticate
+from .errors import GatewayError
+from .routing import list_models, resolve_route
+from .upstream import forward
+
+
+def _parse(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise GatewayError(400, "The request body must be JSON.", code="invalid_json", param="body") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json", param="body")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise GatewayError(400, "model is required: the name of one of your deployments.",
+                           code="invalid_model", param="model")
+    if not isinstance(body.get("stream", False), bool | None):
+        raise GatewayError(400, "stream must be true or false.", code="invalid_stream", param="stream")
+    return body
+
+
+async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
+    try:
+        if request.method != "POST":
+            raise GatewayError(405, "Use POST.", code="method_not_allowed")
+        caller = await authenticate(request.headers.get("Authorization", ""))
+        body = _parse(request)
+        route = await resolve_route(caller.workspace_id, body["model"])
+        body["model"] = route.model  # the replica serves the NIM model id, not the deployment name
+        content = json.dumps(body, separators=(",", ":")).encode()
+        return await forward(route, path, content, stream=bool(body.get("stream")))
+    except GatewayError as exc:
+        return exc.response()
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    return await _proxy(request, "/v1/chat/completions")
+
+
+@csrf_exempt
+async def completions(request: HttpRequest) -> HttpResponse:
+    return await _proxy(request, "/v1/completions")
+
+
+@csrf_exempt
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    return await _proxy(request, "/v1/embeddings")
+
+
+async def models(request: HttpRequest) -> HttpResponse:
+    try:
+        if request.method != "GET":
+            raise GatewayError(405, "Use GET.", code="method_not_allowed")
+        caller = await authenticate(request.headers.get("Authorization", ""))
+    except GatewayError as exc:
+        return exc.response()
+    return JsonResponse(await list_models(caller.workspace_id))

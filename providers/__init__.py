@@ -1,0 +1,1 @@
+"""Adapters to partner clouds: one class per adapter kind behind `providers.base.ProviderAdapter`."""

@@ -1,0 +1,104 @@
+"""The adapter protocol every partner cloud implements, its DTOs and its one error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+RENTAL_TAG = "gpu-broker:rental"
+NODE_STATES = ("pending", "running", "terminated", "failed")
+
+NO_CAPACITY = "no_capacity"
+QUOTA_EXCEEDED = "quota_exceeded"
+AUTH_FAILED = "auth_failed"
+INVALID_REQUEST = "invalid_request"
+NOT_FOUND = "not_found"
+TRANSIENT = "transient"
+ERROR_KINDS = (NO_CAPACITY, QUOTA_EXCEEDED, AUTH_FAILED, INVALID_REQUEST, NOT_FOUND, TRANSIENT)
+
+# Permanent = repeating the same call cannot succeed. Capacity and quota free up when nodes end,
+# so the caller may retry them later (or fail over); bad keys and bad requests never fix themselves.
+_PERMANENT_BY_KIND = {
+    NO_CAPACITY: False,
+    QUOTA_EXCEEDED: False,
+    AUTH_FAILED: True,
+    INVALID_REQUEST: True,
+    NOT_FOUND: True,
+    TRANSIENT: False,
+}
+
+
+class ProviderError(Exception):
+    """A partner call failed; `kind` is one of ERROR_KINDS and `permanent` says whether to retry."""
+
+    def __init__(self, kind: str, message: str, permanent: bool | None = None):
+        if kind not in _PERMANENT_BY_KIND:
+            raise ValueError(f"unknown provider error kind {kind!r}")
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.permanent = _PERMANENT_BY_KIND[kind] if permanent is None else permanent
+
+
+@dataclass(frozen=True)
+class ProviderOffer:
+    instance_type: str
+    gpu: str  # raw name, as the partner calls it
+    gpus_per_node: int
+    vcpus: float
+    memory_gb: float
+    region: str
+    price_per_hour: float
+    spot_price_per_hour: float | None = None
+    available_nodes: int | None = None  # None = unknown
+    interconnect: str = "pcie"
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    idempotency_key: str
+    rental_id: str
+    instance_type: str
+    region: str
+    user_data: str = ""
+    ssh_public_key: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def node_tags(self) -> dict[str, str]:
+        """The tags every provisioned node carries: the caller's plus the broker's rental tag."""
+        return {**self.tags, RENTAL_TAG: self.rental_id}
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    ref: str
+    state: str  # one of NODE_STATES
+    region: str
+    instance_type: str
+    ip: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    endpoint: str | None = None  # base URL of a service on the node when it is reachable directly
+
+    @property
+    def rental_id(self) -> str | None:
+        return self.tags.get(RENTAL_TAG)
+
+
+@runtime_checkable
+class ProviderAdapter(Protocol):
+    kind: str
+
+    def list_offers(self) -> list[ProviderOffer]:
+        """Every node shape the partner sells, with live capacity when the partner reports it."""
+
+    def provision(self, spec: ProvisionSpec) -> NodeInfo:
+        """Start one node; calling again with the same idempotency key returns the same node."""
+
+    def describe(self, ref: str) -> NodeInfo:
+        """The node's current state; ProviderError(not_found) if the partner does not know it."""
+
+    def terminate(self, ref: str) -> None:
+        """Stop the node; a node that is already gone counts as success."""
+
+    def list_nodes(self) -> list[NodeInfo]:
+        """Every live node the broker tagged, for reconciliation."""

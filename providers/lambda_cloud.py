@@ -1,0 +1,174 @@
+"""Adapter for the Lambda Cloud API v1 (instance types, launch, terminate, instances).
+
+Lambda has neither idempotency keys nor tags, so both are emulated through the instance name,
+`gpub-<rental id>-<hash of the idempotency key>`: before launching, the adapter looks for a live
+instance with that name and returns it instead of launching a second one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import requests
+
+from .base import (
+    AUTH_FAILED,
+    INVALID_REQUEST,
+    NO_CAPACITY,
+    NOT_FOUND,
+    QUOTA_EXCEEDED,
+    RENTAL_TAG,
+    TRANSIENT,
+    NodeInfo,
+    ProviderError,
+    ProviderOffer,
+    ProvisionSpec,
+)
+from .http import HttpClient
+
+NAME_PREFIX = "gpub-"
+_HASH_LEN = 12
+_KIND_BY_CODE = {
+    "instance-operations/launch/insufficient-capacity": NO_CAPACITY,
+    "global/quota-exceeded": QUOTA_EXCEEDED,
+    "global/invalid-api-key": AUTH_FAILED,
+    "global/account-inactive": AUTH_FAILED,
+    "global/object-does-not-exist": NOT_FOUND,
+    "global/invalid-parameters": INVALID_REQUEST,
+}
+_STATE_BY_STATUS = {"booting": "pending", "active": "running", "unhealthy": "failed",
+                    "terminating": "terminated", "terminated": "terminated", "preempted": "terminated"}
+
+
+def node_name(spec: ProvisionSpec) -> str:
+    digest = hashlib.sha256(spec.idempotency_key.encode()).hexdigest()[:_HASH_LEN]
+    return f"{NAME_PREFIX}{spec.rental_id[:40]}-{digest}"
+
+
+def rental_from_name(name: str | None) -> str | None:
+    if not name or not name.startswith(NAME_PREFIX) or len(name) <= len(NAME_PREFIX) + _HASH_LEN + 1:
+        return None
+    return name[len(NAME_PREFIX):-(_HASH_LEN + 1)]
+
+
+def gpu_from_description(description: str) -> str:
+    """'H100 (80 GB SXM5)' → 'H100'; an 80 GB A100 keeps its memory in the name ('A100-80GB')."""
+    base = description.split(" (", 1)[0].strip()
+    if base.upper() == "A100" and "80 GB" in description.upper():
+        return "A100-80GB"
+    return base
+
+
+def raise_for_error(response: requests.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    kind = _KIND_BY_CODE.get(error.get("code", ""))
+    if kind is None:
+        kind = TRANSIENT if response.status_code >= 500 or response.status_code == 429 else {
+            401: AUTH_FAILED, 403: AUTH_FAILED, 404: NOT_FOUND}.get(response.status_code, INVALID_REQUEST)
+    raise ProviderError(kind, error.get("message") or f"HTTP {response.status_code}")
+
+
+def _data(response: requests.Response) -> Any:
+    raise_for_error(response)
+    try:
+        return response.json()["data"]
+    except (ValueError, KeyError) as exc:
+        raise ProviderError(TRANSIENT, "Lambda answered without a data field") from exc
+
+
+class LambdaCloudAdapter:
+    kind = "lambda"
+
+    def __init__(self, *, base_url: str = "https://cloud.lambdalabs.com/api/v1", credentials: dict,
+                 auth: str = "bearer", ssh_key_name: str = "", timeout: float = 10.0, retries: int = 3,
+                 backoff: float = 0.25, http: HttpClient | None = None):
+        key = credentials.get("api_key", "")
+        header = f"Bearer {key}" if auth == "bearer" else "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        self.http = http or HttpClient(base_url, headers={"Authorization": header}, timeout=timeout,
+                                       retries=retries, backoff=backoff)
+        self.ssh_key_name = ssh_key_name
+
+    def list_offers(self) -> list[ProviderOffer]:
+        """One offer per instance type and region with capacity (Lambda reports no counts)."""
+        offers = []
+        for entry in _data(self.http.request("GET", "/instance-types")).values():
+            shape = entry["instance_type"]
+            for region in entry.get("regions_with_capacity_available") or []:
+                offers.append(_offer(shape, region["name"]))
+        return offers
+
+    def provision(self, spec: ProvisionSpec) -> NodeInfo:
+        """Launch one instance, unless one with this spec's name (rental + key hash) is already live."""
+        name = node_name(spec)
+        existing = next((i for i in self._instances() if i.get("name") == name), None)
+        if existing is not None:
+            return _node(existing)
+        body = {"region_name": spec.region, "instance_type_name": spec.instance_type, "quantity": 1,
+                "ssh_key_names": [self._ssh_key(spec.ssh_public_key)], "file_system_names": [], "name": name}
+        if spec.user_data:
+            body["user_data"] = spec.user_data
+        # A launch is not idempotent on Lambda's side, so it is sent once; a caller retry finds it by name.
+        ids = _data(self.http.request("POST", "/instance-operations/launch", json=body))["instance_ids"]
+        return self.describe(ids[0])
+
+    def describe(self, ref: str) -> NodeInfo:
+        """GET /instances/{id}."""
+        return _node(_data(self.http.request("GET", f"/instances/{ref}")))
+
+    def terminate(self, ref: str) -> None:
+        """POST /instance-operations/terminate; an instance Lambda does not know is already gone."""
+        try:
+            _data(self.http.request("POST", "/instance-operations/terminate", json={"instance_ids": [ref]}))
+        except ProviderError as exc:
+            if exc.kind != NOT_FOUND:
+                raise
+
+    def list_nodes(self) -> list[NodeInfo]:
+        """Live instances whose name carries the broker's prefix."""
+        return [_node(i) for i in self._instances() if rental_from_name(i.get("name")) is not None]
+
+    def _instances(self) -> list[dict]:
+        return [i for i in _data(self.http.request("GET", "/instances")) if i.get("status") != "terminated"]
+
+    def _ssh_key(self, public_key: str) -> str:
+        """The name of a registered key holding `public_key`, registering it when new."""
+        if not public_key.strip():
+            if not self.ssh_key_name:
+                raise ProviderError(INVALID_REQUEST, "Lambda needs an SSH key: pass ssh_public_key or ssh_key_name")
+            return self.ssh_key_name
+        keys = _data(self.http.request("GET", "/ssh-keys"))
+        match = next((k["name"] for k in keys if k.get("public_key", "").strip() == public_key.strip()), None)
+        if match:
+            return match
+        name = "gpub-" + hashlib.sha256(public_key.strip().encode()).hexdigest()[:16]
+        _data(self.http.request("POST", "/ssh-keys", json={"name": name, "public_key": public_key.strip()}))
+        return name
+
+
+def _offer(shape: dict, region: str) -> ProviderOffer:
+    specs = shape.get("specs") or {}
+    gpus = int(specs.get("gpus") or 1)
+    name = shape["name"]
+    interconnect = "nvlink" if gpus > 1 and "sxm" in name.lower() else "pcie"
+    return ProviderOffer(
+        instance_type=name, gpu=gpu_from_description(shape.get("gpu_description") or name),
+        gpus_per_node=gpus, vcpus=float(specs.get("vcpus") or 0), memory_gb=float(specs.get("memory_gib") or 0),
+        region=region, price_per_hour=shape["price_cents_per_hour"] / 100, interconnect=interconnect,
+    )
+
+
+def _node(instance: dict) -> NodeInfo:
+    rental = rental_from_name(instance.get("name"))
+    return NodeInfo(
+        ref=instance["id"], state=_STATE_BY_STATUS.get(instance.get("status", ""), "pending"),
+        region=(instance.get("region") or {}).get("name", ""),
+        instance_type=(instance.get("instance_type") or {}).get("name", ""), ip=instance.get("ip"),
+        tags={RENTAL_TAG: rental} if rental else {}, endpoint=instance.get("endpoint"),
+    )

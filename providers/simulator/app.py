@@ -1,0 +1,178 @@
+"""The simulator's WSGI app: routing, bearer auth, injected faults, and node processes.
+
+Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-shaped API),
+`/_control/<slug>` (faults and capacity), `/healthz`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from providers.processes import kill_group, start_process
+
+from .store import SimError, Store
+
+
+@dataclass
+class Request:
+    method: str
+    parts: list[str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+               404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
+               500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SimulatorApp:
+    def __init__(self, store: Store, *, seed: int | None = None, run_user_data: bool = False,
+                 runtime_dir: Path | None = None, sleep: Callable[[float], None] = time.sleep):
+        from . import lambda_routes, partner_routes
+
+        self.store = store
+        self.rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.run_user_data = run_user_data
+        self.runtime_dir = runtime_dir or Path("var/simulator-nodes")
+        self.sleep = sleep
+        self.apis: dict[str, Callable[[SimulatorApp, str, Request], Response]] = {
+            "p": partner_routes.handle, "lambda": lambda_routes.handle,
+        }
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        response = self.dispatch(_parse(environ))
+        payload = json.dumps(response.body).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                   *response.headers.items()]
+        start_response(f"{response.status} {STATUS_TEXT.get(response.status, '')}", headers)
+        return [payload]
+
+    def dispatch(self, request: Request) -> Response:
+        parts = request.parts
+        if isinstance(request.body, _BadJson):
+            return Response(400, {"error": {"kind": "invalid_request", "message": "body is not valid JSON"}})
+        if parts == ["healthz"]:
+            return Response(200, {"status": "ok"})
+        if len(parts) == 2 and parts[0] == "_control":
+            return self.control(parts[1], request)
+        if len(parts) >= 2 and parts[0] in self.apis and parts[1] in self.store.partner_slugs():
+            handler = self.apis[parts[0]]
+            return self.with_faults(parts[1], request, lambda: handler(self, parts[1], request))
+        return Response(404, {"error": {"kind": "not_found", "message": "no such path"}})
+
+    # -- faults and auth -------------------------------------------------------------------------
+    def chance(self, rate: float) -> bool:
+        with self._rng_lock:
+            return rate > 0 and self.rng.random() < rate
+
+    def with_faults(self, slug: str, request: Request, call: Callable[[], Response]) -> Response:
+        faults = self.store.faults(slug)
+        if faults.latency_ms:
+            self.sleep(faults.latency_ms / 1000)
+        if self.store.take_error_next(slug) or self.chance(faults.error_rate):
+            return Response(503, {"error": {"kind": "transient", "message": "simulated server error"}})
+        if self.chance(faults.timeout_rate):
+            self.sleep(faults.timeout_s)
+            return Response(504, {"error": {"kind": "transient", "message": "simulated timeout"}})
+        return call()
+
+    def authorized(self, slug: str, request: Request) -> bool:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                value = base64.b64decode(value).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                return False
+        elif scheme.lower() != "bearer":
+            return False
+        return value == self.store.token(slug)
+
+    # -- nodes that run their user_data locally ----------------------------------------------------
+    def node_started(self, slug: str, node: dict, user_data: str) -> dict:
+        """Run the node's user_data as a local process when enabled; report its reachable address."""
+        if not (self.run_user_data and user_data.strip()):
+            return node
+        port = _free_port()
+        env = {"NODE_ID": node["id"], "NODE_PORT": str(port), "PORT": str(port), "NODE_HOST": "127.0.0.1"}
+        start_process(user_data, state_dir=self.runtime_dir, name=node["id"], env=env)
+        self.store.set_endpoint(node["id"], ip="127.0.0.1", endpoint=f"http://127.0.0.1:{port}")
+        return self.store.get_node(slug, node["id"])
+
+    def node_stopped(self, node_id: str) -> None:
+        kill_group(self.runtime_dir, node_id)
+
+    # -- control -----------------------------------------------------------------------------------
+    def control(self, slug: str, request: Request) -> Response:
+        try:
+            if request.method == "POST":
+                self._apply_control(slug, request.body or {})
+            elif request.method != "GET":
+                return Response(405, {"error": {"kind": "invalid_request", "message": "GET or POST"}})
+            faults = self.store.faults(slug)
+        except SimError as exc:
+            status = 404 if exc.kind == "not_found" else 400
+            return Response(status, {"error": {"kind": exc.kind, "message": exc.message}})
+        return Response(200, {"slug": slug, "faults": asdict(faults), "offers": self.store.offers(slug),
+                              "live_nodes": len(self.store.list_nodes(slug))})
+
+    def _apply_control(self, slug: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise SimError("invalid_request", "body must be a JSON object")
+        changes = dict(body)
+        capacity = changes.pop("capacity", None)
+        instance_type = changes.pop("instance_type", None)
+        token = changes.pop("token", None)
+        faults = self.store.faults(slug).updated(changes)
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
+            raise SimError("invalid_request", "capacity must be an integer >= 0")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise SimError("invalid_request", "token must be a non-empty string")
+        if capacity is not None:
+            self.store.set_capacity(slug, capacity, instance_type)
+        if token is not None:
+            self.store.set_token(slug, token)
+        self.store.set_faults(slug, faults)
+
+
+class _BadJson:
+    pass
+
+
+def _parse(environ: dict) -> Request:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = _BadJson()
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+    return Request(environ["REQUEST_METHOD"].upper(), parts, query, headers, body)

@@ -1,0 +1,84 @@
+"""The GPU Broker Partner API (docs/partner-api.yaml) over the simulator's store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .store import SimError
+
+if TYPE_CHECKING:
+    from .app import Request, Response, SimulatorApp
+
+STATUS_BY_KIND = {"invalid_request": 400, "auth_failed": 401, "quota_exceeded": 403, "not_found": 404,
+                  "no_capacity": 409, "transient": 503}
+NODE_FIELDS = ("id", "state", "region", "instance_type", "ip", "endpoint", "tags", "created_at")
+
+
+def error(kind: str, message: str) -> Response:
+    from .app import Response
+
+    return Response(STATUS_BY_KIND[kind], {"error": {"kind": kind, "message": message}})
+
+
+def handle(app: SimulatorApp, slug: str, request: Request) -> Response:
+    from .app import Response
+
+    if not app.authorized(slug, request):
+        return error("auth_failed", "missing or invalid bearer token")
+    route = request.parts[2:]
+    try:
+        if route == ["v1", "offers"] and request.method == "GET":
+            return Response(200, {"offers": app.store.offers(slug)})
+        if route == ["v1", "nodes"] and request.method == "GET":
+            nodes = app.store.list_nodes(slug, tag=request.query.get("tag"))
+            return Response(200, {"nodes": [_public(n) for n in nodes]})
+        if route == ["v1", "nodes"] and request.method == "POST":
+            return _create(app, slug, request)
+        if len(route) == 3 and route[:2] == ["v1", "nodes"] and request.method == "GET":
+            return Response(200, _public(app.store.get_node(slug, route[2])))
+        if len(route) == 3 and route[:2] == ["v1", "nodes"] and request.method == "DELETE":
+            node = app.store.terminate_node(slug, route[2])
+            app.node_stopped(node["id"])
+            return Response(200, _public(node))
+    except SimError as exc:
+        return error(exc.kind, exc.message)
+    return error("not_found", "no such path")
+
+
+def _create(app: SimulatorApp, slug: str, request: Request) -> Response:
+    from .app import Response
+
+    key = request.headers.get("idempotency-key", "").strip()
+    body = request.body
+    problem = _invalid_create(key, body)
+    if problem:
+        return error("invalid_request", problem)
+    faults = app.store.faults(slug)
+    node, created = app.store.create_node(
+        slug, instance_type=body["instance_type"], region=body["region"], idempotency_key=key,
+        tags=body.get("tags") or {}, user_data=body.get("user_data") or "",
+        ssh_public_key=body.get("ssh_public_key") or "", capacity_error=app.chance(faults.capacity_error_rate))
+    if created:
+        node = app.node_started(slug, node, body.get("user_data") or "")
+    return Response(201 if created else 200, _public(node))
+
+
+def _invalid_create(key: str, body: object) -> str | None:
+    if not key:
+        return "the Idempotency-Key header is required"
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    for name in ("instance_type", "region"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            return f"{name} is required"
+    tags = body.get("tags") or {}
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        return "tags must be an object of strings"
+    for name in ("user_data", "ssh_public_key"):
+        if not isinstance(body.get(name) or "", str):
+            return f"{name} must be a string"
+    return None
+
+
+def _public(node: dict) -> dict:
+    return {name: node[name] for name in NODE_FIELDS}

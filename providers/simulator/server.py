@@ -1,0 +1,66 @@
+"""Serve the simulator on loopback from a background thread (tests, the management command)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from .app import SimulatorApp
+from .store import Faults, Store, group_seed
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class SimulatorServer:
+    """Simulated partners seeded from catalogue offers, served at `url` until `stop()`."""
+
+    def __init__(self, seed_offers: Any, *, state_path: str | Path = ":memory:", host: str = "127.0.0.1",
+                 port: int = 0, capacity: int = 4, faults: Faults | None = None, random_seed: int | None = None,
+                 run_user_data: bool = False, runtime_dir: Path | None = None, partners: list[str] | None = None,
+                 clock: Any = None):
+        grouped = group_seed(seed_offers)
+        if partners:
+            grouped = {slug: offers for slug, offers in grouped.items() if slug in partners}
+        self.store = Store(state_path, **({"clock": clock} if clock else {}))
+        self.store.seed(grouped, capacity=capacity, faults=faults)
+        if faults is not None:  # explicit faults (command options) win over those a restart finds
+            for slug in grouped:
+                self.store.set_faults(slug, faults)
+        self.app = SimulatorApp(self.store, seed=random_seed, run_user_data=run_user_data, runtime_dir=runtime_dir)
+        self.httpd = make_server(host, port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self.host, self.port = host, self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def partner_api_url(self, slug: str) -> str:
+        return f"{self.url}/p/{slug}"
+
+    def lambda_url(self, slug: str) -> str:
+        return f"{self.url}/lambda/{slug}/api/v1"
+
+    def start(self) -> SimulatorServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.store.close()

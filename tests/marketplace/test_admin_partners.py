@@ -1,0 +1,149 @@
+"""Staff partner onboarding over the API, and the offer sync from a live (simulated) partner."""
+
+import pytest
+
+from marketplace.models import CatalogVersion, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus
+from marketplace.services.partners import partner_sync
+from marketplace.tasks.partners import sync_all_partners_task, sync_partner_task
+from providers.simulator import SimulatorServer
+
+SEED = {"acme": [
+    {"region": "eu-central-1", "instance_type": "8x-h100", "gpu": "H100-SXM", "gpus_per_node": 8, "vcpus": 208,
+     "memory_gb": 1800, "interconnect": "infiniband", "price_per_hour": 24.0, "spot_price_per_hour": None},
+    {"region": "us-east-1", "instance_type": "1x-l4", "gpu": "L4", "gpus_per_node": 1, "vcpus": 8,
+     "memory_gb": 32, "interconnect": "pcie", "price_per_hour": 0.8, "spot_price_per_hour": 0.3},
+    {"region": "us-east-1", "instance_type": "1x-mystery", "gpu": "Mystery-9000", "gpus_per_node": 1, "vcpus": 8,
+     "memory_gb": 32, "interconnect": "pcie", "price_per_hour": 1.0, "spot_price_per_hour": None},
+]}
+URL = "/api/v1/admin/partners"
+
+
+@pytest.fixture
+def sim():
+    server = SimulatorServer(SEED, capacity=3).start()
+    yield server
+    server.stop()
+
+
+def _body(sim, **extra) -> dict:
+    return {"slug": "acme", "name": "Acme GPU", "kind": "partner_api", "base_url": sim.partner_api_url("acme"),
+            "credentials": {"api_key": "sim-acme"}, "hq_country": "de", "certifications": ["ISO27001"], **extra}
+
+
+@pytest.fixture
+def partner(staff, sim) -> Partner:
+    assert staff.client.post(URL, _body(sim), format="json").status_code == 201
+    return Partner.objects.get(slug="acme")
+
+
+def test_only_staff_reach_the_partner_admin(owner, anon_client, staff):
+    assert anon_client.get(URL).status_code == 401
+    assert owner.client.get(URL).status_code == 403
+    assert staff.client.get(URL).status_code == 200
+
+
+def test_created_partner_is_pending_and_its_credentials_are_write_only(staff, sim):
+    response = staff.client.post(URL, _body(sim), format="json")
+    assert response.status_code == 201
+    data = response.json()
+    assert data["status"] == "pending" and data["has_credentials"] is True
+    assert data["hq_country"] == "DE" and data["hq_jurisdiction"] == "EU"
+    assert "credentials" not in data and "sim-acme" not in response.content.decode()
+    partner = Partner.objects.get(slug="acme")
+    assert "sim-acme" not in partner.credentials_encrypted and partner.credentials == {"api_key": "sim-acme"}
+    assert "sim-acme" not in staff.client.get(f"{URL}/acme").content.decode()
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"base_url": ""}, "base_url"), ({"hq_country": "Germany"}, "hq_country"),
+    ({"kind": "mainframe"}, "kind"), ({"certifications": "ISO27001"}, "certifications"),
+    ({"credentials": "secret"}, "credentials"),
+])
+def test_bad_partner_fields_answer_400_naming_the_field(staff, sim, changes, field):
+    response = staff.client.post(URL, _body(sim, **changes), format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_verify_makes_a_live_call_and_marks_the_partner_verified(staff, partner):
+    response = staff.client.post(f"{URL}/acme/verify")
+    assert response.status_code == 200
+    assert response.json()["result"]["ok"] is True and response.json()["result"]["offers"] == 3
+    partner.refresh_from_db()
+    assert partner.status == PartnerStatus.VERIFIED and partner.verify_result["ok"] is True
+
+
+def test_verify_with_a_wrong_key_stores_the_failure_and_stays_pending(staff, partner):
+    staff.client.patch(f"{URL}/acme", {"credentials": {"api_key": "wrong"}}, format="json")
+    result = staff.client.post(f"{URL}/acme/verify").json()["result"]
+    assert result["ok"] is False and result["error_kind"] == "auth_failed"
+    partner.refresh_from_db()
+    assert partner.status == PartnerStatus.PENDING
+
+
+def test_sync_upserts_offers_with_canonical_gpus_and_unknown_region_countries(staff, partner):
+    before = CatalogVersion.objects.values_list("version", flat=True).first() or 0
+    report = staff.client.post(f"{URL}/acme/sync").json()["report"]
+    assert report["ok"] and report["created"] == 2
+    assert report["skipped"] == ["1x-mystery: unknown GPU 'Mystery-9000'"]
+    h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
+    assert (h100.gpu.name, h100.available_nodes, h100.country, str(h100.price_per_gpu_hour)) == ("H100", 3, "", "3.0000")
+    assert h100.region.code == "eu-central-1" and h100.region.jurisdiction == ""
+    assert CatalogVersion.objects.values_list("version", flat=True).first() > before
+    assert PriceHistory.objects.filter(offer=h100).count() == 1
+
+
+def test_resync_records_price_changes_and_removes_offers_no_longer_listed(partner, sim):
+    partner_sync(partner=partner)
+    sim.store.set_price("acme", "8x-h100", 20.0)
+    sim.store.remove_offer("acme", "1x-l4")
+    report = partner_sync(partner=partner)
+    assert (report.updated, report.removed, report.price_changes) == (1, 1, 1)
+    h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
+    assert [str(p.price_per_hour) for p in h100.price_history.order_by("recorded_at")] == ["24.0000", "20.0000"]
+    assert not Offer.objects.filter(partner=partner, instance_type="1x-l4").exists()
+
+
+def test_sync_of_a_partner_that_does_not_answer_marks_its_offers_stale(partner, sim):
+    partner_sync(partner=partner)
+    sim.store.set_faults("acme", sim.store.faults("acme").updated({"error_rate": 1.0}))
+    partner.adapter_options = {"retries": 0}
+    partner.save()
+    report = partner_sync(partner=partner)
+    assert report.ok is False and report.error == "transient"
+    partner.refresh_from_db()
+    assert partner.sync_error.startswith("transient")
+    assert set(Offer.objects.filter(partner=partner).values_list("price_status", flat=True)) == {PriceStatus.STALE}
+
+
+def test_activate_needs_a_verified_partner_and_suspend_takes_it_off(staff, partner):
+    assert staff.client.post(f"{URL}/acme/activate").status_code == 409
+    staff.client.post(f"{URL}/acme/verify")
+    assert staff.client.post(f"{URL}/acme/activate").json()["status"] == "active"
+    assert staff.client.post(f"{URL}/acme/activate").json()["status"] == "active"
+    assert staff.client.post(f"{URL}/acme/suspend").json()["status"] == "suspended"
+    assert staff.client.post(f"{URL}/acme/activate").json()["status"] == "active"
+
+
+def test_patch_edits_fields_but_never_the_slug(staff, partner):
+    response = staff.client.patch(f"{URL}/acme", {"name": "Acme Cloud", "certifications": ["SOC2"]}, format="json")
+    assert response.status_code == 200 and response.json()["certifications"] == ["SOC2"]
+    assert staff.client.patch(f"{URL}/acme", {"slug": "other"}, format="json").status_code == 400
+    assert staff.client.get(f"{URL}/nobody").status_code == 404
+
+
+def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from broker.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        sync_partner_task(partner.pk)
+        assert Offer.objects.filter(partner=partner).count() == 2
+        Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.ACTIVE)
+        sim_offer = Offer.objects.get(partner=partner, instance_type="1x-l4")
+        sim_offer.delete()
+        sync_all_partners_task()
+        assert Offer.objects.filter(partner=partner).count() == 2
+    finally:
+        app.conf.task_always_eager = False

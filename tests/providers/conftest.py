@@ -1,0 +1,184 @@
+"""Harnesses that put every adapter kind behind one interface for the contract suite.
+
+aws runs against moto's server mode over real HTTP; lambda and partner_api against the partner
+simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
+injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
+botocore's parser, its retry handler and the adapter's own error mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import moto.settings
+import pytest
+import requests
+from botocore.awsrequest import AWSResponse
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from moto.server import ThreadedMotoServer
+
+from providers.aws import AwsAdapter
+from providers.base import ProviderAdapter, ProvisionSpec
+from providers.lambda_cloud import LambdaCloudAdapter
+from providers.local import LocalAdapter
+from providers.partner_api import PartnerApiAdapter
+from providers.simulator import SimulatorServer
+
+SLUG = "acme"
+SEED = {SLUG: [
+    {"region": "eu-central-1", "instance_type": "gpu_8x_h100_sxm5", "gpu": "H100", "gpus_per_node": 8, "vcpus": 208,
+     "memory_gb": 1800, "interconnect": "infiniband", "price_per_hour": 23.92, "spot_price_per_hour": None},
+    {"region": "us-east-1", "instance_type": "gpu_1x_a10", "gpu": "A10", "gpus_per_node": 1, "vcpus": 30,
+     "memory_gb": 200, "interconnect": "pcie", "price_per_hour": 0.75, "spot_price_per_hour": 0.4},
+]}
+AMI_NAME = "ubuntu/images/hvm-ssd/ubuntu-trusty*"  # one of the AMIs moto ships in every region
+
+
+def ssh_public_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+@dataclass
+class Harness:
+    kind: str
+    adapter: ProviderAdapter
+    make_spec: Callable[[str], ProvisionSpec]
+    invalid_spec: ProvisionSpec
+    unknown_ref: str
+    arrange_no_capacity: Callable[[], None]
+    wrong_key_adapter: Callable[[], ProviderAdapter] | None = None
+    arrange_quota: Callable[[], None] | None = None
+    fail_next: Callable[[int], None] | None = None
+    sells_offers: bool = True
+    notes: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_ami(moto_url: str) -> str:
+    """The AMI the adapter finds by name on moto (looked up once: moto scans ~1,300 images)."""
+    adapter = AwsAdapter(credentials={"aws_access_key_id": "AKIAEXAMPLEBROKER", "aws_secret_access_key": "secret"},
+                         endpoint_url=moto_url, ami_name=AMI_NAME)
+    return adapter._ami("us-east-1")
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    server = SimulatorServer(SEED, capacity=2, random_seed=7).start()
+    yield server
+    server.stop()
+
+
+def _ec2_error(code: str, status: int = 400) -> AWSResponse:
+    body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error></Errors>"
+            f"<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>").encode()
+
+    class _Raw:
+        def stream(self, **_):
+            yield body
+
+    return AWSResponse("https://ec2.invalid/", status, {"Content-Type": "text/xml"}, _Raw())
+
+
+def inject_ec2(adapter: AwsAdapter, operation: str, code: str, *, status: int = 400, times: int = 10**6) -> list:
+    """Answer the next `times` calls of `operation` with an EC2 error; returns the list of hits."""
+    hits: list[str] = []
+
+    def handler(**_):
+        if len(hits) < times:
+            hits.append(code)
+            return _ec2_error(code, status)
+        return None
+
+    adapter.client("us-east-1").meta.events.register(f"before-send.ec2.{operation}", handler)
+    return hits
+
+
+def aws_harness(moto_url: str, ami: str, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    requests.post(f"{moto_url}/moto-api/reset", timeout=5)
+    monkeypatch.setattr(moto.settings, "EC2_ENABLE_INSTANCE_TYPE_VALIDATION", True)
+    creds = {"aws_access_key_id": "AKIAEXAMPLEBROKER", "aws_secret_access_key": "secret"}
+    adapter = AwsAdapter(credentials=creds, endpoint_url=moto_url, regions=["us-east-1"], ami=ami, max_attempts=3)
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, ctx: 0)
+    key = ssh_public_key()
+
+    def wrong_key() -> AwsAdapter:
+        # Moto enforces credentials after the next N calls once told so; a finalizer switches it back off.
+        requests.post(f"{moto_url}/moto-api/reset-auth", data=b"0", timeout=5)
+        return AwsAdapter(credentials={"aws_access_key_id": "AKIAWRONGKEY", "aws_secret_access_key": "nope"},
+                          endpoint_url=moto_url, regions=["us-east-1"], ami_name=AMI_NAME, max_attempts=1)
+
+    return Harness(
+        kind="aws", adapter=adapter,
+        make_spec=lambda k: ProvisionSpec(k, "rental-1", "p5.48xlarge", "us-east-1", "#!/bin/bash\necho ok", key,
+                                          {"team": "ml"}),
+        invalid_spec=ProvisionSpec("bad", "rental-1", "p9.bogus", "us-east-1"),
+        unknown_ref="us-east-1/i-0123456789abcdef0",
+        arrange_no_capacity=lambda: inject_ec2(adapter, "RunInstances", "InsufficientInstanceCapacity"),
+        wrong_key_adapter=wrong_key,
+        arrange_quota=lambda: inject_ec2(adapter, "RunInstances", "VcpuLimitExceeded"),
+        fail_next=lambda n: inject_ec2(adapter, "DescribeInstances", "InternalError", status=503, times=n),
+    )
+
+
+def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[str], ProviderAdapter]) -> Harness:
+    def control(**changes) -> None:
+        requests.post(f"{server.url}/_control/{SLUG}", json=changes, timeout=5).raise_for_status()
+
+    key = ssh_public_key()
+    return Harness(
+        kind=kind, adapter=adapter_factory(f"sim-{SLUG}"),
+        make_spec=lambda k: ProvisionSpec(k, "rental-1", "gpu_8x_h100_sxm5", "eu-central-1", "echo ok", key,
+                                          {"team": "ml"}),
+        invalid_spec=ProvisionSpec("bad", "rental-1", "no-such-type", "eu-central-1", "", key),
+        unknown_ref="0" * 32,
+        arrange_no_capacity=lambda: control(capacity=0),
+        wrong_key_adapter=lambda: adapter_factory("wrong-key"),
+        arrange_quota=lambda: control(quota_nodes=0),
+        fail_next=lambda n: control(error_next=n),
+    )
+
+
+@pytest.fixture(params=["aws", "lambda", "partner_api", "local"])
+def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
+    kind = request.param
+    if kind == "aws":
+        yield aws_harness(request.getfixturevalue("moto_url"), request.getfixturevalue("moto_ami"), monkeypatch)
+        requests.post(f"{request.getfixturevalue('moto_url')}/moto-api/reset-auth", data=b"inf", timeout=5)
+        return
+    if kind in ("lambda", "partner_api"):
+        server = request.getfixturevalue("simulator")
+        if kind == "lambda":
+            factory = lambda token: LambdaCloudAdapter(  # noqa: E731
+                base_url=server.lambda_url(SLUG), credentials={"api_key": token}, retries=2, backoff=0)
+        else:
+            factory = lambda token: PartnerApiAdapter(  # noqa: E731
+                base_url=server.partner_api_url(SLUG), credentials={"api_key": token}, retries=2, backoff=0)
+        yield _sim_common(server, kind, factory)
+        return
+    adapter = LocalAdapter(state_dir=tmp_path / "local-nodes")
+
+    def occupy() -> None:
+        adapter.provision(ProvisionSpec("occupant", "rental-0", "local", "local", "sleep 60"))
+
+    yield Harness(
+        kind="local", adapter=adapter,
+        make_spec=lambda k: ProvisionSpec(k, "rental-1", "local", "local", "sleep 60", "", {"team": "ml"}),
+        invalid_spec=ProvisionSpec("bad", "rental-1", "local", "local", user_data=""),
+        unknown_ref="0" * 16, arrange_no_capacity=occupy, sells_offers=False,
+    )
+    for node in adapter.list_nodes():
+        adapter.terminate(node.ref)
