@@ -25,7 +25,8 @@ demo: migrate
 	$(BIN)/python manage.py setup_demo --simulator-url http://127.0.0.1:$(SIM_PORT) --public-url http://127.0.0.1:$(PORT)
 
 run: demo
-	PORT=$(PORT) SIM_PORT=$(SIM_PORT) $(BIN)/honcho -f Procfile start
+	PORT=$(PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
+		SIMULATOR_URL=http://127.0.0.1:$(SIM_PORT) $(BIN)/honcho -f Procfile start
 
 test: install
 	$(BIN)/pytest
