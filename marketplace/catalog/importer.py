@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
-from marketplace.price_integrity import PricePoint, assess_prices
+from marketplace.price_integrity import OK, STALE, PricePoint, assess_prices
 from marketplace.selectors.catalog_version import bump_catalog_version
 
 from .gpus import CANONICAL_GPUS
@@ -146,13 +146,17 @@ def refresh_price_statuses() -> int:
     """Re-assess every offer's price against its GPU model's market; returns how many statuses changed."""
     now = timezone.now()
     rows = list(Offer.objects.values_list("id", "gpu__name", "gpus_per_node", "price_per_hour",
-                                          "spot_price_per_hour", "updated_at", "price_status", "price_status_reason"))
+                                          "spot_price_per_hour", "updated_at", "price_status", "price_status_reason",
+                                          "partner__sync_error"))
     points = [PricePoint(key=r[0], gpu=r[1], gpus_per_node=r[2],
                          price_per_hour=None if r[3] is None else float(r[3]),
                          spot_price_per_hour=None if r[4] is None else float(r[4]),
                          age_s=(now - r[5]).total_seconds()) for r in rows]
     verdicts = assess_prices(points, suspect_fraction=settings.SUSPECT_PRICE_FRACTION,
                              stale_after_s=settings.OFFER_STALE_AFTER_S or None)
+    for r in rows:
+        if r[8] and verdicts[r[0]][0] == OK:  # a partner that stopped answering: its last prices are stale
+            verdicts[r[0]] = (STALE, "partner sync failed")
     changed = [Offer(id=r[0], price_status=verdicts[r[0]][0], price_status_reason=verdicts[r[0]][1])
                for r in rows if (r[6], r[7]) != verdicts[r[0]]]
     Offer.objects.bulk_update(changed, ["price_status", "price_status_reason"], batch_size=1000)

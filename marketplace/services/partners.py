@@ -15,13 +15,9 @@ from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
 from marketplace.catalog.importer import refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus, Region
+from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
 from providers.base import ProviderError, ProviderOffer
-
-try:
-    from marketplace.selectors.catalog_version import bump_catalog_version
-except ImportError:  # pragma: no cover - older trees without the selector
-    from marketplace.selectors.catalog_version import bump_catalog_version
 
 MAX_SKIPPED_EXAMPLES = 10
 OFFER_FIELDS = ["gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
@@ -120,15 +116,8 @@ def partner_sync(*, partner: Partner) -> SyncReport:
         _apply_offers(partner, offers, report)
         Partner.objects.filter(pk=partner.pk).update(last_sync_at=timezone.now(), sync_error="")
         refresh_price_statuses()
-        _keep_unreachable_partners_stale()
         bump_catalog_version()
     return report
-
-
-def _keep_unreachable_partners_stale() -> None:
-    # The price re-assessment knows nothing of partners whose last sync failed; their offers stay stale.
-    (Offer.objects.filter(partner__sync_error__gt="").exclude(price_status=PriceStatus.STALE)
-     .update(price_status=PriceStatus.STALE, price_status_reason="partner sync failed"))
 
 
 def _sync_failed(partner: Partner, exc: ProviderError) -> SyncReport:

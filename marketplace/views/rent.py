@@ -128,8 +128,9 @@ def rent_preview(request: HttpRequest) -> HttpResponse:
     form = RentForm(request.POST)
     valid = validate_rent(form)
     if valid is None:
-        return render(request, "marketplace/partials/_rent_preview.html", {"form": form, "invalid": True}, status=400)
+        return render(request, "marketplace/partials/_rent_preview.html", {"form": form, "invalid": True},
+                      status=400)
     placement, extras, _ = valid
     result = match(placement, get_offer_index(), limit=PREVIEW_LIMIT)
     return render(request, "marketplace/partials/_rent_preview.html",
-                  _preview_context(form, result, extras["max_hours"]))
+                  _preview_context(form, result, extras["max_hours"]) | {"oob": True})
