@@ -1,8 +1,44 @@
-"""ASGI entry point (`uvicorn broker.asgi:application`): the gateway streams without a worker per request."""
+"""ASGI entry point: `uvicorn broker.asgi:application`.
+
+The OpenAI-compatible gateway (`/v1/…`) is served by a Django handler with a short, fully async
+middleware chain. Its callers authenticate with API keys, so sessions, CSRF, messages and static files
+do nothing for them, while sync-only middleware (whitenoise) would make Django hop to a worker thread
+and back on every request — several milliseconds under load. Everything else gets the full stack.
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
-application = get_asgi_application()
+
+GATEWAY_PREFIX = "/v1/"
+GATEWAY_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware",)
+
+
+class GatewayASGIHandler(ASGIHandler):
+    """Django's ASGI handler with GATEWAY_MIDDLEWARE instead of settings.MIDDLEWARE."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        handler = convert_exception_to_response(self._get_response_async)
+        for path in reversed(GATEWAY_MIDDLEWARE):
+            middleware = import_string(path)
+            if not getattr(middleware, "async_capable", False):
+                raise TypeError(f"gateway middleware {path} must be async-capable")
+            handler = convert_exception_to_response(middleware(handler))
+        self._middleware_chain = handler
+
+
+django_application = get_asgi_application()  # sets Django up before the gateway handler loads
+gateway_application = GatewayASGIHandler()
+
+
+async def application(scope: dict, receive, send) -> None:
+    if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+        await gateway_application(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

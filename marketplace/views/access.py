@@ -103,3 +103,21 @@ def workspace_required(min_role: str = Role.VIEWER) -> Callable:
         return wrapped
 
     return decorator
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Broker operators only (`is_staff`); sets `request.access` when the user also has a workspace."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return _login_redirect(request)
+        request.access = workspace_access(request)
+        if not request.user.is_staff:
+            return render(request, "marketplace/forbidden.html",
+                          {"needed": "broker staff", "role": request.access.role if request.access else "none"},
+                          status=403)
+        return view(request, *args, **kwargs)
+
+    wrapped.staff_only = True
+    return wrapped
