@@ -1,6 +1,6 @@
 """Gateway overhead: the same chat and embedding load sent straight to a replica and through the broker.
 
-    .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 16]
+    .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 1,16]
 
 Starts a local runtime replica and the broker's ASGI app (uvicorn, one process) in subprocesses on a
 temporary SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference.
@@ -96,7 +96,8 @@ def compare(direct: dict, gateway: dict) -> dict:
             "throughput_kept": round(gateway["requests_per_s"] / direct["requests_per_s"], 3)}
 
 
-async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.Namespace) -> dict:
+async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.Namespace,
+                  concurrency: int) -> dict:
     results = {}
     auth = {"Authorization": f"Bearer {token}"}
     for kind, path, body, deployment, model in (
@@ -105,10 +106,10 @@ async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.
     ):
         direct_args = (direct_url + path, {**body, "model": model})
         gateway_args = (gateway_url + path, {**body, "model": deployment})
-        await run_load(*direct_args, headers={}, requests=args.warmup, concurrency=args.concurrency)
-        await run_load(*gateway_args, headers=auth, requests=args.warmup, concurrency=args.concurrency)
-        direct = await run_load(*direct_args, headers={}, requests=args.requests, concurrency=args.concurrency)
-        gateway = await run_load(*gateway_args, headers=auth, requests=args.requests, concurrency=args.concurrency)
+        await run_load(*direct_args, headers={}, requests=args.warmup, concurrency=concurrency)
+        await run_load(*gateway_args, headers=auth, requests=args.warmup, concurrency=concurrency)
+        direct = await run_load(*direct_args, headers={}, requests=args.requests, concurrency=concurrency)
+        gateway = await run_load(*gateway_args, headers=auth, requests=args.requests, concurrency=concurrency)
         results[kind] = {"direct": direct, "gateway": gateway, **compare(direct, gateway)}
     return results
 
@@ -116,7 +117,7 @@ async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated levels, each measured in turn")
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
@@ -135,12 +136,14 @@ def main() -> None:
         try:
             wait_until_ready(replica_url + "/v1/health/ready")
             wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
-            results = asyncio.run(measure(replica_url, gateway_url, token, args))
+            levels = [int(level) for level in args.concurrency.split(",")]
+            results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level))
+                       for level in levels}
         finally:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=10)
-    report = {"concurrency": args.concurrency, "cpus": os.cpu_count(), **results}
+    report = {"cpus": os.cpu_count(), "requests_per_run": args.requests, **results}
     print(json.dumps(report, indent=2))
 
 

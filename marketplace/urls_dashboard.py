@@ -1,9 +1,9 @@
 """Dashboard routes (included at the site root by broker/urls.py)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from marketplace.views import accounts, keys, offers, settings
+from marketplace.views import accounts, deployments, keys, nodes, offers, partners, rent, rentals, settings, usage
 
 app_name = "dashboard"
 
@@ -16,6 +16,22 @@ urlpatterns = [
     path("offers/", offers.offer_list, name="offers"),
     path("offers/compare/", offers.offer_compare, name="offer-compare"),
     path("offers/<int:offer_id>/", offers.offer_detail, name="offer"),
+    path("rent/", rent.rent, name="rent"),
+    path("rent/preview/", rent.rent_preview, name="rent-preview"),
+    path("rentals/", rentals.rental_list, name="rentals"),
+    path("rentals/<int:rental_id>/", rentals.rental_detail, name="rental"),
+    path("rentals/<int:rental_id>/terminate/", rentals.rental_terminate_view, name="rental-terminate"),
+    path("deployments/", deployments.deployment_list, name="deployments"),
+    path("deployments/new/", deployments.deployment_new, name="deployment-new"),
+    path("deployments/<int:deployment_id>/", deployments.deployment_detail, name="deployment"),
+    path("deployments/<int:deployment_id>/try/", deployments.deployment_try, name="deployment-try"),
+    path("deployments/<int:deployment_id>/delete/", deployments.deployment_delete_view, name="deployment-delete"),
+    path("usage/", usage.usage, name="usage"),
+    path("nodes/", nodes.node_list, name="nodes"),
+    path("partners/", partners.partner_list, name="partners"),
+    path("partners/new/", partners.partner_onboard, name="partner-onboard"),
+    re_path(r"^partners/(?P<slug>[-\w]+)/(?P<action>verify|sync|activate|suspend)/$", partners.partner_action,
+            name="partner-action"),
     path("keys/", keys.key_list, name="keys"),
     path("keys/new/", keys.key_create, name="key-create"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key-revoke"),

@@ -65,10 +65,15 @@ def real_catalog(db, parsed_catalog):
 
 @pytest.fixture(autouse=True)
 def _fresh_offer_index():
-    """No test sees an offer index cached by an earlier one."""
+    """No test sees an offer index or an offers page cached by an earlier one."""
+    from django.core.cache import cache
+
+    from marketplace.selectors.catalog_version import forget_cached_version
     from marketplace.selectors.offer_index import clear_offer_index_cache
 
     clear_offer_index_cache()
+    cache.clear()
+    forget_cached_version()
     yield
     clear_offer_index_cache()
 

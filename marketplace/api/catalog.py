@@ -1,15 +1,18 @@
 """Catalogue read endpoints: GPUs, partners, offers. Public reads (no key needed)."""
 
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 
+from . import offer_cache
 from .serializers import (
     OFFER_LIST_COLUMNS,
     GpuModelSerializer,
@@ -55,9 +58,15 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(responses=OfferSerializer(many=True))
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset()).values(*OFFER_LIST_COLUMNS)
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([offer_row_to_dict(row) for row in page])
+        key = offer_cache.cache_key(request.query_params)
+        body = offer_cache.get(key)
+        if body is None:
+            queryset = self.filter_queryset(self.get_queryset()).values(*OFFER_LIST_COLUMNS)
+            page = self.paginate_queryset(queryset)
+            response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
+            body = JSONRenderer().render(response.data)
+            offer_cache.put(key, body)
+        return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request, *args, **kwargs):
         return Response(OfferSerializer(self.get_object()).data)

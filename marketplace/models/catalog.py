@@ -148,6 +148,7 @@ class Offer(models.Model):
         ]
         indexes = [
             models.Index(fields=["gpu", "price_per_gpu_hour"], name="offer_gpu_price"),
+            models.Index(fields=["gpu", "jurisdiction", "price_per_gpu_hour"], name="offer_gpu_juris_price"),
             models.Index(fields=["jurisdiction", "price_per_gpu_hour"], name="offer_juris_price"),
             models.Index(fields=["country", "price_per_gpu_hour"], name="offer_country_price"),
             models.Index(fields=["price_per_gpu_hour", "id"], name="offer_price"),

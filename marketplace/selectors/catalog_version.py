@@ -1,5 +1,7 @@
 """The catalogue version counter every process compares to know when its offer index is out of date."""
 
+import time
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,6 +15,21 @@ def current_catalog_version() -> int:
     return version or 0
 
 
+_memo = {"value": 0, "checked": float("-inf")}
+
+
+def cached_catalog_version(max_age_s: float = 1.0) -> int:
+    """The version as this process last read it, re-read at most every `max_age_s` (and after its own bumps)."""
+    now = time.monotonic()
+    if now - _memo["checked"] >= max_age_s:
+        _memo["value"], _memo["checked"] = current_catalog_version(), now
+    return _memo["value"]
+
+
+def forget_cached_version() -> None:
+    _memo["checked"] = float("-inf")
+
+
 def bump_catalog_version() -> None:
     """Mark the catalogue changed; call after every write to partners, regions or offers."""
     with transaction.atomic():
@@ -20,6 +37,7 @@ def bump_catalog_version() -> None:
             _, created = CatalogVersion.objects.get_or_create(pk=1, defaults={"version": 1})
             if not created:  # another writer created the row between our update and get_or_create
                 CatalogVersion.objects.update(version=F("version") + 1, changed_at=timezone.now())
+    forget_cached_version()
     from marketplace.selectors.offer_index import expire_version_check
 
     expire_version_check()

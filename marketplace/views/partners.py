@@ -75,42 +75,41 @@ def partner_onboard(request: HttpRequest) -> HttpResponse:
     return _page(request, form, status=400)
 
 
-def _act(request: HttpRequest, slug: str, action: Callable[[Partner], str]) -> HttpResponse:
+def _act(request: HttpRequest, slug: str, action: Callable[[Partner], tuple[bool, str]]) -> HttpResponse:
     partner = get_object_or_404(Partner, slug=slug)
     try:
-        message = action(partner)
+        ok, message = action(partner)
     except partner_services.PartnerStateConflict as exc:
-        messages.error(request, f"{partner.slug}: {exc}.")
-    else:
-        messages.success(request, message) if not message.startswith("!") else messages.error(request, message[1:])
+        ok, message = False, f"{partner.slug}: {exc}."
+    (messages.success if ok else messages.error)(request, message)
     return redirect("dashboard:partners")
 
 
-def _verify(partner: Partner) -> str:
+def _verify(partner: Partner) -> tuple[bool, str]:
     result = partner_services.partner_verify(partner=partner)
     if result["ok"]:
-        return f"{partner.slug} answered: {result['offers']} offers ({', '.join(result['gpus']) or 'no GPUs'})."
-    return f"!{partner.slug} did not verify: {result['error_kind']}: {result['message']}"
+        return True, f"{partner.slug} answered: {result['offers']} offers ({', '.join(result['gpus']) or 'no GPUs'})."
+    return False, f"{partner.slug} did not verify: {result['error_kind']}: {result['message']}"
 
 
-def _sync(partner: Partner) -> str:
+def _sync(partner: Partner) -> tuple[bool, str]:
     if partner.kind == PartnerKind.CATALOG:
-        return f"!{partner.slug} is catalogue-only: there is no live API to sync from."
+        return False, f"{partner.slug} is catalogue-only: there is no live API to sync from."
     report = partner_services.partner_sync(partner=partner)
     if not report.ok:
-        return f"!{partner.slug} sync failed ({report.error}); its offers are marked stale."
-    return (f"{partner.slug} synced: {report.created} new, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.removed} removed offers.")
+        return False, f"{partner.slug} sync failed ({report.error}); its offers are marked stale."
+    return True, (f"{partner.slug} synced: {report.created} new, {report.updated} updated, "
+                  f"{report.unchanged} unchanged, {report.removed} removed offers.")
 
 
-def _activate(partner: Partner) -> str:
+def _activate(partner: Partner) -> tuple[bool, str]:
     partner_services.partner_activate(partner=partner)
-    return f"{partner.slug} is active: its offers are on the marketplace."
+    return True, f"{partner.slug} is active: its offers are on the marketplace."
 
 
-def _suspend(partner: Partner) -> str:
+def _suspend(partner: Partner) -> tuple[bool, str]:
     partner_services.partner_suspend(partner=partner)
-    return f"{partner.slug} is suspended: its offers left the marketplace."
+    return True, f"{partner.slug} is suspended: its offers left the marketplace."
 
 
 ACTIONS = {"verify": _verify, "sync": _sync, "activate": _activate, "suspend": _suspend}

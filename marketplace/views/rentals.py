@@ -1,5 +1,7 @@
 """Rentals list, the rental page with its live progress timeline, and terminate (with confirmation)."""
 
+import json
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -57,6 +59,8 @@ def rental_detail(request: HttpRequest, rental_id: int) -> HttpResponse:
     """The full page, or (htmx poll) only its live part; the live part stops polling once final."""
     context = rental_context(_rental_or_404(request, rental_id))
     template = "marketplace/partials/_rental_live.html" if is_htmx(request) else "marketplace/rental.html"
+    if not is_htmx(request):
+        context["request_json"] = json.dumps(context["rental"].request, indent=2)
     response = render(request, template, context)
     response["Cache-Control"] = "no-store"
     return response

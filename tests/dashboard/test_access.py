@@ -119,6 +119,7 @@ PUBLIC_VIEWS = {"home", "signup", "login", "logout", "switch-workspace"}
 def test_every_dashboard_view_declares_the_role_it_needs():
     from marketplace import urls_dashboard
 
-    guarded = {p.name: getattr(p.callback, "min_role", None) for p in urls_dashboard.urlpatterns}
+    guarded = {p.name: getattr(p.callback, "min_role", None) or getattr(p.callback, "staff_only", None)
+               for p in urls_dashboard.urlpatterns}
     unguarded = {name for name, role in guarded.items() if role is None} - PUBLIC_VIEWS
-    assert not unguarded, f"views without workspace_required: {sorted(unguarded)}"
+    assert not unguarded, f"views without workspace_required or staff_required: {sorted(unguarded)}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from marketplace.models import Partner, PartnerStatus
+from marketplace.models import Partner
 
 pytestmark = pytest.mark.usefixtures("real_catalog")
 
@@ -64,8 +64,10 @@ def test_bad_filter_values_are_400_naming_the_field(anon_client, query, field):
 
 
 def test_suspended_partner_offers_disappear(anon_client):
+    from marketplace.services.partners import partner_suspend
+
     before = anon_client.get("/api/v1/offers").json()["count"]
-    Partner.objects.filter(slug="lambda").update(status=PartnerStatus.SUSPENDED)
+    partner_suspend(partner=Partner.objects.get(slug="lambda"))
     assert anon_client.get("/api/v1/offers").json()["count"] == before - 374
     assert not [o for o in _all(anon_client, "gpu=H100") if o["partner"] == "lambda"]
 
@@ -87,6 +89,13 @@ def test_gpus_and_partners_endpoints(anon_client):
     assert partners["nebius"]["hq_jurisdiction"] == "EU"
     assert "credentials" not in str(partners["nebius"]) and "credentials_encrypted" not in partners["nebius"]
     assert any(r["code"] == "eu-north1" and r["country"] == "FI" for r in partners["nebius"]["regions"])
+
+
+def test_offers_pages_are_cached_until_the_catalogue_changes(anon_client, django_assert_num_queries):
+    anon_client.get("/api/v1/offers?gpu=H100")
+    with django_assert_num_queries(0):
+        cached = anon_client.get("/api/v1/offers?gpu=H100")
+    assert cached.status_code == 200 and cached.json()["count"] > 0
 
 
 def test_offers_list_query_count_is_constant(anon_client, django_assert_max_num_queries):

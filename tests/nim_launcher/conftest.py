@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 import uvicorn
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from nim_launcher.gateway import auth, routing, stats
 from nim_launcher.models import Deployment, DeploymentState, Replica, ReplicaState
@@ -61,6 +63,9 @@ def broker_url() -> Iterator[str]:
 
     with serve(application) as url:
         yield url
+    # The gateway's ORM calls run on asgiref's shared sync thread and keep its connection open
+    # (CONN_MAX_AGE); close it there so the test database can be dropped.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
 
 
 @pytest.fixture(autouse=True)

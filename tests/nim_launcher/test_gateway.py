@@ -7,7 +7,7 @@ from nim_launcher.gateway import stats
 from nim_launcher.gateway.routing import Balancer, Route, Target
 from nim_launcher.profiles import TINY_CHAT_MODEL
 
-from .conftest import add_replica, make_deployment
+from .conftest import add_replica, free_port, make_deployment
 
 
 @pytest.fixture
@@ -122,3 +122,26 @@ def test_stats_merge_snapshots_other_processes_flushed_to_the_cache(monkeypatch)
     stats.request_finished(8, 30.0, ok=True, now=now - 1)
     result = stats.deployment_stats(8, now=now)
     assert result["requests_total"] == 3 and result["requests_per_minute"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revoked_key_is_refused_once_the_key_cache_expires(broker_url, owner, bot, settings):
+    from marketplace.models import ApiKey
+    from marketplace.services.api_keys import api_key_revoke
+
+    settings.GATEWAY_CACHE_TTL_S = 0
+    body = {"model": "bot", "input": "x"}
+    assert post(broker_url, "completions", owner.token, json={"model": "bot", "prompt": "x"}).status_code == 200
+    api_key_revoke(key=ApiKey.objects.get(workspace=owner.workspace))
+    response = post(broker_url, "embeddings", owner.token, json=body)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_only_replica_gives_502_in_openai_format(broker_url, owner):
+    deployment = make_deployment(owner.workspace, "gone")
+    add_replica(deployment, f"http://127.0.0.1:{free_port()}")
+    response = post(broker_url, "completions", owner.token, json={"model": "gone", "prompt": "x"})
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "replica_failed"
+    assert stats.deployment_stats(deployment.pk)["errors_total"] == 1

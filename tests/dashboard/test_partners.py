@@ -1,0 +1,101 @@
+"""Partner administration for broker staff, against the partner simulator over real HTTP."""
+
+import pytest
+from django.test import Client
+
+from marketplace.models import Offer, Partner, PartnerStatus
+from providers.simulator import SimulatorServer
+
+from .conftest import make_user
+
+SLUG = "acme"
+SEED = {SLUG: [
+    {"region": "eu-central-1", "instance_type": "gpu_8x_h100_sxm5", "gpu": "H100", "gpus_per_node": 8, "vcpus": 208,
+     "memory_gb": 1800, "interconnect": "infiniband", "price_per_hour": 23.92, "spot_price_per_hour": None},
+    {"region": "us-east-1", "instance_type": "gpu_1x_a10", "gpu": "A10", "gpus_per_node": 1, "vcpus": 30,
+     "memory_gb": 200, "interconnect": "pcie", "price_per_hour": 0.75, "spot_price_per_hour": 0.4},
+]}
+
+
+@pytest.fixture
+def sim(tmp_path):
+    server = SimulatorServer(SEED, state_path=tmp_path / "sim.sqlite3", capacity=2, random_seed=1).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ops(db) -> Client:
+    user = make_user("ops@broker.test")
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def onboard(client: Client, sim: SimulatorServer, **extra):
+    data = {"kind": "partner_api", "slug": SLUG, "name": "Acme Cloud", "base_url": sim.partner_api_url(SLUG),
+            "hq_country": "de", "certifications": "ISO27001, C5", "api_key": f"sim-{SLUG}", **extra}
+    return client.post("/partners/new/", data)
+
+
+def test_onboard_verify_sync_activate_suspend(ops, sim):
+    response = onboard(ops, sim)
+    partner = Partner.objects.get(slug=SLUG)
+    assert response.status_code == 302
+    assert (partner.status, partner.hq_jurisdiction, partner.certifications) == ("pending", "EU", ["ISO27001", "C5"])
+    assert partner.credentials == {"api_key": "sim-acme"}
+    assert "sim-acme" not in partner.credentials_encrypted
+
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 2 offers" in page and '<span class="badge state state-verified">verified</span>' in page
+    page = ops.post(f"/partners/{SLUG}/sync/", follow=True).content.decode()
+    assert "acme synced: 2 new" in page and Offer.objects.filter(partner__slug=SLUG).count() == 2
+    ops.post(f"/partners/{SLUG}/activate/")
+    assert Partner.objects.get(slug=SLUG).status == PartnerStatus.ACTIVE
+    ops.post(f"/partners/{SLUG}/suspend/")
+    assert Partner.objects.get(slug=SLUG).status == PartnerStatus.SUSPENDED
+
+
+def test_credentials_are_never_rendered_back(ops, sim):
+    response = onboard(ops, sim, base_url="", api_key="top-secret-key")  # a partner_api needs a base URL
+    html = response.content.decode()
+    assert response.status_code == 400 and "needs its API base URL" in html
+    assert "top-secret-key" not in html and 'type="password"' in html
+    onboard(ops, sim, api_key="top-secret-key")
+    assert "top-secret-key" not in ops.get("/partners/").content.decode()
+
+
+def test_a_wrong_key_fails_verification_and_stays_pending(ops, sim):
+    onboard(ops, sim, api_key="wrong")
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme did not verify" in page
+    assert Partner.objects.get(slug=SLUG).status == PartnerStatus.PENDING
+
+
+def test_activating_a_pending_partner_is_refused(ops, sim):
+    onboard(ops, sim)
+    page = ops.post(f"/partners/{SLUG}/activate/", follow=True).content.decode()
+    assert "cannot move a pending partner to active" in page
+    assert Partner.objects.get(slug=SLUG).status == PartnerStatus.PENDING
+
+
+def test_onboard_errors_name_the_field(ops, sim):
+    onboard(ops, sim)
+    html = onboard(ops, sim, hq_country="D1").content.decode()
+    assert '<a href="#id_slug">Slug</a>' in html and '<a href="#id_hq_country">Headquarters country</a>' in html
+
+
+@pytest.mark.parametrize("persona_name", ["owner", "viewer"])
+def test_workspace_users_who_are_not_staff_are_refused(request, persona_name, sim):
+    persona = request.getfixturevalue(persona_name)
+    assert persona.client.get("/partners/").status_code == 403
+    assert onboard(persona.client, sim).status_code == 403
+    assert not Partner.objects.filter(slug=SLUG).exists()
+    assert 'href="/partners/"' not in persona.client.get("/offers/").content.decode()
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(db):
+    response = Client().get("/partners/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
