@@ -181,6 +181,11 @@ RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
 PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work
 PROVISION_POLL_S = env_number("PROVISION_POLL_S", 1.0)
+# Partners that insist on an SSH key (Lambda) get this one when the user brings none. Its private half was
+# discarded: nobody can log in with it, so such nodes are reachable only through the user's own key.
+NODE_DEFAULT_SSH_PUBLIC_KEY = env_str(
+    "NODE_DEFAULT_SSH_PUBLIC_KEY",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINBttsaegY1Yd+Xuj7uAnFIIiH7jMeUZJC1/bSJ7xe2m gpu-broker-no-login")
 PROVISION_LEASE_S = env_number("PROVISION_LEASE_S", 60, int)  # a dead worker's claim on a rental expires
 RENTAL_RATE_LIMIT_PER_MIN = env_number("RENTAL_RATE_LIMIT_PER_MIN", 120, int)
 BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)

@@ -203,7 +203,8 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
             node = _node_row(rental, attempt, index)
             info = adapter.provision(ProvisionSpec(
                 idempotency_key=node.idempotency_key, rental_id=str(rental.pk), instance_type=offer.instance_type,
-                region=offer.region.code, user_data=render_user_data(rental, node), ssh_public_key=rental.ssh_public_key,
+                region=offer.region.code, user_data=render_user_data(rental, node),
+                ssh_public_key=rental.ssh_public_key or settings.NODE_DEFAULT_SSH_PUBLIC_KEY,
                 tags={"gpu-broker:node": str(node.pk)}))
             Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "",
                                                    endpoint=info.endpoint or "", region_code=info.region)

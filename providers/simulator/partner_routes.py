@@ -68,9 +68,10 @@ def _invalid_create(key: str, body: object) -> str | None:
         return "the Idempotency-Key header is required"
     if not isinstance(body, dict):
         return "body must be a JSON object"
-    for name in ("instance_type", "region"):
-        if not isinstance(body.get(name), str) or not body[name]:
-            return f"{name} is required"
+    if not isinstance(body.get("instance_type"), str) or not body["instance_type"]:
+        return "instance_type is required"
+    if not isinstance(body.get("region"), str):  # "" = the offer's unspecified location
+        return "region is required"
     tags = body.get("tags") or {}
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         return "tags must be an object of strings"

@@ -58,7 +58,8 @@ def slow_runtime_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def broker_url() -> Iterator[str]:
+def broker_url(django_db_setup) -> Iterator[str]:
+    """The broker's ASGI app; set up after (so torn down before) the test database."""
     from broker.asgi import application
 
     with serve(application) as url:
