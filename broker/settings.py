@@ -194,6 +194,9 @@ BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 HEARTBEAT_UNKNOWN_AFTER_S = env_number("HEARTBEAT_UNKNOWN_AFTER_S", 120, int)
 HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int)
 
+# Inference gateway: API keys and routes are cached this long in each web process
+GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)
+
 # Simulated partners (make run, tests)
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8700")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
@@ -203,4 +206,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

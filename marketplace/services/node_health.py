@@ -11,8 +11,19 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from marketplace.models import HealthState, Node, NodeHealthEvent, NodeState, Partner, RentalAttempt, Repair
+from marketplace.models import (
+    HealthState,
+    Node,
+    NodeHealthEvent,
+    NodeState,
+    Partner,
+    Rental,
+    RentalAttempt,
+    Repair,
+)
 from marketplace.secrets import hash_token
+from marketplace.states import record_event
+from nim_launcher.services.replicas import replica_rental_changed
 
 TOKEN_PREFIX = "gpbn_"
 SWEEP_BATCH = 500
@@ -53,8 +64,7 @@ def node_health_record(*, node: Node, report: dict, now: datetime | None = None)
     else:
         raise RuntimeError(f"node {node.pk} health kept changing under the heartbeat")
     if previous != state:
-        NodeHealthEvent.objects.create(node_id=node.pk, from_state=previous, to_state=state, repair=repair,
-                                       reason=reason or "heartbeat")
+        _health_changed(node.pk, previous, state, repair, reason or "heartbeat")
     for name, value in fields.items():
         setattr(node, name, value)
     return node
@@ -78,6 +88,17 @@ def node_health_sweep(now: datetime | None = None, *, batch: int = SWEEP_BATCH) 
     }
 
 
+def _health_changed(node_id: int, previous: str, state: str, repair: str, reason: str) -> None:
+    """Record the change, tell the rental's owner, and wake the deployment that may need a replacement."""
+    NodeHealthEvent.objects.create(node_id=node_id, from_state=previous, to_state=state, repair=repair, reason=reason)
+    rental = Rental.objects.filter(nodes__pk=node_id).first()
+    if rental is None or state not in (HealthState.DEGRADED, HealthState.UNHEALTHY):
+        return
+    record_event(rental, f"node {node_id} health {previous} → {state} (repair: {repair}): {reason}"[:2000],
+                 actor="health")
+    transaction.on_commit(lambda: replica_rental_changed(rental.pk))
+
+
 def _mark_stale(nodes, state: str, repair: str, now: datetime, batch: int) -> int:
     changed = 0
     rows = nodes.order_by("last_heartbeat_at", "pk").values_list("pk", "health", "last_heartbeat_at")[:batch]
@@ -89,8 +110,7 @@ def _mark_stale(nodes, state: str, repair: str, now: datetime, batch: int) -> in
             updated = Node.objects.filter(pk=pk, health=previous, last_heartbeat_at=heard_at).update(
                 health=state, health_repair=repair, health_reason=reason)
             if updated:
-                NodeHealthEvent.objects.create(node_id=pk, from_state=previous, to_state=state, repair=repair,
-                                               reason=reason)
+                _health_changed(pk, previous, state, repair, reason)
                 changed += 1
     return changed
 

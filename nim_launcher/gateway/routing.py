@@ -42,10 +42,13 @@ def _load_route(workspace_id: int, name: str) -> Route | None:
     return Route(deployment.pk, deployment.name, deployment.model, deployment.state, targets)
 
 
-async def resolve_route(workspace_id: int, name: str) -> Route:
-    """The caller's live deployment named `name` (404 otherwise, whoever else owns that name)."""
-    route = _routes.get((workspace_id, name))
-    if is_missing(route):
+async def resolve_route(workspace_id: int, name: str, *, fresh: bool = False) -> Route:
+    """The caller's live deployment named `name` (404 otherwise, whoever else owns that name).
+
+    `fresh` skips the cache: after its replicas failed, the deployment may have replaced them already.
+    """
+    route = None if fresh else _routes.get((workspace_id, name))
+    if fresh or is_missing(route):
         route = await sync_to_async(_load_route)(workspace_id, name)
         _routes.set((workspace_id, name), route)
     if route is None:

@@ -26,16 +26,28 @@ def _parse(request: HttpRequest) -> dict:
     return body
 
 
+REROUTABLE = ("replica_failed", "no_ready_replica")  # the cached route may predate a replacement
+
+
 async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
     try:
         if request.method != "POST":
             raise GatewayError(405, "Use POST.", code="method_not_allowed")
         caller = await authenticate(request.headers.get("Authorization", ""))
         body = _parse(request)
-        route = await resolve_route(caller.workspace_id, body["model"])
+        name = body["model"]
+        route = await resolve_route(caller.workspace_id, name)
         body["model"] = route.model  # the replica serves the NIM model id, not the deployment name
         content = json.dumps(body, separators=(",", ":")).encode()
-        return await forward(route, path, content, stream=bool(body.get("stream")))
+        try:
+            return await forward(route, path, content, stream=bool(body.get("stream")))
+        except GatewayError as exc:
+            if exc.code not in REROUTABLE:
+                raise
+            fresh = await resolve_route(caller.workspace_id, name, fresh=True)
+            if fresh.targets == route.targets:
+                raise
+            return await forward(fresh, path, content, stream=bool(body.get("stream")))
     except GatewayError as exc:
         return exc.response()
 

@@ -144,7 +144,8 @@ def _follow_rental(replica: Replica) -> None:
     """Move a replica along with its rental and its server's readiness."""
     rental = replica.rental
     if rental.state in (RentalState.FAILED, RentalState.TERMINATED):
-        reason = rental.failure_reason or f"rental {rental.state}"
+        retired = replica.state == R.TERMINATING and replica.reason  # keep why it was retired
+        reason = replica.reason if retired else rental.failure_reason or f"rental {rental.state}"
         Replica.objects.filter(pk=replica.pk).update(state=R.FAILED if rental.state == RentalState.FAILED
                                                      else R.TERMINATED, reason=reason)
         replica.state = R.FAILED if rental.state == RentalState.FAILED else R.TERMINATED
@@ -252,7 +253,7 @@ def deployment_autoscale(deployment: Deployment, *, requests_per_minute: float, 
         Deployment.objects.filter(pk=deployment.pk).update(replicas_desired=desired, last_scaled_at=now)
         _event(deployment, deployment.state, deployment.state,
                f"autoscale {current} → {desired} replicas ({requests_per_minute:.0f} req/min)")
-        deployment.replicas_desired = desired
+        deployment.replicas_desired, deployment.last_scaled_at = desired, now
     return desired
 
 
