@@ -18,6 +18,16 @@ MAX_NODES = 1024
 MAX_GPUS_PER_NODE = 64
 
 
+def validate_gpu_name(value: str | None) -> str | None:
+    """A GPU name or alias → its canonical name; an unknown name is a validation error."""
+    if value is None:
+        return None
+    spec = lookup_gpu(value)
+    if spec is None:
+        raise serializers.ValidationError(f"unknown GPU {value!r}")
+    return spec.name
+
+
 def _codes(values: list[str], is_valid, what: str) -> list[str]:
     codes = [value.strip().upper() for value in values]
     unknown = [code for code in codes if not is_valid(code)]
@@ -83,12 +93,7 @@ class PlacementRequestSerializer(StrictSerializer):
     allow_suspect_prices = serializers.BooleanField(required=False, default=False)
 
     def validate_gpu(self, value):
-        if value is None:
-            return None
-        spec = lookup_gpu(value)
-        if spec is None:
-            raise serializers.ValidationError(f"unknown GPU {value!r}")
-        return spec.name
+        return validate_gpu_name(value)
 
     def validate_architecture(self, value):
         if value is not None and value.lower() not in ARCHITECTURES:

@@ -3,6 +3,7 @@
 from django.db import models
 
 from marketplace.models import Rental, Workspace
+from marketplace.models.events import StateEvent
 
 
 class DeploymentState(models.TextChoices):
@@ -46,16 +47,8 @@ class Deployment(models.Model):
         return f"{self.name} ({self.state})"
 
 
-class DeploymentEvent(models.Model):
+class DeploymentEvent(StateEvent):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(auto_now_add=True)
-    from_state = models.CharField(max_length=16, blank=True, default="")
-    to_state = models.CharField(max_length=16, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-    actor = models.CharField(max_length=64, default="system")
-
-    class Meta:
-        ordering = ["at", "id"]
 
 
 class ReplicaState(models.TextChoices):

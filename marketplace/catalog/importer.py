@@ -11,6 +11,7 @@ from django.utils import timezone
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
 from marketplace.price_integrity import OK, STALE, PricePoint, assess_prices
 from marketplace.selectors.catalog_version import bump_catalog_version
+from providers.base import ProviderOffer
 
 from .gpus import CANONICAL_GPUS
 from .partners import partner_profile
@@ -35,7 +36,7 @@ class ImportReport:
     per_partner: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _money(value: float | None) -> Decimal | None:
+def money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(round(value, 4)))
 
 
@@ -94,11 +95,12 @@ def _ensure_regions(parsed: CatalogParse, partners: dict[str, Partner]) -> dict[
     return regions
 
 
-def _offer_fields(row: OfferRow, region: Region, gpu: GpuModel) -> dict:
-    price = _money(row.price_per_hour)
+def offer_columns(row: OfferRow | ProviderOffer, region: Region, gpu: GpuModel) -> dict:
+    """Offer columns from a catalogue row or a partner's live offer: prices, derived and denormalised fields."""
+    price = money(row.price_per_hour)
     return {
         "gpu": gpu, "gpus_per_node": row.gpus_per_node, "vcpus": row.vcpus, "memory_gb": row.memory_gb,
-        "interconnect": row.interconnect, "price_per_hour": price, "spot_price_per_hour": _money(row.spot_price_per_hour),
+        "interconnect": row.interconnect, "price_per_hour": price, "spot_price_per_hour": money(row.spot_price_per_hour),
         "price_per_gpu_hour": None if price is None else (price / row.gpus_per_node).quantize(Decimal("0.0001")),
         "country": region.country, "jurisdiction": region.jurisdiction, "gpu_memory_gb": gpu.memory_gb,
     }
@@ -112,7 +114,7 @@ def _sync_partner_offers(partner, rows, regions, gpus, report: ImportReport) -> 
         key = (row.region, row.instance_type)
         seen.add(key)
         region = regions[(partner.slug, row.region)]
-        values = _offer_fields(row, region, gpus[row.gpu])
+        values = offer_columns(row, region, gpus[row.gpu])
         offer = existing.get(key)
         if offer is None:
             to_create.append(Offer(partner=partner, region=region, instance_type=row.instance_type,

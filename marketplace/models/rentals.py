@@ -4,6 +4,7 @@ from django.db import models
 
 from .accounts import Workspace
 from .catalog import Offer, Partner
+from .events import StateEvent
 
 
 class RentalState(models.TextChoices):
@@ -51,16 +52,8 @@ class Rental(models.Model):
         return f"rental {self.pk} ({self.state})"
 
 
-class RentalEvent(models.Model):
+class RentalEvent(StateEvent):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(auto_now_add=True)
-    from_state = models.CharField(max_length=16, blank=True, default="")
-    to_state = models.CharField(max_length=16, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-    actor = models.CharField(max_length=64, default="system")
-
-    class Meta:
-        ordering = ["at", "id"]
 
 
 class RentalAttempt(models.Model):

@@ -6,13 +6,12 @@ Partner calls never run inside a transaction: the adapter is called first, then 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
-from marketplace.catalog.importer import refresh_price_statuses
+from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
@@ -147,19 +146,8 @@ def _regions(partner: Partner, codes: set[str]) -> dict[str, Region]:
     return regions
 
 
-def _money(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(round(value, 4)))
-
-
 def _values(offer: ProviderOffer, region: Region, gpu: GpuModel) -> dict:
-    price = _money(offer.price_per_hour)
-    return {
-        "gpu": gpu, "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus, "memory_gb": offer.memory_gb,
-        "interconnect": offer.interconnect, "price_per_hour": price, "spot_price_per_hour": _money(offer.spot_price_per_hour),
-        "price_per_gpu_hour": None if price is None else (price / offer.gpus_per_node).quantize(Decimal("0.0001")),
-        "available_nodes": offer.available_nodes, "country": region.country, "jurisdiction": region.jurisdiction,
-        "gpu_memory_gb": gpu.memory_gb,
-    }
+    return {**offer_columns(offer, region, gpu), "available_nodes": offer.available_nodes}
 
 
 def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncReport) -> None:

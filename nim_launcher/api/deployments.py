@@ -10,8 +10,7 @@ from rest_framework.response import Response
 from marketplace.api.access import CanWriteInWorkspace, request_workspace
 from marketplace.api.rentals import explanation_dict
 from marketplace.api.throttling import ApiKeyWriteThrottle
-from marketplace.catalog.gpus import lookup_gpu
-from marketplace.placement import PolicySerializer, flatten_errors
+from marketplace.placement import PolicySerializer, flatten_errors, validate_gpu_name
 from marketplace.services.metering import BudgetExceeded
 from marketplace.services.rentals import NoPlacement
 from nim_launcher.gateway.stats import deployment_stats
@@ -48,12 +47,7 @@ class DeploymentRequestSerializer(serializers.Serializer):
         return value
 
     def validate_gpu(self, value):
-        if value is None:
-            return None
-        spec = lookup_gpu(value)
-        if spec is None:
-            raise serializers.ValidationError(f"unknown GPU {value!r}")
-        return spec.name
+        return validate_gpu_name(value)
 
 
 def deployment_dict(deployment: Deployment) -> dict:
