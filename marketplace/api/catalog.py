@@ -13,6 +13,7 @@ from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 
 from . import offer_cache
+from .pagination import LeanCount
 from .serializers import (
     OFFER_LIST_COLUMNS,
     GpuModelSerializer,
@@ -61,8 +62,9 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         key = offer_cache.cache_key(request.query_params)
         body = offer_cache.get(key)
         if body is None:
-            queryset = self.filter_queryset(self.get_queryset()).values(*OFFER_LIST_COLUMNS)
-            page = self.paginate_queryset(queryset)
+            filtered = self.filter_queryset(self.get_queryset())
+            page = self.paginate_queryset(LeanCount(filtered.values(*OFFER_LIST_COLUMNS),
+                                                    filtered.select_related(None)))
             response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
             body = JSONRenderer().render(response.data)
             offer_cache.put(key, body)
