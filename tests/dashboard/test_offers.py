@@ -157,3 +157,13 @@ def test_offer_page_without_history_says_so(catalogue, viewer):
 def test_offers_of_inactive_partners_and_missing_ids_are_404(catalogue, viewer, key):
     pk = catalogue[key].pk if key else 999_999
     assert viewer.client.get(f"/offers/{pk}/").status_code == 404
+
+
+def test_offer_page_links_to_the_rent_form_prefilled_with_its_shape(owner, real_catalog):
+    from marketplace.models import Offer
+
+    offer = Offer.objects.filter(partner__slug="nebius", gpus_per_node=8).first()
+    page = owner.client.get(f"/offers/{offer.pk}/").content.decode()
+    assert f"/rent/?gpu={offer.gpu.name}&amp;gpus_per_node=8&amp;partners_allow=nebius" in page
+    form = owner.client.get(f"/rent/?gpu={offer.gpu.name}&gpus_per_node=8&partners_allow=nebius").content.decode()
+    assert 'value="nebius"' in form
