@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -30,9 +30,15 @@ SWEEP_BATCH = 500
 CAS_ATTEMPTS = 3
 
 
+def node_token(node: Node) -> str:
+    """The node's heartbeat token, derived (never stored) so a resumed launch renders the same plan."""
+    message = f"node-token:{node.pk}:{node.idempotency_key}".encode()
+    return TOKEN_PREFIX + hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
 def node_token_issue(node: Node) -> str:
-    """Give the node a new token (any earlier one stops working); only its hash is stored."""
-    token = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+    """Arm the node's token: only its hash is stored; the plain token goes into the node's launch plan."""
+    token = node_token(node)
     Node.objects.filter(pk=node.pk).update(token_hash=hash_token(token))
     node.token_hash = hash_token(token)
     return token

@@ -22,8 +22,9 @@ from marketplace.placement import parse_placement_request
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
 from marketplace.services.capacity import offer_claim, rental_release_capacity
-from marketplace.services.launch import node_token_store, render_user_data
+from marketplace.services.launch import render_user_data
 from marketplace.services.metering import budget_check
+from marketplace.services.node_health import node_token_issue
 from marketplace.states import LIVE_STATES, record_event, transition
 from providers.base import NO_CAPACITY, ProviderError, ProvisionSpec
 
@@ -227,7 +228,7 @@ def _node_row(rental: Rental, attempt: RentalAttempt, index: int) -> Node:
         defaults={"partner_id": rental.partner_id, "region_code": attempt.region_code,
                   "idempotency_key": f"rental-{rental.pk}-attempt-{attempt.pk}-node-{index}"})
     if created:
-        node_token_store(node)
+        node_token_issue(node)
     return node
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from marketplace.models import NodeHealthEvent, NodeState, Partner, RentalAttempt
+from marketplace.models import Node, NodeHealthEvent, NodeState, Partner, RentalAttempt
 from marketplace.secrets import hash_token
 from marketplace.services.node_health import (
     node_health_record,
@@ -38,11 +38,13 @@ def test_token_is_stored_only_as_its_hash(node):
     assert not node_token_check(node, token + "x") and not node_token_check(node, "")
 
 
-def test_a_new_token_replaces_the_old_one(node):
-    old = node_token_issue(node)
-    new = node_token_issue(node)
+def test_the_token_is_stable_for_a_resumed_launch_and_unique_per_node(node):
+    first = node_token_issue(node)
+    again = node_token_issue(node)  # a launch resumed after a worker died renders the same plan
+    other = Node.objects.create(rental=node.rental, partner=node.partner, index=1, idempotency_key="other-key")
 
-    assert node_token_check(node, new) and not node_token_check(node, old)
+    assert first == again and node_token_check(node, first)
+    assert node_token_issue(other) != first and not node_token_check(other, first)
 
 
 def test_node_without_a_token_accepts_none(node):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from marketplace.models import Node, Partner, PartnerStatus, Rental
-from marketplace.services.launch import node_token
+from marketplace.services.node_health import node_token
 from nim_launcher.gateway import routing
 from nim_launcher.models import Deployment, Replica
 from nim_launcher.services.deployments import deployment_autoscale, deployment_reconcile
