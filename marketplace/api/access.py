@@ -1,35 +1,32 @@
-"""Which workspace a request acts for, and the role it holds there."""
+"""Which workspace an API request acts for, and the role it holds there."""
 
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from marketplace.models import Membership, Role, Workspace
-
-WRITE_ROLES = (Role.OWNER, Role.MEMBER)
+from marketplace.views.access import role_allows, workspace_access
 
 
 def request_workspace(request) -> Workspace:
-    """The API key's workspace, or the dashboard session's current workspace."""
+    """The API key's workspace, or the dashboard session's active workspace."""
     workspace = getattr(request, "workspace", None)
     if workspace is not None:
         return workspace
-    membership = _session_membership(request)
-    if membership is None:
+    access = workspace_access(request)
+    if access is None:
         raise PermissionDenied("no workspace: sign in or use an API key")
-    request.workspace = membership.workspace
-    return membership.workspace
-
-
-def _session_membership(request) -> Membership | None:
-    memberships = Membership.objects.filter(user=request.user).select_related("workspace")
-    chosen = request.session.get("workspace_id") if hasattr(request, "session") else None
-    return (memberships.filter(workspace_id=chosen).first() if chosen else None) or memberships.first()
+    request.workspace, request.workspace_role = access.workspace, access.role
+    return access.workspace
 
 
 def request_role(request) -> str:
     workspace = request_workspace(request)
-    return Membership.objects.filter(user=request.user, workspace=workspace).values_list("role", flat=True).first() \
-        or Role.VIEWER
+    role = getattr(request, "workspace_role", None)
+    if role is None:
+        role = Membership.objects.filter(user=request.user, workspace=workspace).values_list(
+            "role", flat=True).first() or Role.VIEWER
+        request.workspace_role = role
+    return role
 
 
 class CanWriteInWorkspace(BasePermission):
@@ -40,4 +37,4 @@ class CanWriteInWorkspace(BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
-        return request_role(request) in WRITE_ROLES
+        return role_allows(request_role(request), Role.MEMBER)
