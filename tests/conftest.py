@@ -125,3 +125,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def live_partners(real_catalog, parsed_catalog, tmp_path):
+    """The real catalogue; a few partners are live on the simulator, which runs their nodes' launch plans
+    as local processes (so a deployment's NIM runtime really serves). The others are suspended."""
+    from marketplace.models import Partner, PartnerStatus
+    from nim_launcher.gateway import routing
+    from providers.processes import kill_group
+    from providers.simulator import Faults, SimulatorServer
+    from tests.marketplace.conftest import SIM_PARTNERS, wire_partners
+
+    nodes_dir = tmp_path / "nodes"
+    server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in SIM_PARTNERS], capacity=2,
+                             state_path=tmp_path / "sim.sqlite3", random_seed=7, faults=Faults(),
+                             run_user_data=True, runtime_dir=nodes_dir).start()
+    Partner.objects.exclude(slug__in=SIM_PARTNERS).update(status=PartnerStatus.SUSPENDED)
+    wire_partners(server)
+    routing.clear_cache()
+    yield server
+    server.stop()
+    for pid_file in nodes_dir.glob("*.pid"):  # runtimes of nodes the test did not terminate
+        kill_group(nodes_dir, pid_file.stem)

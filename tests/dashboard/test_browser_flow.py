@@ -18,14 +18,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import OperationalError
 
-from marketplace.models import Membership, Partner, PartnerStatus, Rental, Role, Workspace
-from nim_launcher.gateway import routing
+from marketplace.models import Membership, Rental, Role, Workspace
 from nim_launcher.models import Deployment
 from nim_launcher.services.deployments import deployment_reconcile
-from providers.processes import kill_group
-from providers.simulator import Faults, SimulatorServer
 from tests.conftest import drive_rental
-from tests.marketplace.conftest import SIM_PARTNERS, wire_partners
 
 from .conftest import PASSWORD
 
@@ -34,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow,
+    pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
 
@@ -51,22 +47,6 @@ def page(live_server, monkeypatch):
         yield context.new_page()
         context.close()
         chromium.close()
-
-
-@pytest.fixture
-def live_partners(transactional_db, real_catalog, parsed_catalog, tmp_path):
-    """The real catalogue; the simulated partners are live and run their nodes' launch plans locally."""
-    nodes_dir = tmp_path / "nodes"
-    server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in SIM_PARTNERS], capacity=2,
-                             state_path=tmp_path / "sim.sqlite3", random_seed=7, faults=Faults(),
-                             run_user_data=True, runtime_dir=nodes_dir).start()
-    Partner.objects.exclude(slug__in=SIM_PARTNERS).update(status=PartnerStatus.SUSPENDED)
-    wire_partners(server)
-    routing.clear_cache()
-    yield server
-    server.stop()
-    for pid_file in nodes_dir.glob("*.pid"):  # runtimes of nodes the test did not terminate
-        kill_group(nodes_dir, pid_file.stem)
 
 
 def retry_locked(step, *args, attempts: int = 20):

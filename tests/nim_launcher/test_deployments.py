@@ -6,37 +6,18 @@ The test thread does the worker's job (deployment control loop + rental pipeline
 import time
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from marketplace.models import Node, Partner, PartnerStatus, Rental
+from marketplace.models import Node, Rental
 from marketplace.services.node_health import node_token
-from nim_launcher.gateway import routing
 from nim_launcher.models import Deployment, Replica
 from nim_launcher.services.deployments import deployment_autoscale, deployment_reconcile
-from providers.processes import kill_group
-from providers.simulator import Faults, SimulatorServer
 from tests.conftest import drive_rental
-from tests.marketplace.conftest import SIM_PARTNERS, wire_partners
+from tests.marketplace.conftest import SIM_PARTNERS
 
 BODY = {"name": "chat", "model": "gpu-broker/tiny-cpu-chat", "replicas": {"min": 1, "max": 2},
         "policy": {"jurisdictions": ["EU"]}, "max_hours": 2}
-
-
-@pytest.fixture
-def live_partners(real_catalog, parsed_catalog, tmp_path):
-    nodes_dir = tmp_path / "nodes"
-    server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in SIM_PARTNERS], capacity=2,
-                             state_path=tmp_path / "sim.sqlite3", random_seed=7, faults=Faults(),
-                             run_user_data=True, runtime_dir=nodes_dir).start()
-    Partner.objects.exclude(slug__in=SIM_PARTNERS).update(status=PartnerStatus.SUSPENDED)
-    wire_partners(server)
-    routing.clear_cache()
-    yield server
-    server.stop()
-    for pid_file in nodes_dir.glob("*.pid"):
-        kill_group(nodes_dir, pid_file.stem)
 
 
 def settle(deployment_id: int, until, timeout: float = 30.0) -> Deployment:
