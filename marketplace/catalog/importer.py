@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, Region
+from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.price_integrity import OK, STALE, PricePoint, assess_prices
 from marketplace.selectors.catalog_version import bump_catalog_version
 from providers.base import ProviderOffer
@@ -17,11 +17,9 @@ from .gpus import CANONICAL_GPUS
 from .partners import partner_profile
 from .regions import jurisdiction_of
 from .skypilot import CatalogParse, OfferRow, RowProblem, parse_catalog, summarize
+from .upsert import upsert_partner_offers
 
 MAX_PROBLEM_EXAMPLES = 10
-OFFER_UPDATE_FIELDS = ["gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
-                       "spot_price_per_hour", "price_per_gpu_hour", "country", "jurisdiction", "gpu_memory_gb",
-                       "updated_at"]
 
 
 @dataclass
@@ -107,41 +105,12 @@ def offer_columns(row: OfferRow | ProviderOffer, region: Region, gpu: GpuModel) 
 
 
 def _sync_partner_offers(partner, rows, regions, gpus, report: ImportReport) -> None:
-    now = timezone.now()
-    existing = {(o.region.code, o.instance_type): o for o in partner.offers.select_related("region")}
-    seen, to_create, to_update, history = set(), [], [], []
-    for row in rows:
-        key = (row.region, row.instance_type)
-        seen.add(key)
-        region = regions[(partner.slug, row.region)]
-        values = offer_columns(row, region, gpus[row.gpu])
-        offer = existing.get(key)
-        if offer is None:
-            to_create.append(Offer(partner=partner, region=region, instance_type=row.instance_type,
-                                   updated_at=now, **values))
-            continue
-        changed = [k for k, v in values.items() if getattr(offer, k) != v]
-        if not changed:
-            report.unchanged += 1
-            continue
-        if "price_per_hour" in changed or "spot_price_per_hour" in changed:
-            history.append(PriceHistory(offer=offer, price_per_hour=values["price_per_hour"],
-                                        spot_price_per_hour=values["spot_price_per_hour"], recorded_at=now))
-        for k, v in values.items():
-            setattr(offer, k, v)
-        offer.updated_at = now
-        to_update.append(offer)
-    created = Offer.objects.bulk_create(to_create, batch_size=1000)
-    history += [PriceHistory(offer=o, price_per_hour=o.price_per_hour, spot_price_per_hour=o.spot_price_per_hour,
-                             recorded_at=now) for o in created]
-    Offer.objects.bulk_update(to_update, OFFER_UPDATE_FIELDS, batch_size=1000)
-    report.price_changes += len(history) - len(created)
-    PriceHistory.objects.bulk_create(history, batch_size=1000)
-    vanished = [offer.pk for key, offer in existing.items() if key not in seen]
-    Offer.objects.filter(pk__in=vanished).delete()
-    report.created += len(created)
-    report.updated += len(to_update)
-    report.removed += len(vanished)
+    counts = upsert_partner_offers(partner, (
+        (regions[(partner.slug, row.region)], row.instance_type,
+         offer_columns(row, regions[(partner.slug, row.region)], gpus[row.gpu])) for row in rows),
+        now=timezone.now(), confirm_unchanged=False)
+    for name in ("created", "updated", "unchanged", "removed", "price_changes"):
+        setattr(report, name, getattr(report, name) + getattr(counts, name))
 
 
 def refresh_price_statuses() -> int:

@@ -13,14 +13,13 @@ from django.utils import timezone
 from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
 from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
-from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus, Region
+from marketplace.catalog.upsert import upsert_partner_offers
+from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
 from providers.base import ProviderError, ProviderOffer
 
 MAX_SKIPPED_EXAMPLES = 10
-OFFER_FIELDS = ["gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
-                "price_per_gpu_hour", "available_nodes", "country", "jurisdiction", "gpu_memory_gb", "updated_at"]
 
 
 class PartnerStateConflict(Exception):
@@ -151,10 +150,9 @@ def _values(offer: ProviderOffer, region: Region, gpu: GpuModel) -> dict:
 
 
 def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncReport) -> None:
-    now, gpus = timezone.now(), _gpu_models()
+    gpus = _gpu_models()
     regions = _regions(partner, {o.region for o in offers})
-    existing = {(o.region.code, o.instance_type): o for o in partner.offers.select_related("region")}
-    seen, to_create, to_update, history, fresh = set(), [], [], [], []
+    rows = []
     for item in offers:
         try:
             gpu = gpus[canonical_gpu(item.gpu).name]
@@ -162,36 +160,11 @@ def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncRep
             if len(report.skipped) < MAX_SKIPPED_EXAMPLES:
                 report.skipped.append(f"{item.instance_type}: unknown GPU {item.gpu!r}")
             continue
-        if item.gpus_per_node < 1 or (item.region, item.instance_type) in seen:
-            continue
-        seen.add((item.region, item.instance_type))
-        values = _values(item, regions[item.region], gpu)
-        offer = existing.get((item.region, item.instance_type))
-        if offer is None:
-            to_create.append(Offer(partner=partner, region=regions[item.region], instance_type=item.instance_type,
-                                   updated_at=now, **values))
-            continue
-        changed = {k for k, v in values.items() if getattr(offer, k) != v}
-        if not changed:
-            fresh.append(offer.pk)  # a confirmed offer is fresh even when nothing changed
-            continue
-        if changed & {"price_per_hour", "spot_price_per_hour"}:
-            history.append(PriceHistory(offer=offer, price_per_hour=values["price_per_hour"],
-                                        spot_price_per_hour=values["spot_price_per_hour"], recorded_at=now))
-        for key, value in values.items():
-            setattr(offer, key, value)
-        offer.updated_at = now
-        to_update.append(offer)
-    created = Offer.objects.bulk_create(to_create, batch_size=1000)
-    Offer.objects.bulk_update(to_update, OFFER_FIELDS, batch_size=1000)
-    Offer.objects.filter(pk__in=fresh).update(updated_at=now)
-    report.updated, report.unchanged, report.price_changes = len(to_update), len(fresh), len(history)
-    history += [PriceHistory(offer=o, price_per_hour=o.price_per_hour, spot_price_per_hour=o.spot_price_per_hour,
-                             recorded_at=now) for o in created]
-    PriceHistory.objects.bulk_create(history, batch_size=1000)
-    vanished = [o.pk for key, o in existing.items() if key not in seen]
-    report.removed, _ = len(vanished), Offer.objects.filter(pk__in=vanished).delete()
-    report.created = len(created)
+        if item.gpus_per_node >= 1:
+            rows.append((regions[item.region], item.instance_type, _values(item, regions[item.region], gpu)))
+    counts = upsert_partner_offers(partner, rows, now=timezone.now(), confirm_unchanged=True)
+    for name in ("created", "updated", "unchanged", "removed", "price_changes"):
+        setattr(report, name, getattr(counts, name))
 
 
 def partners_to_sync() -> list[int]:
