@@ -15,7 +15,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.models import Rental
+from marketplace.models import Rental, RentalState
 from marketplace.placement import flatten_errors, parse_placement_request
 from marketplace.services.metering import BudgetExceeded, rental_cost, usage_rows, usage_summary
 from marketplace.services.rentals import (
@@ -92,6 +92,8 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def list(self, request, *args, **kwargs):
         queryset = self.get_queryset()
         if state := request.query_params.get("state"):
+            if state not in RentalState.values:
+                raise ValidationError({"state": [f"unknown state {state!r}; one of {', '.join(RentalState.values)}"]})
             queryset = queryset.filter(state=state)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response([rental_dict(r) for r in page])

@@ -177,3 +177,11 @@ def test_usage_json_and_csv(owner, sim_catalog):
     lines = csv_response.content.decode().splitlines()
     assert lines[0].startswith("day,rental_id") and str(rental.pk) in lines[1]
     assert owner.client.get("/api/v1/usage?since=yesterday").status_code == 400
+
+
+def test_rentals_list_filters_by_state_and_rejects_unknown_states(owner, sim_catalog):
+    rental = drive_rental(_rent(owner).json()["id"])
+    assert [r["id"] for r in owner.client.get("/api/v1/rentals?state=running").json()["results"]] == [rental.pk]
+    assert owner.client.get("/api/v1/rentals?state=failed").json()["count"] == 0
+    response = owner.client.get("/api/v1/rentals?state=sleeping")
+    assert response.status_code == 400 and "state" in response.json()["errors"]
