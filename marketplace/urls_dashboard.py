@@ -3,7 +3,19 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from marketplace.views import accounts, deployments, keys, nodes, offers, partners, rent, rentals, settings, usage
+from marketplace.views import (
+    accounts,
+    deployments,
+    keys,
+    members,
+    nodes,
+    offers,
+    partners,
+    rent,
+    rentals,
+    settings,
+    usage,
+)
 
 app_name = "dashboard"
 
@@ -36,4 +48,8 @@ urlpatterns = [
     path("keys/new/", keys.key_create, name="key-create"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key-revoke"),
     path("settings/budget/", settings.budget, name="budget"),
+    path("members/", members.member_list, name="members"),
+    path("members/add/", members.member_add_view, name="member_add"),
+    path("members/<int:membership_id>/role/", members.member_role_view, name="member_role"),
+    path("members/<int:membership_id>/remove/", members.member_remove_view, name="member_remove"),
 ]
