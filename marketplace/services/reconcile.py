@@ -12,9 +12,7 @@ from django.utils import timezone
 
 from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
 from marketplace.services.adapters import adapter_for
-from marketplace.services.capacity import rental_release_capacity
-from marketplace.states import transition
-from providers.base import ProviderError
+from providers.base import ProviderAdapter, ProviderError
 
 log = logging.getLogger(__name__)
 S = RentalState
@@ -33,7 +31,8 @@ def reconcile_all(*, now=None) -> dict[str, int]:
 
 def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
     try:
-        remote = adapter_for(partner).list_nodes()
+        adapter = adapter_for(partner)
+        remote = adapter.list_nodes()
     except ProviderError as exc:
         log.warning("reconcile %s: cannot list nodes: %s", partner.slug, exc.kind)
         return {}
@@ -45,9 +44,9 @@ def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
     for info in remote:
         node = known.get(info.ref)
         if _is_orphan(node, info):
-            _terminate_remote(partner, info.ref, node)
+            _terminate_remote(adapter, partner, info.ref, node)
             orphans += 1
-    return {"orphans": orphans, "vanished": _fail_vanished(partner, refs)}
+    return {"orphans": orphans, "vanished": _fail_vanished(adapter, partner, refs)}
 
 
 def _is_orphan(node: Node | None, info) -> bool:
@@ -59,9 +58,9 @@ def _is_orphan(node: Node | None, info) -> bool:
     return node.state in (NodeState.TERMINATED, NodeState.FAILED) or node.rental.state in (S.TERMINATED, S.FAILED)
 
 
-def _terminate_remote(partner: Partner, ref: str, node: Node | None) -> None:
+def _terminate_remote(adapter: ProviderAdapter, partner: Partner, ref: str, node: Node | None) -> None:
     try:
-        adapter_for(partner).terminate(ref)
+        adapter.terminate(ref)
     except ProviderError as exc:
         log.warning("reconcile %s: terminating orphan %s failed: %s", partner.slug, ref, exc.kind)
         return
@@ -69,29 +68,23 @@ def _terminate_remote(partner: Partner, ref: str, node: Node | None) -> None:
         Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATED, terminated_at=timezone.now())
 
 
-def _fail_vanished(partner: Partner, live_refs: set[str]) -> int:
+def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[str]) -> int:
     """A running rental whose node the partner no longer runs has lost its node."""
+    from marketplace.services.rentals import rental_fail
+
     vanished = 0
     gone = (Node.objects.filter(partner=partner, state=NodeState.RUNNING, rental__state=S.RUNNING)
             .exclude(provider_ref__in=live_refs).select_related("rental")[:BATCH])
     for node in gone:
         try:
-            info = adapter_for(partner).describe(node.provider_ref)
-            if info.state in ("running", "pending"):
+            if adapter.describe(node.provider_ref).state in ("running", "pending"):
                 continue
         except ProviderError as exc:
             if exc.kind != "not_found":
                 continue
         Node.objects.filter(pk=node.pk).update(state=NodeState.FAILED, terminated_at=timezone.now())
-        rental = node.rental
-        reason = f"node {node.provider_ref} vanished at {partner.slug}"
-        if transition(rental, S.FAILED, reason=reason, failure_reason=reason, ended_at=timezone.now(),
-                      actor="reconciliation"):
-            rental_release_capacity(rental)
-            from marketplace.services.rentals import nodes_terminate
-
-            nodes_terminate(rental, rental.nodes.all())
-            vanished += 1
+        vanished += rental_fail(node.rental, f"node {node.provider_ref} vanished at {partner.slug}",
+                                actor="reconciliation")
     return vanished
 
 

@@ -270,10 +270,13 @@ def _failure_summary(rental: Rental, explanation: Explanation) -> str:
     return f"{prefix}: every candidate placement failed ({tries})"
 
 
-def rental_fail(rental: Rental, reason: str) -> None:
+def rental_fail(rental: Rental, reason: str, *, actor: str = "system") -> bool:
+    """Terminate what runs, end the rental `failed` and give its capacity back; False if it had already moved."""
     nodes_terminate(rental, rental.nodes.all())
-    if transition(rental, S.FAILED, reason=reason, failure_reason=reason, ended_at=timezone.now()):
-        rental_release_capacity(rental)
+    if not transition(rental, S.FAILED, reason=reason, failure_reason=reason, ended_at=timezone.now(), actor=actor):
+        return False
+    rental_release_capacity(rental)
+    return True
 
 
 def rental_poll(rental_id: int) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from marketplace.catalog.skypilot import OfferRow
 from providers.base import ProviderError, ProvisionSpec
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.partner_api import PartnerApiAdapter
@@ -163,22 +164,9 @@ def test_the_same_random_seed_gives_the_same_faults():
 
 
 def test_seed_accepts_catalogue_rows_and_skips_unpriced_ones():
-    @dataclass(frozen=True)
-    class Row:
-        partner: str
-        region: str
-        instance_type: str
-        gpu: str
-        gpus_per_node: int
-        vcpus: float
-        memory_gb: float
-        interconnect: str
-        price_per_hour: float | None
-        spot_price_per_hour: float | None
-
-    rows = [Row("acme", "r1", "t1", "H100", 8, 1, 1, "nvlink", 9.0, None),
-            Row("acme", "r1", "t1", "H100", 8, 1, 1, "nvlink", 9.5, None),
-            Row("acme", "r2", "t2", "L4", 1, 1, 1, "pcie", None, None)]
+    rows = [OfferRow("acme", "r1", "t1", "H100", 8, 1, 1, "nvlink", 9.0, None),
+            OfferRow("acme", "r1", "t1", "H100", 8, 1, 1, "nvlink", 9.5, None),
+            OfferRow("acme", "r2", "t2", "L4", 1, 1, 1, "pcie", None, None)]
     assert group_seed(rows) == {"acme": [{"region": "r1", "instance_type": "t1", "gpu": "H100", "gpus_per_node": 8,
                                           "vcpus": 1.0, "memory_gb": 1.0, "interconnect": "nvlink",
                                           "price_per_hour": 9.0, "spot_price_per_hour": None}]}
