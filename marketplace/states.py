@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.models import Rental, RentalEvent, RentalState
+from marketplace.signals import state_changed
 
 S = RentalState
 RENTAL_FLOW: dict[str, frozenset[str]] = {
@@ -40,6 +41,8 @@ def transition(rental: Rental, to: str, *, reason: str = "", actor: str = "syste
         rental.state, rental.state_changed_at = to, now
         for key, value in fields.items():
             setattr(rental, key, value)
+        state_changed.send(sender=Rental, instance=rental, from_state=from_state, to_state=to, reason=reason,
+                           actor=actor)
     return bool(changed)
 
 
