@@ -26,7 +26,7 @@ demo: migrate
 
 run: demo
 	PORT=$(PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
-		SIMULATOR_URL=http://127.0.0.1:$(SIM_PORT) $(BIN)/honcho -f Procfile start
+		$(BIN)/honcho -f Procfile start
 
 test: install
 	$(BIN)/pytest

@@ -197,8 +197,6 @@ HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int
 # Inference gateway: API keys and routes are cached this long in each web process
 GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)
 
-# Simulated partners (make run, tests)
-SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8700")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {

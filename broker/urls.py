@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("marketplace.api.urls")),
+    path("api/v1/", include("nim_launcher.api.urls")),
     path("v1/", include("nim_launcher.urls_gateway")),
     path("", include("marketplace.urls_dashboard")),
+    path("", include("nim_launcher.urls_dashboard")),
 ]

@@ -6,4 +6,5 @@ class MarketplaceConfig(AppConfig):
     verbose_name = "Marketplace"
 
     def ready(self) -> None:
+        from marketplace import tasks  # noqa: F401  (registered by name for marketplace.scheduling)
         from marketplace.api import schema  # noqa: F401  (registers the OpenAPI auth extension)

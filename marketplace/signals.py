@@ -8,5 +8,6 @@ from django.dispatch import Signal
 
 # sender: the model class; kwargs: instance, from_state, to_state, reason, actor
 state_changed = Signal()
-# sender: the Node model; kwargs: node, old_health, new_health
+# sender: the Node model; kwargs: node_id, rental_id, old_health, new_health, repair (sent when a rented
+# node turns degraded or unhealthy)
 node_health_changed = Signal()

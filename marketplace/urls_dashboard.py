@@ -5,7 +5,6 @@ from django.views.generic import RedirectView
 
 from marketplace.views import (
     accounts,
-    deployments,
     keys,
     members,
     nodes,
@@ -33,11 +32,6 @@ urlpatterns = [
     path("rentals/", rentals.rental_list, name="rentals"),
     path("rentals/<int:rental_id>/", rentals.rental_detail, name="rental"),
     path("rentals/<int:rental_id>/terminate/", rentals.rental_terminate_view, name="rental-terminate"),
-    path("deployments/", deployments.deployment_list, name="deployments"),
-    path("deployments/new/", deployments.deployment_new, name="deployment-new"),
-    path("deployments/<int:deployment_id>/", deployments.deployment_detail, name="deployment"),
-    path("deployments/<int:deployment_id>/try/", deployments.deployment_try, name="deployment-try"),
-    path("deployments/<int:deployment_id>/delete/", deployments.deployment_delete_view, name="deployment-delete"),
     path("usage/", usage.usage, name="usage"),
     path("nodes/", nodes.node_list, name="nodes"),
     path("partners/", partners.partner_list, name="partners"),

@@ -28,7 +28,6 @@ class Deployment(models.Model):
     request = models.JSONField(default=dict, help_text="placement request/policy the replicas obey")
     max_hours = models.DecimalField(max_digits=8, decimal_places=2, default=24)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING)
-    failure_reason = models.TextField(blank=True, default="")
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
@@ -55,7 +54,6 @@ class ReplicaState(models.TextChoices):
     PROVISIONING = "provisioning"
     STARTING = "starting"
     READY = "ready"
-    UNHEALTHY = "unhealthy"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     FAILED = "failed"

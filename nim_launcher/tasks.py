@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from nim_launcher.gateway.stats import deployment_stats
 from nim_launcher.services import deployments
 
 RECONCILE_AGAIN_S = 2
@@ -15,8 +16,6 @@ def deployment_reconcile_task(deployment_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def deployments_sweep_task() -> None:
-    from nim_launcher.gateway.stats import deployment_stats
-
     for deployment in deployments.live_deployments():
         stats = deployment_stats(deployment.pk)
         deployments.deployment_autoscale(deployment, requests_per_minute=stats.get("requests_per_minute", 0.0))

@@ -16,5 +16,4 @@ urlpatterns = [
     path("", include("marketplace.api.urls_rentals")),
     path("", include("marketplace.api.urls_nodes")),
     path("admin/", include("marketplace.api.urls_admin_partners")),
-    path("", include("nim_launcher.api.urls")),
 ]

@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import F, Q
 
+from marketplace.secrets import decrypt_json, encrypt_json
+
 
 class PartnerKind(models.TextChoices):
     AWS = "aws"
@@ -46,7 +48,6 @@ class PriceStatus(models.TextChoices):
 
 class NodeLaunch(models.TextChoices):
     CLOUD_INIT = "cloud_init", "cloud-init user data (VM partners)"
-    KUBERNETES = "kubernetes", "Kubernetes manifests"
     LOCAL_PROCESS = "local_process", "local process (local adapter, simulated partners)"
 
 
@@ -77,14 +78,10 @@ class Partner(models.Model):
 
     @property
     def credentials(self) -> dict:
-        from marketplace.secrets import decrypt_json
-
         return decrypt_json(self.credentials_encrypted)
 
     @credentials.setter
     def credentials(self, value: dict) -> None:
-        from marketplace.secrets import encrypt_json
-
         self.credentials_encrypted = encrypt_json(value or {})
 
 

@@ -15,7 +15,7 @@ def current_catalog_version() -> int:
     return version or 0
 
 
-_memo = {"value": 0, "checked": float("-inf")}
+_memo = {"value": 0, "checked": float("-inf"), "bumps": 0}
 
 
 def cached_catalog_version(max_age_s: float = 1.0) -> int:
@@ -30,6 +30,11 @@ def forget_cached_version() -> None:
     _memo["checked"] = float("-inf")
 
 
+def local_bumps() -> int:
+    """How many times this process changed the catalogue: a reader that saw fewer re-checks the version."""
+    return _memo["bumps"]
+
+
 def bump_catalog_version() -> None:
     """Mark the catalogue changed; call after every write to partners, regions or offers."""
     with transaction.atomic():
@@ -38,6 +43,4 @@ def bump_catalog_version() -> None:
             if not created:  # another writer created the row between our update and get_or_create
                 CatalogVersion.objects.update(version=F("version") + 1, changed_at=timezone.now())
     forget_cached_version()
-    from marketplace.selectors.offer_index import expire_version_check
-
-    expire_version_check()
+    _memo["bumps"] += 1

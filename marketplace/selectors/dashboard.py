@@ -1,4 +1,4 @@
-"""Read-only queries behind the dashboard pages: a workspace's rentals, deployments and nodes.
+"""Read-only queries behind the dashboard pages: a workspace's rentals and nodes.
 
 Each returns rows with their relations loaded, so a page renders without a query per row.
 """
@@ -17,9 +17,8 @@ HEALTH_HISTORY = 20
 
 
 def workspace_rentals(workspace: Workspace) -> QuerySet[Rental]:
-    """Newest first, with the offer, partner and (for replicas) the deployment joined."""
-    return (Rental.objects.filter(workspace=workspace)
-            .select_related("offer__gpu", "offer__region", "partner", "replica__deployment"))
+    """Newest first, with the offer and partner joined."""
+    return Rental.objects.filter(workspace=workspace).select_related("offer__gpu", "offer__region", "partner")
 
 
 def rental_page(workspace: Workspace, rental_id: int) -> Rental | None:
@@ -38,23 +37,6 @@ def current_nodes(rental: Rental) -> list[Node]:
 
 def rentals_cost(rentals: Iterable[Rental], *, now: datetime) -> Decimal:
     return sum((rental_cost(r, now=now) for r in rentals), Decimal(0))
-
-
-def workspace_deployments(workspace: Workspace):
-    """Newest first, with every replica and its rental (for state counts and cost)."""
-    from nim_launcher.models import Deployment, Replica
-
-    return (Deployment.objects.filter(workspace=workspace)
-            .prefetch_related(Prefetch("replicas", queryset=Replica.objects.select_related("rental"))))
-
-
-def deployment_page(workspace: Workspace, deployment_id: int):
-    """One deployment of the workspace with its events and replicas (and their rentals)."""
-    from nim_launcher.models import Deployment, Replica
-
-    replicas = Replica.objects.select_related("rental__partner", "rental__offer__gpu")
-    return (Deployment.objects.filter(workspace=workspace, pk=deployment_id)
-            .prefetch_related("events", Prefetch("replicas", queryset=replicas)).first())
 
 
 def workspace_nodes(workspace: Workspace, *, limit: int = LIST_LIMIT) -> list[Node]:

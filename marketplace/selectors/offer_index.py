@@ -11,7 +11,7 @@ from django.utils import timezone
 from marketplace.matching import OfferIndex, OfferSnapshot
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.price_integrity import OK, PricePoint, assess_price
-from marketplace.selectors.catalog_version import current_catalog_version
+from marketplace.selectors.catalog_version import current_catalog_version, local_bumps
 
 # Other processes' catalogue changes show up within this many seconds; this process's own at once.
 VERSION_CHECK_INTERVAL_S = 1.0
@@ -28,6 +28,7 @@ class _Cache:
     index: OfferIndex | None = None
     checked_at: float = float("-inf")  # monotonic time of the last version check
     stale_at: float = float("inf")  # wall-clock time at which the next ok price turns stale
+    bumps_seen: int = 0  # local_bumps() at the last check: this process's own writes force a re-check
 
 
 _cache = _Cache()
@@ -38,7 +39,9 @@ def get_offer_index() -> OfferIndex:
     """The current offer index: at most one version query per VERSION_CHECK_INTERVAL_S, a rebuild on change."""
     cache = _cache
     now = time.monotonic()
-    if cache.index is not None and now - cache.checked_at < VERSION_CHECK_INTERVAL_S and time.time() < cache.stale_at:
+    bumps = local_bumps()
+    if (cache.index is not None and now - cache.checked_at < VERSION_CHECK_INTERVAL_S
+            and time.time() < cache.stale_at and bumps == cache.bumps_seen):
         return cache.index
     version = current_catalog_version()
     if _outdated(version):
@@ -50,17 +53,12 @@ def get_offer_index() -> OfferIndex:
                 cache.index, cache.stale_at = build_offer_index(version=version)
         finally:
             _build_lock.release()
-    cache.checked_at = now
+    cache.checked_at, cache.bumps_seen = now, bumps
     return cache.index
 
 
 def _outdated(version: int) -> bool:
     return _cache.index is None or _cache.index.version != version or time.time() >= _cache.stale_at
-
-
-def expire_version_check() -> None:
-    """Make the next get_offer_index() compare versions (after this process changed the catalogue)."""
-    _cache.checked_at = float("-inf")
 
 
 def clear_offer_index_cache() -> None:

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from marketplace.models import Rental, RentalState, Workspace
+from marketplace.hooks import rental_owners
+from marketplace.models import Rental, Workspace
 
 CENT = Decimal("0.0001")
 
@@ -74,17 +74,18 @@ class UsageRow:
 def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> list[UsageRow]:
     """Cost per rental per UTC day between since and until (deployment name when a replica)."""
     rows = []
-    rentals = _billable(workspace, since).filter(running_since__lt=until).select_related(
-        "partner", "replica__deployment")
+    rentals = list(_billable(workspace, since).filter(running_since__lt=until).select_related("partner"))
+    owners = rental_owners([rental.pk for rental in rentals])
     for rental in rentals:
-        deployment = getattr(getattr(rental, "replica", None), "deployment", None)
+        owner = owners.get(rental.pk)
+        deployment = owner.name if owner and owner.kind == "deployment" else ""
         day_start = max(rental.running_since, since).replace(hour=0, minute=0, second=0, microsecond=0)
         while day_start < min(rental.ended_at or until, until):
             day_end = day_start + timedelta(days=1)
             cost = rental_cost(rental, now=until, since=max(day_start, since), until=min(day_end, until))
             start = max(day_start, rental.running_since, since)
             end = min(day_end, rental.ended_at or until, until)
-            rows.append(UsageRow(day_start.date(), rental.pk, deployment.name if deployment else "",
+            rows.append(UsageRow(day_start.date(), rental.pk, deployment,
                                  rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost))
             day_start = day_end
     return sorted(rows, key=lambda r: (r.day, r.rental_id))
@@ -99,31 +100,3 @@ def usage_summary(rows: list[UsageRow]) -> dict:
             per_deployment[row.deployment] += row.cost
     return {"total": sum(per_day.values(), Decimal(0)), "per_day": dict(per_day),
             "per_rental": dict(per_rental), "per_deployment": dict(per_deployment)}
-
-
-def budget_enforce(*, now: datetime | None = None) -> dict[str, int]:
-    """Warn once a month at the warning share of the budget; at 100 % terminate running rentals."""
-    from marketplace.services.rentals import rental_terminate
-    from marketplace.states import record_event
-
-    now = now or timezone.now()
-    warned = stopped = 0
-    for workspace in Workspace.objects.filter(monthly_budget__isnull=False):
-        running = list(Rental.objects.filter(workspace=workspace, state=RentalState.RUNNING))
-        if not running:
-            continue
-        spent, budget = month_spend(workspace, now=now), workspace.monthly_budget
-        if spent >= budget:
-            for rental in running:
-                rental_terminate(rental, reason=f"monthly budget ${budget:.2f} reached (spent ${spent:.2f})",
-                                 actor="budget")
-                stopped += 1
-        elif spent >= budget * Decimal(str(settings.BUDGET_WARN_FRACTION)):
-            start = month_start(now)
-            for rental in running:
-                if rental.budget_warned_at is None or rental.budget_warned_at < start:
-                    record_event(rental, f"budget warning: ${spent:.2f} of ${budget:.2f} spent this month "
-                                         f"({spent / budget:.0%})", actor="budget")
-                    Rental.objects.filter(pk=rental.pk).update(budget_warned_at=now)
-                    warned += 1
-    return {"warned": warned, "terminated": stopped}

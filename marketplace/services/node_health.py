@@ -22,8 +22,8 @@ from marketplace.models import (
     Repair,
 )
 from marketplace.secrets import hash_token
+from marketplace.signals import node_health_changed
 from marketplace.states import record_event
-from nim_launcher.services.replicas import replica_rental_changed
 
 TOKEN_PREFIX = "gpbn_"
 SWEEP_BATCH = 500
@@ -95,14 +95,15 @@ def node_health_sweep(now: datetime | None = None, *, batch: int = SWEEP_BATCH) 
 
 
 def _health_changed(node_id: int, previous: str, state: str, repair: str, reason: str) -> None:
-    """Record the change, tell the rental's owner, and wake the deployment that may need a replacement."""
+    """Record the change, tell the rental's owner, and announce it (a deployment may need a replacement)."""
     NodeHealthEvent.objects.create(node_id=node_id, from_state=previous, to_state=state, repair=repair, reason=reason)
     rental = Rental.objects.filter(nodes__pk=node_id).first()
     if rental is None or state not in (HealthState.DEGRADED, HealthState.UNHEALTHY):
         return
     record_event(rental, f"node {node_id} health {previous} → {state} (repair: {repair}): {reason}"[:2000],
                  actor="health")
-    transaction.on_commit(lambda: replica_rental_changed(rental.pk))
+    node_health_changed.send(sender=Node, node_id=node_id, rental_id=rental.pk, old_health=previous,
+                             new_health=state, repair=repair)
 
 
 def _mark_stale(nodes, state: str, repair: str, now: datetime, batch: int) -> int:

@@ -11,7 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
+from marketplace.scheduling import enqueue
 from marketplace.services.adapters import adapter_for
+from marketplace.services.rentals import POLL_TASK, PROVISION_TASK, TERMINATE_TASK, rental_fail
 from providers.base import ProviderAdapter, ProviderError
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,6 @@ def _terminate_remote(adapter: ProviderAdapter, partner: Partner, ref: str, node
 
 def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[str]) -> int:
     """A running rental whose node the partner no longer runs has lost its node."""
-    from marketplace.services.rentals import rental_fail
-
     vanished = 0
     gone = (Node.objects.filter(partner=partner, state=NodeState.RUNNING, rental__state=S.RUNNING)
             .exclude(provider_ref__in=live_refs).select_related("rental")[:BATCH])
@@ -90,9 +90,6 @@ def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[st
 
 def resume_stalled(*, now=None) -> dict[str, int]:
     """Re-drive rentals a worker left behind; fail provisioning that outlived PROVISION_TIMEOUT_S."""
-    from marketplace.services import rentals
-    from marketplace.tasks.rentals import poll_rental_task, provision_rental_task, terminate_rental_task
-
     now = now or timezone.now()
     stalled_before = now - timedelta(seconds=settings.PROVISION_RESUME_AFTER_S)
     timeout_before = now - timedelta(seconds=settings.PROVISION_TIMEOUT_S)
@@ -100,16 +97,16 @@ def resume_stalled(*, now=None) -> dict[str, int]:
     stuck = Rental.objects.filter(state__in=(S.PENDING, S.PROVISIONING), state_changed_at__lt=stalled_before)
     for rental in stuck.order_by("state_changed_at")[:BATCH]:
         if rental.state == S.PROVISIONING and rental.state_changed_at < timeout_before:
-            rentals.rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")
+            rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")
             counts["timed_out"] += 1
             continue
         if rental.lease_until and rental.lease_until > now:
             continue
-        provision_rental_task.delay(rental.pk)
+        enqueue(PROVISION_TASK, rental.pk)
         if rental.state == S.PROVISIONING:
-            poll_rental_task.delay(rental.pk)
+            enqueue(POLL_TASK, rental.pk)
         counts["resumed"] += 1
     for rental in Rental.objects.filter(state=S.TERMINATING, state_changed_at__lt=stalled_before)[:BATCH]:
-        terminate_rental_task.delay(rental.pk)
+        enqueue(TERMINATE_TASK, rental.pk)
         counts["terminations"] += 1
     return counts

@@ -19,18 +19,22 @@ from django.utils import timezone
 from marketplace.matching import Explanation, PlacementRequest, match
 from marketplace.models import Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
 from marketplace.placement import parse_placement_request
+from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
 from marketplace.services.capacity import offer_claim, rental_release_capacity
 from marketplace.services.launch import render_user_data
 from marketplace.services.metering import budget_check
 from marketplace.services.node_health import node_token_issue
-from marketplace.states import LIVE_STATES, record_event, transition
+from marketplace.states import record_event, transition
 from providers.base import NO_CAPACITY, ProviderError, ProvisionSpec
 
 log = logging.getLogger(__name__)
 S = RentalState
 CANDIDATE_WINDOW = 25
+PROVISION_TASK = "marketplace.tasks.rentals.provision_rental_task"
+POLL_TASK = "marketplace.tasks.rentals.poll_rental_task"
+TERMINATE_TASK = "marketplace.tasks.rentals.terminate_rental_task"
 
 
 class NoPlacement(Exception):
@@ -79,7 +83,7 @@ def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: s
             rental.events.create(from_state="", to_state=S.PENDING, actor=getattr(user, "username", "api"),
                                  reason=f"requested; best offer now {_describe(best.offer)} at "
                                         f"${best.price_per_hour:.2f}/h")
-            transaction.on_commit(lambda: _enqueue_provision(rental.pk))
+            enqueue(PROVISION_TASK, rental.pk)
     except IntegrityError:
         existing = Rental.objects.get(workspace=workspace, idempotency_key=idempotency_key)
         return _same_request_or_conflict(existing, body_hash), False
@@ -90,24 +94,6 @@ def _same_request_or_conflict(rental: Rental, body_hash: str) -> Rental:
     if rental.request_hash != body_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
     return rental
-
-
-def _enqueue_provision(rental_id: int) -> None:
-    from marketplace.tasks.rentals import provision_rental_task
-
-    provision_rental_task.delay(rental_id)
-
-
-def _enqueue_poll(rental_id: int) -> None:
-    from marketplace.tasks.rentals import poll_rental_task
-
-    poll_rental_task.apply_async((rental_id,), countdown=settings.PROVISION_POLL_S)
-
-
-def _enqueue_terminate(rental_id: int) -> None:
-    from marketplace.tasks.rentals import terminate_rental_task
-
-    terminate_rental_task.delay(rental_id)
 
 
 def _describe(offer) -> str:
@@ -137,7 +123,7 @@ def rental_provision(rental_id: int) -> None:
             if attempt is None:
                 return
             if _launch(rental, attempt):
-                _enqueue_poll(rental.pk)
+                enqueue(POLL_TASK, rental.pk, countdown=settings.PROVISION_POLL_S)
                 return
             rental.refresh_from_db()
     finally:
@@ -311,20 +297,12 @@ def rental_poll(rental_id: int) -> bool:
     RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="succeeded")
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
-    _notify_running(rental)
     return True
-
-
-def _notify_running(rental: Rental) -> None:
-    """Deployments follow their replicas' rentals."""
-    from nim_launcher.services.replicas import replica_rental_changed
-
-    replica_rental_changed(rental.pk)
 
 
 def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderError) -> None:
     _abandon_attempt(rental, attempt, exc)
-    _enqueue_provision(rental.pk)
+    enqueue(PROVISION_TASK, rental.pk)
 
 
 # --- termination --------------------------------------------------------------------------------
@@ -333,7 +311,7 @@ def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
     """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed."""
     if rental.state in (S.PENDING, S.PROVISIONING, S.RUNNING):
         if transition(rental, S.TERMINATING, reason=reason, actor=actor):
-            transaction.on_commit(lambda: _enqueue_terminate(rental.pk))
+            enqueue(TERMINATE_TASK, rental.pk)
     return rental
 
 
@@ -347,7 +325,6 @@ def rental_finish_termination(rental_id: int) -> bool:
     RentalAttempt.objects.filter(rental=rental, outcome="started").update(outcome="cancelled")
     rental_release_capacity(rental)
     transition(rental, S.TERMINATED, reason="all nodes terminated at the partner", ended_at=timezone.now())
-    _notify_running(rental)
     return True
 
 
@@ -362,7 +339,3 @@ def rentals_expire(now=None, batch: int = 200) -> int:
             if count >= batch:
                 break
     return count
-
-
-def live_rentals():
-    return Rental.objects.filter(state__in=LIVE_STATES)

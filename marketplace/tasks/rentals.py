@@ -1,9 +1,10 @@
 """Rental tasks: each loads by id, returns if already done, and calls one service."""
 
 from celery import shared_task
+from django.conf import settings
 
 from marketplace.services import reconcile, rentals
-from marketplace.services.metering import budget_enforce
+from marketplace.services.budgets import budget_enforce
 
 
 @shared_task(ignore_result=True)
@@ -13,8 +14,6 @@ def provision_rental_task(rental_id: int) -> None:
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
 def poll_rental_task(self, rental_id: int) -> None:
-    from django.conf import settings
-
     if not rentals.rental_poll(rental_id):
         raise self.retry(countdown=settings.PROVISION_POLL_S)
 

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from marketplace.hooks import rental_owners
 from marketplace.models import Rental, Role
 from marketplace.selectors.dashboard import current_nodes, rental_page, workspace_rentals
 from marketplace.services.metering import rental_cost
@@ -35,7 +36,7 @@ def rental_context(rental: Rental) -> dict:
     return {
         "rental": rental, "now": now, "cost": rental_cost(rental, now=now), "nodes": current_nodes(rental),
         "final": rental.state in FINAL_STATES, "can_terminate": rental.state in TERMINABLE,
-        "poll_seconds": POLL_SECONDS, "deployment": getattr(getattr(rental, "replica", None), "deployment", None),
+        "poll_seconds": POLL_SECONDS, "owner": rental_owners([rental.pk]).get(rental.pk),
     }
 
 
@@ -48,7 +49,8 @@ def rental_list(request: HttpRequest) -> HttpResponse:
         rentals = rentals.filter(state=state)
     page = Paginator(rentals, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
-    rows = [(rental, rental_cost(rental, now=now)) for rental in page.object_list]
+    owners = rental_owners([rental.pk for rental in page.object_list])
+    rows = [(rental, rental_cost(rental, now=now), owners.get(rental.pk)) for rental in page.object_list]
     return render(request, "marketplace/rentals.html", {"page": page, "rows": rows, "state": state,
                                                          "states": Rental._meta.get_field("state").choices})
 

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -51,8 +52,6 @@ class DeploymentRequestSerializer(serializers.Serializer):
 
 
 def deployment_dict(deployment: Deployment) -> dict:
-    from django.conf import settings
-
     replicas = [r for r in deployment.replicas.all() if r.state not in ("terminated", "failed")]
     stats = deployment_stats(deployment.pk)
     return {
@@ -65,7 +64,7 @@ def deployment_dict(deployment: Deployment) -> dict:
                           "reason": r.reason or None} for r in replicas],
         "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "reason": e.reason}
                    for e in deployment.events.all()],
-        "stats": stats, "failure_reason": deployment.failure_reason or None, "created_at": deployment.created_at,
+        "stats": stats, "created_at": deployment.created_at,
     }
 
 

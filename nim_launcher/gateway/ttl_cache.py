@@ -32,9 +32,6 @@ class TtlCache:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + ttl, value)
 
-    def forget(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
-
     def clear(self) -> None:
         self._entries.clear()
 

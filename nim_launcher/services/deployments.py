@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.matching import match
-from marketplace.models import NodeState, Rental, RentalState, Workspace
+from marketplace.models import NodeState, RentalState, Workspace
 from marketplace.placement import parse_placement_request
+from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.rentals import NoPlacement, RentalInput, rental_create, rental_terminate, request_hash
 from nim_launcher.models import Deployment, DeploymentEvent, DeploymentState, Replica, ReplicaState
@@ -22,9 +23,9 @@ from nim_launcher.profiles import UnknownModel, placement_candidates, profile_fo
 
 log = logging.getLogger(__name__)
 D, R = DeploymentState, ReplicaState
-LIVE_REPLICA = (R.PROVISIONING, R.STARTING, R.READY, R.UNHEALTHY, R.TERMINATING)
 READY_TIMEOUT_S = 2.0
 NODE_PORT = 8000
+RECONCILE_TASK = "nim_launcher.tasks.deployment_reconcile_task"
 
 
 class NameTaken(Exception):
@@ -79,14 +80,20 @@ def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idem
             request=request, max_hours=data.max_hours, idempotency_key=idempotency_key)
         _event(deployment, "", D.PENDING, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
                                           f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"))
-        transaction.on_commit(lambda: enqueue_reconcile(deployment.pk))
+        enqueue_reconcile(deployment.pk)
     return deployment, True
 
 
-def enqueue_reconcile(deployment_id: int, *, countdown: float = 0) -> None:
-    from nim_launcher.tasks import deployment_reconcile_task
+def enqueue_reconcile(deployment_id: int, *, countdown: float | None = None) -> None:
+    """Run the deployment's control loop (after the current transaction commits)."""
+    enqueue(RECONCILE_TASK, deployment_id, countdown=countdown)
 
-    deployment_reconcile_task.apply_async((deployment_id,), countdown=countdown)
+
+def deployment_wake_for_rental(rental_id: int) -> None:
+    """A replica's rental changed: run its deployment's control loop now rather than at the next sweep."""
+    deployment_id = Replica.objects.filter(rental_id=rental_id).values_list("deployment_id", flat=True).first()
+    if deployment_id is not None:
+        enqueue_reconcile(deployment_id)
 
 
 def _event(deployment: Deployment, from_state: str, to_state: str, reason: str, actor: str = "system") -> None:
@@ -113,7 +120,7 @@ def deployment_delete(deployment: Deployment, *, actor: str) -> Deployment:
     """Tear down every replica's rental; the deployment ends `terminated` once all are gone."""
     if deployment.state not in (D.TERMINATING, D.TERMINATED, D.FAILED):
         deployment_set_state(deployment, D.TERMINATING, f"deleted by {actor}")
-        transaction.on_commit(lambda: enqueue_reconcile(deployment.pk))
+        enqueue_reconcile(deployment.pk)
     return deployment
 
 
@@ -259,8 +266,3 @@ def deployment_autoscale(deployment: Deployment, *, requests_per_minute: float, 
 
 def live_deployments():
     return Deployment.objects.exclude(state__in=(D.TERMINATED, D.FAILED))
-
-
-def deployment_for_rental(rental: Rental) -> Deployment | None:
-    replica = Replica.objects.filter(rental=rental).select_related("deployment").first()
-    return replica.deployment if replica else None

@@ -7,22 +7,25 @@ from django.conf import settings
 
 from marketplace.models import Node, NodeLaunch, Rental
 from marketplace.secrets import decrypt_text
+from nim_launcher.models import Replica
 from nim_launcher.plans.cloud_init import render_cloud_init
 from nim_launcher.plans.context import NodeContext
 from nim_launcher.plans.local import local_process_plan
 from nim_launcher.profiles import get_model, profile_for_request
+from providers.base import INVALID_REQUEST, ProviderError
 
 LOCAL_STARTUP_DELAY_S = 0.0
 
 
-def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str:
-    """User data for the node: the deployment's NIM server when the rental is a replica, else nothing.
+def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str | None:
+    """User data for the node: the deployment's NIM server when the rental is a replica, else None.
 
     Plain rentals get the partner's default image with the SSH key; only deployments launch a plan.
+    A partner whose launch kind has no renderer fails the attempt with a clear error (the rental fails over).
     """
-    replica = getattr(rental, "replica", None)
+    replica = Replica.objects.filter(rental_id=rental.pk).select_related("deployment__workspace").first()
     if replica is None:
-        return ""
+        return None
     deployment = replica.deployment
     model = get_model(deployment.model)
     if node.partner.node_launch == NodeLaunch.LOCAL_PROCESS:
@@ -30,6 +33,9 @@ def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str:
         argv = list(plan.argv)
         argv[argv.index("--port") + 1] = "$PORT"  # the node's port, given by the partner at start
         return "exec " + " ".join(a if a == "$PORT" else shlex.quote(a) for a in argv)
+    if node.partner.node_launch != NodeLaunch.CLOUD_INIT:
+        raise ProviderError(INVALID_REQUEST, f"partner {node.partner.slug} launches nodes by "
+                                             f"{node.partner.node_launch!r}, which the broker cannot render")
     ctx = NodeContext(node_id=node.pk, node_token=node_token, broker_url=settings.PUBLIC_BASE_URL)
     profile = profile_for_request(deployment.model, deployment.request)
     ngc_key = decrypt_text(deployment.workspace.ngc_api_key_encrypted)

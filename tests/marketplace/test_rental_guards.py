@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from marketplace.models import Node, Offer, Rental, RentalAttempt
 from marketplace.services.adapters import adapter_for
-from marketplace.services.metering import budget_enforce
+from marketplace.services.budgets import budget_enforce
 from marketplace.services.reconcile import reconcile_all
 from providers import registry
 from providers.base import ProvisionSpec

@@ -1,22 +1,19 @@
-"""Launch plans: cloud-init user data, Kubernetes manifests and local process argv."""
+"""Launch plans: cloud-init user data and local process argv."""
 
 import yaml
 
 from nim_launcher.plans import (
     REDACTED,
     NodeContext,
-    SecretRef,
     local_process_plan,
     render_cloud_init,
-    render_kubernetes,
 )
 from nim_launcher.plans.cloud_init import NGC_ENV_FILE
 from nim_launcher.profiles import get_model
 
 NGC_KEY = "nvapi-SECRET-ngc-value-123"
 NODE_TOKEN = "node-token-SECRET-456"
-CTX = NodeContext(node_id=42, node_token=NODE_TOKEN, broker_url="https://broker.example",
-                  ngc_key_ref=SecretRef("ws-7-ngc", "api-key"))
+CTX = NodeContext(node_id=42, node_token=NODE_TOKEN, broker_url="https://broker.example")
 MODEL = get_model("meta/llama-3.1-70b-instruct")
 PROFILE = MODEL.profile("tensorrt_llm-fp8-tp2")
 
@@ -52,26 +49,6 @@ def test_redacted_cloud_init_hides_every_secret_but_keeps_the_shape():
     assert NGC_KEY not in redacted and NODE_TOKEN not in redacted
     assert _files(redacted)[NGC_ENV_FILE]["content"] == f"NGC_API_KEY={REDACTED}\n"
     assert NODE_TOKEN not in repr(CTX)
-
-
-def test_kubernetes_plan_requests_gpus_probes_health_and_references_the_secret():
-    deployment, service = yaml.safe_load_all(render_kubernetes(MODEL, PROFILE, CTX, name="llama70b"))
-    assert deployment["kind"] == "Deployment" and service["kind"] == "Service"
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == MODEL.image
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": 2}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/v1/health/ready", "port": 8000}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/v1/health/live", "port": 8000}
-    ngc = next(e for e in container["env"] if e["name"] == "NGC_API_KEY")
-    assert ngc == {"name": "NGC_API_KEY", "valueFrom": {"secretKeyRef": {"name": "ws-7-ngc", "key": "api-key"}}}
-    assert "value" not in ngc
-    assert service["spec"]["ports"][0]["port"] == 8000
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-
-
-def test_kubernetes_plan_contains_no_secret_value():
-    text = render_kubernetes(MODEL, PROFILE, CTX, name="llama70b")
-    assert NGC_KEY not in text and NODE_TOKEN not in text
 
 
 def test_local_plan_starts_the_runtime_on_the_port_with_the_delay():

@@ -11,18 +11,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from marketplace.matching import MatchResult
 from marketplace.models import Role
 from marketplace.placement import flatten_errors
-from marketplace.selectors.dashboard import deployment_page, rentals_cost, workspace_deployments
+from marketplace.selectors.dashboard import rentals_cost
 from marketplace.services.metering import BudgetExceeded
 from marketplace.services.rentals import NoPlacement
+from marketplace.views.access import is_htmx, workspace_required
+from marketplace.views.placement_form import PolicyForm, gpu_choices
+from marketplace.views.rent import explained_rules
 from nim_launcher.api.deployments import DeploymentRequestSerializer
 from nim_launcher.gateway.stats import deployment_stats
 from nim_launcher.models import Deployment, DeploymentState
 from nim_launcher.profiles import CHAT, MODELS, TINY_CHAT_MODEL, UnknownModel
+from nim_launcher.selectors import deployment_page, workspace_deployments
 from nim_launcher.services.deployments import DeploymentInput, NameTaken, deployment_create, deployment_delete
 
-from .access import is_htmx, workspace_required
-from .placement_form import PolicyForm, gpu_choices
-from .rent import explained_rules
 from .try_it import TryItForm, try_deployment
 
 DEAD = (DeploymentState.TERMINATED, DeploymentState.FAILED)
@@ -117,7 +118,7 @@ def deployment_list(request: HttpRequest) -> HttpResponse:
         replicas = list(deployment.replicas.all())
         ready = sum(1 for r in replicas if r.state == "ready")
         rows.append((deployment, ready, rentals_cost((r.rental for r in replicas), now=now)))
-    return render(request, "marketplace/deployments.html", {"rows": rows, "endpoint_url": endpoint_url()})
+    return render(request, "nim_launcher/deployments.html", {"rows": rows, "endpoint_url": endpoint_url()})
 
 
 @workspace_required(min_role=Role.MEMBER)
@@ -125,10 +126,10 @@ def deployment_list(request: HttpRequest) -> HttpResponse:
 def deployment_new(request: HttpRequest) -> HttpResponse:
     form = DeploymentForm(request.POST or None)
     if request.method == "GET":
-        return render(request, "marketplace/deployment_new.html", {"form": form})
+        return render(request, "nim_launcher/deployment_new.html", {"form": form})
     data = deployment_input(form)
     if data is None:
-        return render(request, "marketplace/deployment_new.html", {"form": form}, status=400)
+        return render(request, "nim_launcher/deployment_new.html", {"form": form}, status=400)
     try:
         deployment, _ = deployment_create(workspace=request.access.workspace, user=request.user, data=data)
     except NameTaken as exc:
@@ -140,12 +141,12 @@ def deployment_new(request: HttpRequest) -> HttpResponse:
     except NoPlacement as exc:
         form.add_error(None, "No offer can serve this model under this policy. Relax the highlighted rule.")
         result = MatchResult(placements=(), explanation=exc.explanation)
-        return render(request, "marketplace/deployment_new.html",
+        return render(request, "nim_launcher/deployment_new.html",
                       {"form": form, "result": result, "rules": explained_rules(exc.explanation)}, status=409)
     else:
         messages.success(request, f"Deployment “{deployment.name}” is starting: the broker is renting its nodes.")
-        return redirect("dashboard:deployment", deployment_id=deployment.pk)
-    return render(request, "marketplace/deployment_new.html", {"form": form}, status=409)
+        return redirect("deployments:deployment", deployment_id=deployment.pk)
+    return render(request, "nim_launcher/deployment_new.html", {"form": form}, status=409)
 
 
 @workspace_required()
@@ -154,7 +155,7 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
     """The full page, or (htmx poll) its live part, which polls only while the deployment is settling."""
     context = deployment_context(_deployment_or_404(request, deployment_id))
     context["try_form"] = TryItForm()
-    template = "marketplace/partials/_deployment_live.html" if is_htmx(request) else "marketplace/deployment.html"
+    template = "nim_launcher/partials/_deployment_live.html" if is_htmx(request) else "nim_launcher/deployment.html"
     response = render(request, template, context)
     response["Cache-Control"] = "no-store"
     return response
@@ -167,9 +168,9 @@ def deployment_try(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = _deployment_or_404(request, deployment_id)
     form = TryItForm(request.POST)
     if not form.is_valid():
-        return render(request, "marketplace/partials/_try_result.html", {"try_form": form}, status=400)
+        return render(request, "nim_launcher/partials/_try_result.html", {"try_form": form}, status=400)
     answer = try_deployment(deployment, form.cleaned_data["prompt"], max_tokens=form.cleaned_data["max_tokens"])
-    template = "marketplace/partials/_try_result.html" if is_htmx(request) else "marketplace/deployment.html"
+    template = "nim_launcher/partials/_try_result.html" if is_htmx(request) else "nim_launcher/deployment.html"
     context = {"try_form": form, "answer": answer}
     if not is_htmx(request):
         context |= deployment_context(deployment)
@@ -182,11 +183,11 @@ def deployment_delete_view(request: HttpRequest, deployment_id: int) -> HttpResp
     """GET asks for confirmation; POST tears every replica down (idempotent)."""
     deployment = _deployment_or_404(request, deployment_id)
     if request.method == "GET":
-        return render(request, "marketplace/deployment_delete.html", deployment_context(deployment))
+        return render(request, "nim_launcher/deployment_delete.html", deployment_context(deployment))
     if deployment.state in DEAD or deployment.state == DeploymentState.TERMINATING:
         messages.info(request, f"Deployment “{deployment.name}” is already {deployment.state}.")
     else:
         deployment_delete(deployment, actor=request.user.username)
         messages.success(request, f"Deployment “{deployment.name}” is being deleted: its nodes are being released.")
-    return redirect("dashboard:deployment", deployment_id=deployment.pk)
+    return redirect("deployments:deployment", deployment_id=deployment.pk)
 

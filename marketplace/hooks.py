@@ -1,0 +1,57 @@
+"""What the apps above `marketplace` provide to it: they register here in `AppConfig.ready()`.
+
+`marketplace.signals` carries news upward (a state changed); these hooks answer the questions marketplace
+asks an upper app it may not import: what a node launches with, and who owns a rental.
+"""
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from marketplace.models import Node, Rental
+
+
+@dataclass(frozen=True)
+class RentalOwner:
+    """What rents a node on a user's behalf (a deployment's replica; later a job or a pod)."""
+
+    kind: str  # "deployment"
+    name: str
+    url: str  # its dashboard page
+
+
+# (rental, node, node token) → the node's user data, or None when the rental is not this app's
+LaunchPlanHook = Callable[[Rental, Node, str], str | None]
+# rental ids → {rental id: owner} for the rentals this app owns (one query for all of them)
+RentalOwnersHook = Callable[[Collection[int]], dict[int, RentalOwner]]
+
+_launch_plans: list[LaunchPlanHook] = []
+_rental_owners: list[RentalOwnersHook] = []
+
+
+def register_launch_plan(hook: LaunchPlanHook) -> None:
+    if hook not in _launch_plans:
+        _launch_plans.append(hook)
+
+
+def register_rental_owners(hook: RentalOwnersHook) -> None:
+    if hook not in _rental_owners:
+        _rental_owners.append(hook)
+
+
+def launch_plan(rental: Rental, node: Node, node_token: str) -> str:
+    """The first registered plan for this node; none (the partner's default image) for a plain rental."""
+    for hook in _launch_plans:
+        plan = hook(rental, node, node_token)
+        if plan is not None:
+            return plan
+    return ""
+
+
+def rental_owners(rental_ids: Collection[int]) -> dict[int, RentalOwner]:
+    """Owner per rental id, for the rentals an upper app owns (plain rentals are absent)."""
+    owners: dict[int, RentalOwner] = {}
+    if not rental_ids:
+        return owners
+    for hook in _rental_owners:
+        owners.update(hook(rental_ids))
+    return owners
