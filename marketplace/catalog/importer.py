@@ -17,18 +17,13 @@ from .gpus import CANONICAL_GPUS
 from .partners import partner_profile
 from .regions import jurisdiction_of
 from .skypilot import CatalogParse, OfferRow, RowProblem, parse_catalog, summarize
-from .upsert import upsert_partner_offers
+from .upsert import UpsertCounts, upsert_partner_offers
 
 MAX_PROBLEM_EXAMPLES = 10
 
 
 @dataclass
-class ImportReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    price_changes: int = 0
+class ImportReport(UpsertCounts):
     problems: int = 0
     problem_examples: list[RowProblem] = field(default_factory=list)
     per_partner: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -109,8 +104,7 @@ def _sync_partner_offers(partner, rows, regions, gpus, report: ImportReport) -> 
         (regions[(partner.slug, row.region)], row.instance_type,
          offer_columns(row, regions[(partner.slug, row.region)], gpus[row.gpu])) for row in rows),
         now=timezone.now(), confirm_unchanged=False)
-    for name in ("created", "updated", "unchanged", "removed", "price_changes"):
-        setattr(report, name, getattr(report, name) + getattr(counts, name))
+    report.add(counts)
 
 
 def refresh_price_statuses() -> int:

@@ -4,7 +4,7 @@ Shared by the catalogue import (list prices) and the live partner sync.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from marketplace.models import Offer, Partner, PriceHistory, Region
@@ -15,11 +15,17 @@ PRICE_FIELDS = ("price_per_hour", "spot_price_per_hour")
 
 @dataclass
 class UpsertCounts:
+    """What an offer write changed; the import and sync reports extend it."""
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
     price_changes: int = 0
+
+    def add(self, other: "UpsertCounts") -> None:
+        for name in (f.name for f in fields(UpsertCounts)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def upsert_partner_offers(partner: Partner, rows: Iterable[tuple[Region, str, dict]], *, now: datetime,

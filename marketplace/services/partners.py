@@ -13,7 +13,7 @@ from django.utils import timezone
 from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
 from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
-from marketplace.catalog.upsert import upsert_partner_offers
+from marketplace.catalog.upsert import UpsertCounts, upsert_partner_offers
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
@@ -27,13 +27,8 @@ class PartnerStateConflict(Exception):
 
 
 @dataclass
-class SyncReport:
-    ok: bool
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    price_changes: int = 0
+class SyncReport(UpsertCounts):
+    ok: bool = True
     skipped: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -163,8 +158,7 @@ def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncRep
         if item.gpus_per_node >= 1:
             rows.append((regions[item.region], item.instance_type, _values(item, regions[item.region], gpu)))
     counts = upsert_partner_offers(partner, rows, now=timezone.now(), confirm_unchanged=True)
-    for name in ("created", "updated", "unchanged", "removed", "price_changes"):
-        setattr(report, name, getattr(counts, name))
+    report.add(counts)
 
 
 def partners_to_sync() -> list[int]:

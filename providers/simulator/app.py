@@ -13,31 +13,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
 
+from . import lambda_routes, partner_routes
+from .messages import Request, Response
 from .store import SimError, Store
-
-
-@dataclass
-class Request:
-    method: str
-    parts: list[str]
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any = None
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
 
 STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
                404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
@@ -53,8 +38,6 @@ def _free_port() -> int:
 class SimulatorApp:
     def __init__(self, store: Store, *, seed: int | None = None, run_user_data: bool = False,
                  runtime_dir: Path | None = None, sleep: Callable[[float], None] = time.sleep):
-        from . import lambda_routes, partner_routes
-
         self.store = store
         self.rng = random.Random(seed)
         self._rng_lock = threading.Lock()

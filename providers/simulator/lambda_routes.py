@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .messages import Request, Response
 from .store import SimError
 
 if TYPE_CHECKING:
-    from .app import Request, Response, SimulatorApp
+    from .app import SimulatorApp
 
 CODE_BY_KIND = {
     "invalid_request": (400, "global/invalid-parameters"),
@@ -20,8 +21,6 @@ STATUS_BY_STATE = {"pending": "booting", "running": "active", "terminated": "ter
 
 
 def error(kind: str, message: str) -> Response:
-    from .app import Response
-
     status, code = CODE_BY_KIND[kind]
     return Response(status, {"error": {"code": code, "message": message, "suggestion": None}})
 
@@ -39,8 +38,6 @@ def handle(app: SimulatorApp, slug: str, request: Request) -> Response:
 
 
 def _route(app: SimulatorApp, slug: str, route: list[str], method: str, request: Request) -> Response:
-    from .app import Response
-
     if route == ["instance-types"] and method == "GET":
         return Response(200, {"data": _instance_types(app, slug)})
     if route == ["instances"] and method == "GET":
@@ -93,8 +90,6 @@ def _instance(app: SimulatorApp, slug: str, node: dict) -> dict:
 
 
 def _launch(app: SimulatorApp, slug: str, body: object) -> Response:
-    from .app import Response
-
     problem = _invalid_launch(app, slug, body)
     if problem:
         return error("invalid_request", problem)
@@ -124,8 +119,6 @@ def _invalid_launch(app: SimulatorApp, slug: str, body: object) -> str | None:
 
 
 def _terminate(app: SimulatorApp, slug: str, body: object) -> Response:
-    from .app import Response
-
     ids = body.get("instance_ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         return error("invalid_request", "instance_ids must be a non-empty list of ids")
@@ -138,8 +131,6 @@ def _terminate(app: SimulatorApp, slug: str, body: object) -> Response:
 
 
 def _add_key(app: SimulatorApp, slug: str, body: object) -> Response:
-    from .app import Response
-
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
         return error("invalid_request", "name is required")
     if not isinstance(body.get("public_key"), str) or not body["public_key"].strip():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .messages import Request, Response
 from .store import SimError
 
 if TYPE_CHECKING:
-    from .app import Request, Response, SimulatorApp
+    from .app import SimulatorApp
 
 STATUS_BY_KIND = {"invalid_request": 400, "auth_failed": 401, "quota_exceeded": 403, "not_found": 404,
                   "no_capacity": 409, "transient": 503}
@@ -15,14 +16,10 @@ NODE_FIELDS = ("id", "state", "region", "instance_type", "ip", "endpoint", "tags
 
 
 def error(kind: str, message: str) -> Response:
-    from .app import Response
-
     return Response(STATUS_BY_KIND[kind], {"error": {"kind": kind, "message": message}})
 
 
 def handle(app: SimulatorApp, slug: str, request: Request) -> Response:
-    from .app import Response
-
     if not app.authorized(slug, request):
         return error("auth_failed", "missing or invalid bearer token")
     route = request.parts[2:]
@@ -46,8 +43,6 @@ def handle(app: SimulatorApp, slug: str, request: Request) -> Response:
 
 
 def _create(app: SimulatorApp, slug: str, request: Request) -> Response:
-    from .app import Response
-
     key = request.headers.get("idempotency-key", "").strip()
     body = request.body
     problem = _invalid_create(key, body)
