@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
@@ -11,8 +12,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def _configure_filesystem_transport() -> None:
-    from django.conf import settings
-
     if not settings.CELERY_BROKER_URL.startswith("filesystem"):
         return
     queue_dir = settings.CELERY_QUEUE_DIR
@@ -31,8 +30,6 @@ app.autodiscover_tasks()
 
 
 def _beat_schedule() -> dict:
-    from django.conf import settings
-
     return {
         "reconcile": {"task": "marketplace.tasks.rentals.reconcile_task", "schedule": settings.RECONCILE_INTERVAL_S},
         "expire-rentals": {"task": "marketplace.tasks.rentals.expire_rentals_task", "schedule": 30.0},

@@ -5,6 +5,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from marketplace.catalog.skypilot import parse_catalog
+from marketplace.catalog.snapshot import load_snapshot
 from providers.simulator import Faults, SimulatorServer
 
 
@@ -18,15 +20,9 @@ def _rate(value: str) -> float:
 def load_seed(catalog: str | None) -> list:
     """Catalogue offer rows: from `catalog` (SkyPilot layout) or the bundled snapshot."""
     if catalog:
-        from marketplace.catalog.skypilot import parse_catalog
-
         return parse_catalog(catalog).offers
-    from marketplace.catalog.snapshot import load_snapshot
-
     if Path(settings.CATALOG_SNAPSHOT).is_file():
         return load_snapshot().offers
-    from marketplace.catalog.skypilot import parse_catalog
-
     return parse_catalog(settings.CATALOG_DIR).offers
 
 
