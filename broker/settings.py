@@ -133,7 +133,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "marketplace.api.pagination.OfferPagination",
     "DEFAULT_THROTTLE_CLASSES": [],
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "marketplace.api.schema.BrokerAutoSchema",
     "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "URL_FORMAT_OVERRIDE": None,  # `?format=csv` belongs to the usage endpoint, not content negotiation
@@ -143,6 +143,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-cloud GPU marketplace: catalogue, matching, rentals, deployments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RentalStateEnum": "marketplace.models.RentalState", "NodeStateEnum": "marketplace.models.NodeState",
+        "DeploymentStateEnum": "nim_launcher.models.DeploymentState",
+        "ReplicaStateEnum": "nim_launcher.models.ReplicaState", "RepairEnum": "marketplace.models.Repair",
+        "AgentRepairEnum": "marketplace.api.nodes.AGENT_REPAIRS",
+    },
+    "APPEND_COMPONENTS": {"securitySchemes": {"NodeToken": {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": "The node agent's token: `Node <token>` (one per node, issued at launch)."}}},
 }
 
 REDIS_URL = env_str("REDIS_URL", "")

@@ -10,6 +10,8 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from marketplace.catalog.gpus import lookup_gpu
 from marketplace.models import INTERCONNECT_RANK, Architecture, Interconnect, Offer, Partner, PartnerStatus
@@ -104,6 +106,7 @@ class CodeFilter(filters.CharFilter):
     field_class = PatternCodeField
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class BooleanFlagFilter(filters.Filter):
     field_class = StrictBooleanField
 

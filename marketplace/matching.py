@@ -134,6 +134,27 @@ class PlacementRequest:
             "allow_suspect_prices": self.allow_suspect_prices,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> PlacementRequest:
+        """The inverse of `to_dict`, for a request that was validated when it was stored."""
+        policy, near = data.get("policy") or {}, data.get("near")
+        partners = policy.get("partners") or {}
+        return cls(
+            gpu=data.get("gpu"), min_gpu_memory_gb=data.get("min_gpu_memory_gb"),
+            architecture=data.get("architecture"), gpus_per_node=data.get("gpus_per_node", 1),
+            nodes=data.get("nodes", 1), interconnect=data.get("interconnect"), spot=data.get("spot", False),
+            max_price_per_gpu_hour=data.get("max_price_per_gpu_hour"),
+            policy=Policy(
+                regions=frozenset(policy.get("regions", ())), countries=frozenset(policy.get("countries", ())),
+                jurisdictions=frozenset(policy.get("jurisdictions", ())),
+                partners_allow=frozenset(partners.get("allow", ())),
+                partners_deny=frozenset(partners.get("deny", ())),
+                partner_hq_jurisdictions=frozenset(policy.get("partner_hq_jurisdictions", ())),
+                certifications=frozenset(policy.get("certifications", ()))),
+            near=None if near is None else Near(near["lat"], near["lon"]),
+            allow_suspect_prices=data.get("allow_suspect_prices", False),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Placement:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marketplace.catalog.gpus import CANONICAL_GPUS
+from marketplace.errors import InvalidInput
 
 CHAT = "chat"
 EMBEDDING = "embedding"
@@ -22,8 +23,10 @@ _FP8_CAPABLE = _HOPPER_UP + ("L40S", "L40", "L4", "RTX6000-Ada")
 _BF16_CAPABLE = _HOPPER_UP + ("A100-80GB", "A100", "L40S", "L40", "A40", "A6000", "RTX6000-Ada", "A10G", "L4")
 
 
-class UnknownModel(LookupError):
-    pass
+class UnknownModel(InvalidInput, LookupError):
+    """No such model, or no profile of it fits the GPU asked for (a 400 on `gpu`)."""
+
+    field = "gpu"
 
 
 @dataclass(frozen=True)

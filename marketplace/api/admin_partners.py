@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from marketplace.errors import Conflict
 from marketplace.models import Partner, PartnerKind
 from marketplace.services import partners as partner_services
+
+from .errors import ConflictSerializer
 
 NEEDS_BASE_URL = {PartnerKind.LAMBDA, PartnerKind.PARTNER_API}
 
@@ -19,11 +22,6 @@ NEEDS_BASE_URL = {PartnerKind.LAMBDA, PartnerKind.PARTNER_API}
 class IsStaff(BasePermission):
     def has_permission(self, request, view) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class AdminPartnerSerializer(serializers.ModelSerializer):
@@ -69,6 +67,38 @@ class AdminPartnerSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class VerifyResultSerializer(serializers.Serializer):
+    """The live call's outcome: offers and GPUs seen, or the error's kind and message."""
+
+    ok = serializers.BooleanField()
+    at = serializers.DateTimeField()
+    offers = serializers.IntegerField(required=False)
+    gpus = serializers.ListField(child=serializers.CharField(), required=False)
+    error_kind = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+
+
+class VerifyAnswerSerializer(serializers.Serializer):
+    partner = AdminPartnerSerializer()
+    result = VerifyResultSerializer()
+
+
+class SyncReportSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    price_changes = serializers.IntegerField()
+    skipped = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(allow_blank=True)
+
+
+class SyncAnswerSerializer(serializers.Serializer):
+    partner = AdminPartnerSerializer()
+    report = SyncReportSerializer()
+
+
 class AdminPartnerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                           mixins.UpdateModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsStaff]
@@ -85,12 +115,14 @@ class AdminPartnerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins
         serializer.instance = partner_services.partner_update(partner=serializer.instance,
                                                               **serializer.validated_data)
 
+    @extend_schema(request=None, responses={200: VerifyAnswerSerializer})
     @action(detail=True, methods=["post"])
     def verify(self, request, slug=None):
         partner = self.get_object()
         result = partner_services.partner_verify(partner=partner)
-        return Response({"partner": self.get_serializer(partner).data, "result": result})
+        return Response(VerifyAnswerSerializer({"partner": partner, "result": result}).data)
 
+    @extend_schema(request=None, responses={200: SyncAnswerSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def sync(self, request, slug=None):
         partner = self.get_object()
@@ -98,19 +130,16 @@ class AdminPartnerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins
             raise Conflict("A catalogue-only partner has no live API to sync from.")
         report = partner_services.partner_sync(partner=partner)
         partner.refresh_from_db()
-        return Response({"partner": self.get_serializer(partner).data, "report": report.as_dict()})
+        return Response(SyncAnswerSerializer({"partner": partner, "report": report.as_dict()}).data)
 
+    @extend_schema(request=None, responses={200: AdminPartnerSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def activate(self, request, slug=None):
-        return self._transition(partner_services.partner_activate)
+        partner = partner_services.partner_activate(partner=self.get_object())
+        return Response(self.get_serializer(partner).data)
 
+    @extend_schema(request=None, responses={200: AdminPartnerSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def suspend(self, request, slug=None):
-        return self._transition(partner_services.partner_suspend)
-
-    def _transition(self, service) -> Response:
-        try:
-            partner = service(partner=self.get_object())
-        except partner_services.PartnerStateConflict as exc:
-            raise Conflict(str(exc)) from exc
+        partner = partner_services.partner_suspend(partner=self.get_object())
         return Response(self.get_serializer(partner).data)

@@ -2,22 +2,27 @@
 
 from collections.abc import Mapping
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace import inputs
+from marketplace.errors import InvalidInput
+from marketplace.inputs import BadValue
 from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Placement, PlacementRequest, match
-from marketplace.placement import PlacementRequestSerializer, parse_placement_request
+from marketplace.placement import parse_placement_request
 from marketplace.selectors.offer_index import get_offer_index
+
+from .errors import ErrorsSerializer
+from .placement import PlacementRequestSerializer
+from .serializers import MatchAnswerSerializer
 
 MAX_LIMIT = 100
 
 
 class MatchRequestSerializer(PlacementRequestSerializer):
-    """The placement request plus how many placements to return (schema only; parsing is shared)."""
+    """The placement request plus how many placements to return (describes the body; never parses it)."""
 
     limit = serializers.IntegerField(required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT)
 
@@ -27,7 +32,7 @@ def _money(value: float | None) -> float | None:
 
 
 def offer_payload(offer: OfferSnapshot) -> dict:
-    """The offer in the contract's field names (DESIGN §5), rendered from the snapshot without a query."""
+    """`MatchOfferSerializer`'s shape, built by hand: matching answers on every keystroke of the dashboard."""
     return {
         "id": offer.id, "partner": offer.partner, "region": offer.region, "country": offer.country,
         "jurisdiction": offer.jurisdiction, "instance_type": offer.instance_type, "gpu": offer.gpu,
@@ -62,37 +67,27 @@ def match_payload(result: MatchResult, *, with_distance: bool = False) -> dict:
     }
 
 
-def parse_limit(data) -> int:
-    field = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT)
-    raw = data.get("limit", DEFAULT_LIMIT)
-    try:
-        return field.run_validation(raw)
-    except ValidationError as exc:
-        raise ValidationError({"limit": exc.detail}) from exc
-
-
 def parse_match_request(data) -> tuple[PlacementRequest, int]:
     """Validate the body; every invalid field is reported at once."""
-    errors: dict = {}
-    placement_request = limit = None
+    errors, placement_request, limit = {}, None, DEFAULT_LIMIT
     try:
         placement_request = parse_placement_request(data, allowed_extra={"limit"})
-    except ValidationError as exc:
-        errors |= exc.detail
-    if isinstance(data, Mapping):
+    except InvalidInput as exc:
+        errors = exc.errors
+    if isinstance(data, Mapping) and "limit" in data:
         try:
-            limit = parse_limit(data)
-        except ValidationError as exc:
-            errors |= exc.detail
+            limit = inputs.integer(data["limit"], low=1, high=MAX_LIMIT)
+        except BadValue as exc:
+            errors = errors | {"limit": exc.errors}
     if errors:
-        raise ValidationError(errors)
+        raise InvalidInput(errors)
     return placement_request, limit
 
 
 class MatchView(APIView):
     """Ranked placements for a placement request, with how many offers each rule excluded."""
 
-    @extend_schema(request=MatchRequestSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=MatchRequestSerializer, responses={200: MatchAnswerSerializer, 400: ErrorsSerializer})
     def post(self, request):
         placement_request, limit = parse_match_request(request.data)
         result = match(placement_request, get_offer_index(), limit=limit)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.errors import Conflict
 from marketplace.models import HealthState, Node, NodeState, Repair
 from marketplace.services.node_health import node_health_record, node_token_check
 
+from .errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
+from .fields import EventSerializer, NumberAsIs
+
 AGENT_REPAIRS = [Repair.NONE, Repair.REBOOT, Repair.HARDWARE_INSPECTION, Repair.CHECK_APP]
-GPU_SUMMARY_FIELDS = ("index", "name", "uuid", "health", "temperature_c", "memory_temperature_c", "power_w",
-                      "gpu_utilization_pct", "memory_used_mib", "memory_total_mib", "error")
-NOT_FOUND = {"detail": "Not found."}
 
 
 class HealthReportSerializer(serializers.Serializer):
@@ -48,28 +50,41 @@ def node_token_from(request: Request) -> str | None:
     return token.strip() or None
 
 
+class HealthAnswerSerializer(serializers.Serializer):
+    """What the broker stored: the node's verdict and suggested repair."""
+
+    node = serializers.IntegerField(source="pk")
+    health = serializers.ChoiceField(choices=HealthState.choices)
+    repair = serializers.ChoiceField(choices=Repair.choices, source="health_repair")
+    reason = serializers.CharField(source="health_reason", allow_blank=True)
+    last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+
+
 class NodeHealthView(APIView):
     """`POST /api/v1/nodes/{id}/health`: only that node's token is accepted; any other answer is 404."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=HealthReportSerializer, responses={200: OpenApiResponse(description="stored state")})
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Node"
+
+    @extend_schema(request=HealthReportSerializer, auth=[{"NodeToken": []}],
+                   responses={200: HealthAnswerSerializer, 400: ErrorsSerializer, 401: DetailSerializer,
+                              404: DetailSerializer, 409: ConflictSerializer})
     def post(self, request: Request, node_id: int) -> Response:
         token = node_token_from(request)
         if token is None:
-            return Response({"detail": "Authorization header must be 'Node <token>'."},
-                            status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Node"})
+            raise NotAuthenticated("Authorization header must be 'Node <token>'.")
         node = Node.objects.filter(pk=node_id).first()
         if node is None or not node_token_check(node, token):
-            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound()
         if node.state in (NodeState.TERMINATED, NodeState.FAILED):
-            return Response({"detail": f"node is {node.state}"}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(f"node is {node.state}")
         serializer = HealthReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         node = node_health_record(node=node, report=serializer.to_report())
-        return Response({"node": node.pk, "health": node.health, "repair": node.health_repair,
-                         "reason": node.health_reason, "last_heartbeat_at": node.last_heartbeat_at})
+        return Response(HealthAnswerSerializer(node).data)
 
 
 def workspace_nodes(request: Request) -> QuerySet[Node]:
@@ -80,27 +95,60 @@ def workspace_nodes(request: Request) -> QuerySet[Node]:
     return Node.objects.filter(rental__workspace__memberships__user=request.user).distinct()
 
 
-def node_detail(node: Node) -> dict:
-    report = node.health_report or {}
-    return {
-        "id": node.pk, "rental": node.rental_id, "partner": node.partner.slug, "state": node.state,
-        "health": node.health, "repair": node.health_repair, "reason": node.health_reason,
-        "last_heartbeat_at": node.last_heartbeat_at, "agent_version": report.get("agent_version"),
-        "reported_at": report.get("reported_at"),
-        "gpus": [{key: gpu.get(key) for key in GPU_SUMMARY_FIELDS} for gpu in report.get("gpus", [])],
-        "xid_events": report.get("xid_events", [])[-20:],
-        "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "repair": e.repair, "reason": e.reason}
-                   for e in node.health_events.all()],
-    }
+class GpuSummarySerializer(serializers.Serializer):
+    """One GPU of the last report, as the agent read it (null where it could not)."""
+
+    index = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+    uuid = serializers.CharField(allow_null=True)
+    health = serializers.CharField(allow_null=True)
+    temperature_c = NumberAsIs(allow_null=True)
+    memory_temperature_c = NumberAsIs(allow_null=True)
+    power_w = NumberAsIs(allow_null=True)
+    gpu_utilization_pct = NumberAsIs(allow_null=True)
+    memory_used_mib = NumberAsIs(allow_null=True)
+    memory_total_mib = NumberAsIs(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class HealthEventSerializer(EventSerializer):
+    repair = serializers.ChoiceField(choices=Repair.choices)
+
+
+class NodeDetailSerializer(serializers.Serializer):
+    """A node's health, suggested repair, last report's GPU summary and Xid events, and health history."""
+
+    id = serializers.IntegerField()
+    rental = serializers.IntegerField(source="rental_id")
+    partner = serializers.CharField(source="partner.slug")
+    state = serializers.ChoiceField(choices=NodeState.choices)
+    health = serializers.ChoiceField(choices=HealthState.choices)
+    repair = serializers.ChoiceField(choices=Repair.choices, source="health_repair")
+    reason = serializers.CharField(source="health_reason", allow_blank=True)
+    last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+    agent_version = serializers.CharField(source="health_report.agent_version", allow_null=True)
+    reported_at = serializers.DateTimeField(source="health_report.reported_at", allow_null=True)
+    gpus = serializers.SerializerMethodField()
+    xid_events = serializers.SerializerMethodField()
+    events = HealthEventSerializer(many=True, source="health_events")
+
+    @extend_schema_field(GpuSummarySerializer(many=True))
+    def get_gpus(self, node: Node) -> list[dict]:
+        return GpuSummarySerializer((node.health_report or {}).get("gpus", []), many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_xid_events(self, node: Node) -> list[dict]:
+        """The last 20 Xid events of the report, as the agent sent them."""
+        return (node.health_report or {}).get("xid_events", [])[-20:]
 
 
 class NodeDetailView(APIView):
     """`GET /api/v1/nodes/{id}`: health, repair, GPU summary and health history of a workspace's node."""
 
-    @extend_schema(responses={200: OpenApiResponse(description="node health")})
+    @extend_schema(responses={200: NodeDetailSerializer})
     def get(self, request: Request, node_id: int) -> Response:
         node = (workspace_nodes(request).select_related("partner").prefetch_related("health_events")
                 .filter(pk=node_id).first())
         if node is None:
-            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
-        return Response(node_detail(node))
+            raise NotFound()
+        return Response(NodeDetailSerializer(node).data)

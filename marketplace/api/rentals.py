@@ -3,11 +3,11 @@
 import csv
 import io
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -15,63 +15,86 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.models import Rental, RentalState
-from marketplace.placement import flatten_errors, parse_placement_request
-from marketplace.services.metering import BudgetExceeded, rental_cost, usage_rows, usage_summary
-from marketplace.services.rentals import (
-    IdempotencyConflict,
-    NoPlacement,
-    RentalInput,
-    rental_create,
-    rental_terminate,
-    request_hash,
-)
+from marketplace.models import HealthState, NodeState, Rental, RentalState
+from marketplace.placement import parse_rental_request
+from marketplace.services.metering import rental_cost, usage_rows, usage_summary
+from marketplace.services.rentals import RentalInput, rental_create, rental_terminate, request_hash
 
 from .access import CanWriteInWorkspace, request_workspace
+from .errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
+from .fields import BlankAsNull, EventSerializer
+from .placement import RentalRequestSerializer, StoredRequestSerializer
 from .throttling import ApiKeyWriteThrottle
 
-MAX_HOURS_LIMIT = Decimal(24 * 31)
+IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                   description="The same key with the same body returns the first rental (200).")
 
 
-class RentalExtrasSerializer(serializers.Serializer):
-    max_hours = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"),
-                                         max_value=MAX_HOURS_LIMIT)
-    ssh_public_key = serializers.CharField(required=False, allow_blank=True, max_length=8192, default="")
-
-    def validate_ssh_public_key(self, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("ssh-", "ecdsa-", "sk-")):
-            raise serializers.ValidationError("not an OpenSSH public key (expected 'ssh-ed25519 AAAA…' or similar)")
-        return value
+class RentalOfferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    partner = serializers.CharField(source="partner.slug")
+    region = serializers.CharField(source="region.code")
+    instance_type = serializers.CharField()
+    gpu = serializers.CharField(source="gpu.name")
+    gpus_per_node = serializers.IntegerField()
 
 
-def explanation_dict(explanation) -> dict:
-    return {"considered": explanation.considered, "excluded": dict(explanation.excluded),
-            "matched": explanation.matched}
+class RentalNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=NodeState.choices)
+    ip = BlankAsNull()
+    ssh = BlankAsNull()
+    health = serializers.ChoiceField(choices=HealthState.choices)
+    partner_ref = BlankAsNull(source="provider_ref")
 
 
-def rental_dict(rental: Rental, *, now=None) -> dict:
-    now = now or timezone.now()
-    offer = rental.offer
-    return {
-        "id": rental.pk, "state": rental.state, "request": rental.request,
-        "offer": None if offer is None else {
-            "id": offer.pk, "partner": offer.partner.slug, "region": offer.region.code,
-            "instance_type": offer.instance_type, "gpu": offer.gpu.name, "gpus_per_node": offer.gpus_per_node},
-        "nodes": [{"id": n.pk, "state": n.state, "ip": n.ip or None, "ssh": n.ssh or None, "health": n.health,
-                   "partner_ref": n.provider_ref or None} for n in rental.nodes.all() if n.attempt_id
-                  and (n.state != "terminated" or rental.state in ("terminating", "terminated"))
-                  and n.attempt_id == _current_attempt_id(rental)],
-        "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "reason": e.reason, "actor": e.actor}
-                   for e in rental.events.all()],
-        "attempts": [{"partner": a.partner_slug, "region": a.region_code, "instance_type": a.instance_type,
-                      "outcome": a.outcome, "error_kind": a.error_kind or None, "error": a.error_message or None}
-                     for a in rental.attempts.all()],
-        "nodes_count": rental.nodes_count, "max_hours": float(rental.max_hours),
-        "locked_price_per_hour": None if rental.locked_price_per_hour is None else float(rental.locked_price_per_hour),
-        "cost_so_far": float(rental_cost(rental, now=now)), "failure_reason": rental.failure_reason or None,
-        "created_at": rental.created_at, "running_since": rental.running_since, "ended_at": rental.ended_at,
-    }
+class RentalEventSerializer(EventSerializer):
+    actor = serializers.CharField()
+
+
+class AttemptSerializer(serializers.Serializer):
+    partner = serializers.CharField(source="partner_slug")
+    region = serializers.CharField(source="region_code")
+    instance_type = serializers.CharField()
+    outcome = serializers.CharField()
+    error_kind = BlankAsNull()
+    error = BlankAsNull(source="error_message")
+
+
+class RentalSerializer(serializers.Serializer):
+    """A rental as DESIGN §5 names it: state, request, offer, the current attempt's nodes, events, cost."""
+
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=RentalState.choices)
+    request = StoredRequestSerializer()
+    offer = RentalOfferSerializer(allow_null=True)
+    nodes = serializers.SerializerMethodField()
+    events = RentalEventSerializer(many=True)
+    attempts = AttemptSerializer(many=True)
+    nodes_count = serializers.IntegerField()
+    max_hours = serializers.FloatField()
+    locked_price_per_hour = serializers.FloatField(allow_null=True)
+    cost_so_far = serializers.SerializerMethodField()
+    failure_reason = BlankAsNull()
+    created_at = serializers.DateTimeField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(RentalNodeSerializer(many=True))
+    def get_nodes(self, rental: Rental) -> list[dict]:
+        return RentalNodeSerializer(visible_nodes(rental), many=True).data
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_cost_so_far(self, rental: Rental) -> float:
+        return float(rental_cost(rental, now=self.context.get("now") or timezone.now()))
+
+
+def visible_nodes(rental: Rental) -> list:
+    """The current attempt's nodes; terminated ones only once the rental itself is ending."""
+    current = _current_attempt_id(rental)
+    ending = rental.state in (RentalState.TERMINATING, RentalState.TERMINATED)
+    return [n for n in rental.nodes.all() if n.attempt_id and n.attempt_id == current
+            and (n.state != NodeState.TERMINATED or ending)]
 
 
 def _current_attempt_id(rental: Rental) -> int | None:
@@ -82,6 +105,8 @@ def _current_attempt_id(rental: Rental) -> int | None:
 class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, CanWriteInWorkspace]
     throttle_classes = [ApiKeyWriteThrottle]
+    serializer_class = RentalSerializer
+    queryset = Rental.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         # Another workspace's rental is simply not in this queryset: 404, never 403.
@@ -89,6 +114,11 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 .select_related("offer__partner", "offer__region", "offer__gpu")
                 .prefetch_related("nodes", "events", "attempts"))
 
+    def get_serializer_class(self):
+        return RentalRequestSerializer if self.action == "metadata" else RentalSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=RentalState.values)],
+                   responses={200: RentalSerializer(many=True), 400: ErrorsSerializer})
     def list(self, request, *args, **kwargs):
         queryset = self.get_queryset()
         if state := request.query_params.get("state"):
@@ -96,49 +126,55 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 raise ValidationError({"state": [f"unknown state {state!r}; one of {', '.join(RentalState.values)}"]})
             queryset = queryset.filter(state=state)
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([rental_dict(r) for r in page])
+        return self.get_paginated_response(RentalSerializer(page, many=True).data)
 
-    def retrieve(self, request, *args, **kwargs):
-        return Response(rental_dict(self.get_object()))
-
-    @extend_schema(parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=RentalRequestSerializer,
+                   responses={202: RentalSerializer, 200: RentalSerializer, 400: ErrorsSerializer,
+                              402: DetailSerializer, 409: ConflictSerializer, 422: DetailSerializer})
     def create(self, request, *args, **kwargs):
-        body = request.data
-        if not isinstance(body, dict):
-            raise ValidationError({"non_field_errors": ["expected a JSON object"]})
-        extras = RentalExtrasSerializer(data=body)
-        errors = {} if extras.is_valid() else flatten_errors(extras.errors)
-        placement_body = {k: v for k, v in body.items() if k not in ("max_hours", "ssh_public_key")}
-        try:
-            placement = parse_placement_request(placement_body)
-        except ValidationError as exc:
-            errors |= exc.detail
-            placement = None
-        if errors:
-            raise ValidationError(errors)
+        parsed = parse_rental_request(request.data)
         key = request.headers.get("Idempotency-Key") or None
         if key and len(key) > 128:
             raise ValidationError({"Idempotency-Key": ["at most 128 characters"]})
-        data = RentalInput(request=placement, max_hours=extras.validated_data["max_hours"],
-                           ssh_public_key=extras.validated_data["ssh_public_key"])
-        try:
-            rental, created = rental_create(workspace=request_workspace(request), user=request.user, data=data,
-                                            body_hash=request_hash(body), idempotency_key=key)
-        except IdempotencyConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        except NoPlacement as exc:
-            return Response({"detail": "no offer satisfies the request; relax the rule that excluded the most",
-                             "explanation": explanation_dict(exc.explanation)}, status=status.HTTP_409_CONFLICT)
-        except BudgetExceeded as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_402_PAYMENT_REQUIRED)
+        data = RentalInput(request=parsed.request, max_hours=parsed.max_hours, ssh_public_key=parsed.ssh_public_key)
+        rental, created = rental_create(workspace=request_workspace(request), user=request.user, data=data,
+                                        body_hash=request_hash(request.data), idempotency_key=key)
         rental = self.get_queryset().get(pk=rental.pk)
-        return Response(rental_dict(rental), status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        return Response(RentalSerializer(rental).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
+    @extend_schema(request=None, responses={202: RentalSerializer})
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):
         rental = self.get_object()
         rental_terminate(rental, reason="terminated by the user", actor=request.user.username)
-        return Response(rental_dict(self.get_queryset().get(pk=rental.pk)), status=status.HTTP_202_ACCEPTED)
+        return Response(RentalSerializer(self.get_queryset().get(pk=rental.pk)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class UsageRowSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    rental = serializers.IntegerField(source="rental_id")
+    deployment = BlankAsNull()
+    partner = serializers.CharField()
+    hours = serializers.FloatField()
+    cost = serializers.FloatField()
+
+
+class UsageSerializer(serializers.Serializer):
+    """Cost (USD) in [since, until): total, per day (ISO date), per rental id, per deployment name, and rows."""
+
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    total = serializers.FloatField()
+    per_day = serializers.DictField(child=serializers.FloatField())
+    per_rental = serializers.DictField(child=serializers.FloatField())
+    per_deployment = serializers.DictField(child=serializers.FloatField())
+    rows = UsageRowSerializer(many=True)
+
+
+PERIOD = [OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: 30 days ago"),
+          OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now"),
+          OpenApiParameter("format", str, enum=["json", "csv"])]
 
 
 class UsageView(APIView):
@@ -146,20 +182,18 @@ class UsageView(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(parameters=PERIOD, responses={(200, "application/json"): UsageSerializer,
+                                                 (200, "text/csv"): OpenApiTypes.STR, 400: ErrorsSerializer})
     def get(self, request):
         since, until = _period(request)
         rows = usage_rows(request_workspace(request), since=since, until=until)
         if request.query_params.get("format") == "csv":
             return _csv(rows)
         summary = usage_summary(rows)
-        return Response({
-            "since": since, "until": until, "total": float(summary["total"]),
-            "per_day": {day: float(cost) for day, cost in summary["per_day"].items()},
-            "per_rental": {str(rid): float(cost) for rid, cost in summary["per_rental"].items()},
-            "per_deployment": {name: float(cost) for name, cost in summary["per_deployment"].items()},
-            "rows": [{"day": r.day, "rental": r.rental_id, "deployment": r.deployment or None, "partner": r.partner,
-                      "hours": float(r.hours), "cost": float(r.cost)} for r in rows],
-        })
+        return Response(UsageSerializer({
+            "since": since, "until": until, "total": summary["total"], "per_day": summary["per_day"],
+            "per_rental": {str(rid): cost for rid, cost in summary["per_rental"].items()},
+            "per_deployment": summary["per_deployment"], "rows": rows}).data)
 
 
 def _period(request) -> tuple[datetime, datetime]:

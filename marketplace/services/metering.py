@@ -8,13 +8,14 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 
+from marketplace.errors import OverBudget
 from marketplace.hooks import rental_owners
 from marketplace.models import Rental, Workspace
 
 CENT = Decimal("0.0001")
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(OverBudget):
     pass
 
 

@@ -14,6 +14,7 @@ from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
 from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
 from marketplace.catalog.upsert import UpsertCounts, upsert_partner_offers
+from marketplace.errors import Conflict
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
@@ -22,7 +23,7 @@ from providers.base import ProviderError, ProviderOffer
 MAX_SKIPPED_EXAMPLES = 10
 
 
-class PartnerStateConflict(Exception):
+class PartnerStateConflict(Conflict):
     """The partner is not in a state that allows this change (HTTP 409)."""
 
 

@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from marketplace.errors import Conflict, KeyReused
 from marketplace.matching import Explanation, PlacementRequest, match
 from marketplace.models import Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
-from marketplace.placement import parse_placement_request
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
@@ -37,13 +37,20 @@ POLL_TASK = "marketplace.tasks.rentals.poll_rental_task"
 TERMINATE_TASK = "marketplace.tasks.rentals.terminate_rental_task"
 
 
-class NoPlacement(Exception):
-    def __init__(self, explanation: Explanation):
-        super().__init__("no offer satisfies the request")
+class NoPlacement(Conflict):
+    """Nothing can serve the request under its policy; the explanation says which rule excluded what."""
+
+    def __init__(self, explanation: Explanation,
+                 message: str = "no offer satisfies the request; relax the rule that excluded the most"):
+        super().__init__(message)
         self.explanation = explanation
 
+    def extra(self) -> dict:
+        return {"explanation": {"considered": self.explanation.considered,
+                                "excluded": dict(self.explanation.excluded), "matched": self.explanation.matched}}
 
-class IdempotencyConflict(Exception):
+
+class IdempotencyConflict(KeyReused):
     pass
 
 
@@ -138,7 +145,7 @@ def _open_attempt(rental: Rental) -> RentalAttempt | None:
 
 def _claim_next(rental: Rental) -> RentalAttempt | None:
     """Reserve the best untried placement under the rental's own request and policy, or fail the rental."""
-    request = parse_placement_request(rental.request)
+    request = PlacementRequest.from_dict(rental.request)
     tried = set(rental.attempts.values_list("offer_id", flat=True))
     result = match(request, get_offer_index(), limit=len(tried) + CANDIDATE_WINDOW)
     for placement in result.placements:

@@ -8,12 +8,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.exceptions import ValidationError
 
-from marketplace.api.rentals import RentalExtrasSerializer
-from marketplace.matching import Explanation, MatchResult, PlacementRequest, match
+from marketplace.errors import InvalidInput
+from marketplace.matching import Explanation, MatchResult, match
 from marketplace.models import Role
-from marketplace.placement import flatten_errors, parse_placement_request
+from marketplace.placement import RentalRequest, parse_rental_request
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.metering import BudgetExceeded
 from marketplace.services.rentals import IdempotencyConflict, NoPlacement, RentalInput, rental_create, request_hash
@@ -58,24 +57,18 @@ def explained_rules(explanation: Explanation) -> list[RuleCount]:
     return [RuleCount(rule, count, RULE_HINTS.get(rule, ""), count == top) for rule, count in counts]
 
 
-def validate_rent(form: RentForm) -> tuple[PlacementRequest, dict, dict] | None:
-    """(placement request, extras, JSON body) when the form is valid, else None with the errors on the form."""
+def validate_rent(form: RentForm) -> tuple[RentalRequest, dict] | None:
+    """(parsed rental request, JSON body) when the form is valid, else None with the errors on the form."""
     if not form.is_valid():
         return None
-    body = form.placement_body()
-    extras = RentalExtrasSerializer(data={"max_hours": form.cleaned_data["max_hours"].strip(),
-                                          "ssh_public_key": form.cleaned_data["ssh_public_key"]})
-    errors = {} if extras.is_valid() else flatten_errors(extras.errors)
+    body = form.placement_body() | {"max_hours": form.cleaned_data["max_hours"].strip(),
+                                    "ssh_public_key": form.cleaned_data["ssh_public_key"]}
     try:
-        placement = parse_placement_request(body)
-    except ValidationError as exc:
-        errors |= exc.detail
-    if errors:
-        form.add_api_errors(errors)
+        parsed = parse_rental_request(body)
+    except InvalidInput as exc:
+        form.add_api_errors(exc.errors)
         return None
-    body |= {"max_hours": str(extras.validated_data["max_hours"]),
-             "ssh_public_key": extras.validated_data["ssh_public_key"]}
-    return placement, extras.validated_data, body
+    return parsed, body | {"max_hours": str(parsed.max_hours), "ssh_public_key": parsed.ssh_public_key}
 
 
 def _preview_context(form: RentForm, result: MatchResult | None, max_hours=None) -> dict:
@@ -100,12 +93,12 @@ def rent(request: HttpRequest) -> HttpResponse:
     valid = validate_rent(form)
     if valid is None:
         return render(request, "marketplace/rent.html", {"form": form}, status=400)
-    placement, extras, body = valid
+    parsed, body = valid
     try:
         rental, _ = rental_create(
             workspace=request.access.workspace, user=request.user,
-            data=RentalInput(request=placement, max_hours=extras["max_hours"],
-                             ssh_public_key=extras["ssh_public_key"]),
+            data=RentalInput(request=parsed.request, max_hours=parsed.max_hours,
+                             ssh_public_key=parsed.ssh_public_key),
             body_hash=request_hash(body), idempotency_key=form.cleaned_data["idempotency_key"][:128] or None)
     except NoPlacement as exc:
         result = MatchResult(placements=(), explanation=exc.explanation)
@@ -130,7 +123,7 @@ def rent_preview(request: HttpRequest) -> HttpResponse:
     if valid is None:
         return render(request, "marketplace/partials/_rent_preview.html", {"form": form, "invalid": True},
                       status=400)
-    placement, extras, _ = valid
-    result = match(placement, get_offer_index(), limit=PREVIEW_LIMIT)
+    parsed, _ = valid
+    result = match(parsed.request, get_offer_index(), limit=PREVIEW_LIMIT)
     return render(request, "marketplace/partials/_rent_preview.html",
-                  _preview_context(form, result, extras["max_hours"]) | {"oob": True})
+                  _preview_context(form, result, parsed.max_hours) | {"oob": True})

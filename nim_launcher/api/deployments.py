@@ -3,21 +3,23 @@
 from decimal import Decimal
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from marketplace.api.access import CanWriteInWorkspace, request_workspace
-from marketplace.api.rentals import explanation_dict
+from marketplace.api.errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
+from marketplace.api.fields import BlankAsNull, EventSerializer
+from marketplace.api.placement import PolicyField, StoredRequestSerializer
+from marketplace.api.rentals import IDEMPOTENCY_KEY
 from marketplace.api.throttling import ApiKeyWriteThrottle
-from marketplace.placement import PolicySerializer, flatten_errors, validate_gpu_name
-from marketplace.services.metering import BudgetExceeded
-from marketplace.services.rentals import NoPlacement
+from marketplace.inputs import BadValue
+from marketplace.placement import canonical_gpu
 from nim_launcher.gateway.stats import deployment_stats
-from nim_launcher.models import Deployment
-from nim_launcher.profiles import MODELS, UnknownModel
-from nim_launcher.services.deployments import DeploymentInput, NameTaken, deployment_create, deployment_delete
+from nim_launcher.models import Deployment, DeploymentState, ReplicaState
+from nim_launcher.profiles import MODELS
+from nim_launcher.services.deployments import DeploymentInput, deployment_create, deployment_delete
 
 
 class ReplicasSerializer(serializers.Serializer):
@@ -35,7 +37,7 @@ class DeploymentRequestSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=63)
     model = serializers.CharField(max_length=128)
     replicas = ReplicasSerializer(required=False)
-    policy = PolicySerializer(required=False)
+    policy = PolicyField(required=False)
     gpu = serializers.CharField(required=False, allow_null=True, max_length=64)
     spot = serializers.BooleanField(required=False, default=False)
     max_price_per_gpu_hour = serializers.FloatField(required=False, allow_null=True, min_value=0)
@@ -48,66 +50,101 @@ class DeploymentRequestSerializer(serializers.Serializer):
         return value
 
     def validate_gpu(self, value):
-        return validate_gpu_name(value)
+        try:
+            return None if value is None else canonical_gpu(value)
+        except BadValue as exc:
+            raise serializers.ValidationError(exc.errors) from None
 
 
-def deployment_dict(deployment: Deployment) -> dict:
-    replicas = [r for r in deployment.replicas.all() if r.state not in ("terminated", "failed")]
-    stats = deployment_stats(deployment.pk)
-    return {
-        "id": deployment.pk, "name": deployment.name, "model": deployment.model, "profile": deployment.profile,
-        "state": deployment.state, "replicas": {"min": deployment.replicas_min, "max": deployment.replicas_max,
-                                                "desired": deployment.replicas_desired},
-        "request": deployment.request,
-        "endpoint_url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1",
-        "replica_list": [{"id": r.pk, "state": r.state, "rental": r.rental_id, "ready_at": r.ready_at,
-                          "reason": r.reason or None} for r in replicas],
-        "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "reason": e.reason}
-                   for e in deployment.events.all()],
-        "stats": stats, "created_at": deployment.created_at,
-    }
+class ReplicaCountsSerializer(serializers.Serializer):
+    min = serializers.IntegerField(source="replicas_min")
+    max = serializers.IntegerField(source="replicas_max")
+    desired = serializers.IntegerField(source="replicas_desired")
+
+
+class ReplicaSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=ReplicaState.choices)
+    rental = serializers.IntegerField(source="rental_id")
+    ready_at = serializers.DateTimeField(allow_null=True)
+    reason = BlankAsNull()
+
+
+class StatsSerializer(serializers.Serializer):
+    """Gateway traffic: totals, the last minute's rate, latency percentiles (null without traffic)."""
+
+    requests_total = serializers.IntegerField()
+    requests_per_minute = serializers.IntegerField()
+    errors_total = serializers.IntegerField()
+    p50_ms = serializers.FloatField(allow_null=True)
+    p99_ms = serializers.FloatField(allow_null=True)
+    in_flight = serializers.IntegerField()
+
+
+class DeploymentSerializer(serializers.Serializer):
+    """A deployment (DESIGN §5): state, replica counts and list, the endpoint, events, gateway stats."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    model = serializers.CharField()
+    profile = serializers.CharField()
+    state = serializers.ChoiceField(choices=DeploymentState.choices)
+    replicas = ReplicaCountsSerializer(source="*")
+    request = StoredRequestSerializer()
+    endpoint_url = serializers.SerializerMethodField()
+    replica_list = serializers.SerializerMethodField()
+    events = EventSerializer(many=True)
+    stats = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_endpoint_url(self, deployment: Deployment) -> str:
+        return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1"
+
+    @extend_schema_field(ReplicaSerializer(many=True))
+    def get_replica_list(self, deployment: Deployment) -> list[dict]:
+        live = [r for r in deployment.replicas.all() if r.state not in (ReplicaState.TERMINATED, ReplicaState.FAILED)]
+        return ReplicaSerializer(live, many=True).data
+
+    @extend_schema_field(StatsSerializer)
+    def get_stats(self, deployment: Deployment) -> dict:
+        return StatsSerializer(deployment_stats(deployment.pk)).data
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, CanWriteInWorkspace]
     throttle_classes = [ApiKeyWriteThrottle]
+    serializer_class = DeploymentSerializer
+    queryset = Deployment.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return (Deployment.objects.filter(workspace=request_workspace(self.request))
                 .prefetch_related("replicas", "events"))
 
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([deployment_dict(d) for d in page])
+    def get_serializer_class(self):
+        return DeploymentRequestSerializer if self.action == "metadata" else DeploymentSerializer
 
-    def retrieve(self, request, *args, **kwargs):
-        return Response(deployment_dict(self.get_object()))
-
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=DeploymentRequestSerializer,
+                   responses={202: DeploymentSerializer, 200: DeploymentSerializer, 400: ErrorsSerializer,
+                              402: DetailSerializer, 409: ConflictSerializer})
     def create(self, request, *args, **kwargs):
         serializer = DeploymentRequestSerializer(data=request.data)
-        if not serializer.is_valid():
-            raise ValidationError(flatten_errors(serializer.errors))
-        data = serializer.validated_data
-        replicas = data.get("replicas") or {"min": 1, "max": 1}
-        policy = dict(data.get("policy") or {})
-        extras = {"spot": data["spot"], "max_price_per_gpu_hour": data.get("max_price_per_gpu_hour")}
-        spec = DeploymentInput(name=data["name"], model=data["model"], replicas_min=replicas["min"],
-                               replicas_max=replicas["max"], policy=policy, request_extras=extras,
-                               gpu=data.get("gpu"), max_hours=data["max_hours"])
-        try:
-            deployment, created = deployment_create(workspace=request_workspace(request), user=request.user,
-                                                    data=spec, idempotency_key=request.headers.get("Idempotency-Key"))
-        except NameTaken as exc:
-            return Response({"errors": {"name": [str(exc)]}}, status=status.HTTP_409_CONFLICT)
-        except UnknownModel as exc:
-            raise ValidationError({"gpu": [str(exc)]}) from exc
-        except NoPlacement as exc:
-            return Response({"detail": "no offer can serve this model under the policy",
-                             "explanation": explanation_dict(exc.explanation)}, status=status.HTTP_409_CONFLICT)
-        except BudgetExceeded as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_402_PAYMENT_REQUIRED)
-        return Response(deployment_dict(deployment), status=status.HTTP_202_ACCEPTED if created else 200)
+        serializer.is_valid(raise_exception=True)
+        deployment, created = deployment_create(workspace=request_workspace(request), user=request.user,
+                                                data=deployment_input(serializer.validated_data),
+                                                idempotency_key=request.headers.get("Idempotency-Key"))
+        return Response(DeploymentSerializer(deployment).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
+    @extend_schema(responses={202: DeploymentSerializer})
     def destroy(self, request, *args, **kwargs):
         deployment = deployment_delete(self.get_object(), actor=request.user.username)
-        return Response(deployment_dict(deployment), status=status.HTTP_202_ACCEPTED)
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+def deployment_input(data: dict) -> DeploymentInput:
+    """The service's input from `DeploymentRequestSerializer.validated_data` (the API's and the dashboard's)."""
+    replicas = data.get("replicas") or {"min": 1, "max": 1}
+    return DeploymentInput(
+        name=data["name"], model=data["model"], replicas_min=replicas["min"], replicas_max=replicas["max"],
+        policy=data.get("policy") or {}, gpu=data.get("gpu"), max_hours=data["max_hours"],
+        request_extras={"spot": data["spot"], "max_price_per_gpu_hour": data.get("max_price_per_gpu_hour")})

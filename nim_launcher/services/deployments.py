@@ -12,7 +12,8 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.matching import match
+from marketplace.errors import Conflict
+from marketplace.matching import PlacementRequest, match
 from marketplace.models import NodeState, RentalState, Workspace
 from marketplace.placement import parse_placement_request
 from marketplace.scheduling import enqueue
@@ -28,7 +29,7 @@ NODE_PORT = 8000
 RECONCILE_TASK = "nim_launcher.tasks.deployment_reconcile_task"
 
 
-class NameTaken(Exception):
+class NameTaken(Conflict):
     pass
 
 
@@ -58,7 +59,7 @@ def choose_placement(model: str, *, gpu: str | None, policy: dict, extras: dict)
         if result.placements and (best_price is None or result.placements[0].price_per_hour < best_price):
             best, best_price = request.to_dict(), result.placements[0].price_per_hour
     if best is None:
-        raise NoPlacement(explanation)
+        raise NoPlacement(explanation, "no offer can serve this model under the policy")
     return best
 
 
@@ -198,7 +199,7 @@ def _retire(replica: Replica, reason: str) -> None:
 
 
 def _add_replica(deployment: Deployment) -> Replica | None:
-    request = parse_placement_request(deployment.request)
+    request = PlacementRequest.from_dict(deployment.request)
     body = {**deployment.request, "max_hours": str(deployment.max_hours), "deployment": deployment.pk}
     try:
         with transaction.atomic():

@@ -68,7 +68,7 @@ def test_another_nodes_token_is_404_like_a_missing_node(owner, node, token):
     ({"state": "on-fire"}, "state"),
     ({"repair": "replace"}, "repair"),
     ({"reasons": "not a list"}, "reasons"),
-    ({"gpus": [1, 2]}, "gpus"),
+    ({"gpus": [1, 2]}, "gpus.0"),
     ({"reported_at": "yesterday"}, "reported_at"),
     ({"agent_version": None}, "agent_version"),
 ])

@@ -94,7 +94,7 @@ def test_deployment_validation_names_the_field(owner, live_partners):
 def test_a_live_name_cannot_be_deployed_twice(owner, live_partners):
     assert owner.client.post("/api/v1/deployments", BODY, format="json").status_code == 202
     again = owner.client.post("/api/v1/deployments", BODY, format="json")
-    assert again.status_code == 409 and "name" in again.json()["errors"]
+    assert again.status_code == 409 and f"named {BODY['name']!r} already exists" in again.json()["detail"]
 
 
 def test_autoscale_follows_request_rate_within_bounds_and_cooldown(owner, live_partners):
