@@ -143,6 +143,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-cloud GPU marketplace: catalogue, matching, rentals, deployments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies without the read-only fields, answers without write-only
     "ENUM_NAME_OVERRIDES": {
         "RentalStateEnum": "marketplace.models.RentalState", "NodeStateEnum": "marketplace.models.NodeState",
         "DeploymentStateEnum": "nim_launcher.models.DeploymentState",

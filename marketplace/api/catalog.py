@@ -13,6 +13,7 @@ from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 
 from . import offer_cache
+from .errors import ErrorsSerializer
 from .pagination import LeanCount
 from .serializers import (
     OFFER_LIST_COLUMNS,
@@ -57,7 +58,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             qs = qs.order_by("price_per_gpu_hour", "id")
         return qs
 
-    @extend_schema(responses=OfferSerializer(many=True))
+    @extend_schema(responses={200: OfferSerializer(many=True), 400: ErrorsSerializer})
     def list(self, request, *args, **kwargs):
         key = offer_cache.cache_key(request.query_params)
         body = offer_cache.get(key)

@@ -20,7 +20,7 @@ from .errors import ErrorsSerializer
 
 class WorkspaceUpdateSerializer(serializers.Serializer):
     monthly_budget = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0),
-                                              allow_null=True, required=False)
+                                              allow_null=True, required=False, coerce_to_string=False)
     ngc_api_key = serializers.CharField(max_length=512, required=False, allow_blank=True, write_only=True,
                                         trim_whitespace=True)
 

@@ -42,7 +42,7 @@ class DeploymentRequestSerializer(serializers.Serializer):
     spot = serializers.BooleanField(required=False, default=False)
     max_price_per_gpu_hour = serializers.FloatField(required=False, allow_null=True, min_value=0)
     max_hours = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"),
-                                         max_value=Decimal(744), default=Decimal(24))
+                                         max_value=Decimal(744), default=Decimal(24), coerce_to_string=False)
 
     def validate_model(self, value):
         if value not in MODELS:
