@@ -90,6 +90,11 @@ class StoredRequestSerializer(serializers.Serializer):
     allow_suspect_prices = serializers.BooleanField()
 
 
+@extend_schema_field(StoredRequestSerializer)
+class StoredRequestField(serializers.JSONField):
+    """A stored request, rendered as it was stored (it was parsed before it was stored)."""
+
+
 @extend_schema_field(PolicySerializer)
 class PolicyField(serializers.Field):
     """A policy parsed by `marketplace.placement.parse_policy`, returned as its normalised dict."""

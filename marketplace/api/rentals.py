@@ -23,7 +23,7 @@ from marketplace.services.rentals import RentalInput, rental_create, rental_term
 from .access import CanWriteInWorkspace, request_workspace
 from .errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
 from .fields import BlankAsNull, EventSerializer
-from .placement import RentalRequestSerializer, StoredRequestSerializer
+from .placement import RentalRequestSerializer, StoredRequestField
 from .throttling import ApiKeyWriteThrottle
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
@@ -66,7 +66,7 @@ class RentalSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=RentalState.choices)
-    request = StoredRequestSerializer()
+    request = StoredRequestField()
     offer = RentalOfferSerializer(allow_null=True)
     nodes = serializers.SerializerMethodField()
     events = RentalEventSerializer(many=True)

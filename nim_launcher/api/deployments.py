@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from marketplace.api.access import CanWriteInWorkspace, request_workspace
 from marketplace.api.errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
 from marketplace.api.fields import BlankAsNull, EventSerializer
-from marketplace.api.placement import PolicyField, StoredRequestSerializer
+from marketplace.api.placement import PolicyField, StoredRequestField
 from marketplace.api.rentals import IDEMPOTENCY_KEY
 from marketplace.api.throttling import ApiKeyWriteThrottle
 from marketplace.inputs import BadValue
@@ -90,7 +90,7 @@ class DeploymentSerializer(serializers.Serializer):
     profile = serializers.CharField()
     state = serializers.ChoiceField(choices=DeploymentState.choices)
     replicas = ReplicaCountsSerializer(source="*")
-    request = StoredRequestSerializer()
+    request = StoredRequestField()
     endpoint_url = serializers.SerializerMethodField()
     replica_list = serializers.SerializerMethodField()
     events = EventSerializer(many=True)
