@@ -9,7 +9,7 @@ class NimLauncherConfig(AppConfig):
         """Listen to marketplace's announcements and answer its hooks; register the Celery tasks."""
         from marketplace import hooks, signals
         from marketplace.models import Node, Rental
-        from nim_launcher import receivers, tasks  # noqa: F401  (tasks: registered by name for scheduling)
+        from nim_launcher import flows, receivers, tasks  # noqa: F401  (flows: registered; tasks: by name for scheduling)
         from nim_launcher.selectors import replica_owners
         from nim_launcher.services.launch_plans import launch_plan_for
 

@@ -70,3 +70,7 @@ class Replica(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class ReplicaEvent(StateEvent):
+    replica = models.ForeignKey(Replica, on_delete=models.CASCADE, related_name="events")

@@ -8,6 +8,7 @@ from .catalog import (
     NodeLaunch,
     Offer,
     Partner,
+    PartnerEvent,
     PartnerKind,
     PartnerStatus,
     PriceHistory,
@@ -15,11 +16,11 @@ from .catalog import (
     Region,
 )
 from .health import HealthState, NodeHealthEvent, Repair
-from .rentals import Node, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
+from .rentals import AttemptOutcome, Node, NodeEvent, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
 
 __all__ = [
-    "INTERCONNECT_RANK", "ApiKey", "Architecture", "CatalogVersion", "GpuModel", "HealthState", "Interconnect",
-    "Membership", "Node", "NodeLaunch", "NodeHealthEvent", "NodeState", "Offer", "Partner", "PartnerKind",
-    "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental", "RentalAttempt",
-    "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
+    "INTERCONNECT_RANK", "ApiKey", "Architecture", "AttemptOutcome", "CatalogVersion", "GpuModel", "HealthState",
+    "Interconnect", "Membership", "Node", "NodeEvent", "NodeHealthEvent", "NodeLaunch", "NodeState", "Offer",
+    "Partner", "PartnerEvent", "PartnerKind", "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental",
+    "RentalAttempt", "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
 ]

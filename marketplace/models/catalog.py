@@ -5,6 +5,8 @@ from django.db.models import F, Q
 
 from marketplace.secrets import decrypt_json, encrypt_json
 
+from .events import StateEvent
+
 
 class PartnerKind(models.TextChoices):
     AWS = "aws"
@@ -83,6 +85,10 @@ class Partner(models.Model):
     @credentials.setter
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = encrypt_json(value or {})
+
+
+class PartnerEvent(StateEvent):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="events")
 
 
 class Region(models.Model):

@@ -2,22 +2,9 @@
 
 from django.db import models
 
-from .rentals import Node
+from .rentals import HealthState, Node, Repair
 
-
-class HealthState(models.TextChoices):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    UNHEALTHY = "unhealthy"
-    UNKNOWN = "unknown"
-
-
-class Repair(models.TextChoices):
-    NONE = "none"
-    REBOOT = "reboot"
-    HARDWARE_INSPECTION = "hardware_inspection"
-    CHECK_APP = "check_app"
-    REPLACE = "replace"
+__all__ = ["HealthState", "NodeHealthEvent", "Repair"]
 
 
 class NodeHealthEvent(models.Model):

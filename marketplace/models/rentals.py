@@ -56,6 +56,13 @@ class RentalEvent(StateEvent):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events")
 
 
+class AttemptOutcome(models.TextChoices):
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class RentalAttempt(models.Model):
     """One try of one placement: what was tried and how it ended."""
 
@@ -65,7 +72,7 @@ class RentalAttempt(models.Model):
     region_code = models.CharField(max_length=128)
     instance_type = models.CharField(max_length=128)
     started_at = models.DateTimeField(auto_now_add=True)
-    outcome = models.CharField(max_length=16, default="started")  # started, succeeded, failed
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.STARTED)
     error_kind = models.CharField(max_length=32, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
 
@@ -81,6 +88,21 @@ class NodeState(models.TextChoices):
     FAILED = "failed"
 
 
+class HealthState(models.TextChoices):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"
+
+
+class Repair(models.TextChoices):
+    NONE = "none"
+    REBOOT = "reboot"
+    HARDWARE_INSPECTION = "hardware_inspection"
+    CHECK_APP = "check_app"
+    REPLACE = "replace"
+
+
 class Node(models.Model):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="nodes")
     attempt = models.ForeignKey(RentalAttempt, null=True, on_delete=models.CASCADE, related_name="nodes")
@@ -94,8 +116,8 @@ class Node(models.Model):
     ssh_user = models.CharField(max_length=32, default="ubuntu")
     ssh_port = models.PositiveIntegerField(default=22)
     state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.PROVISIONING)
-    health = models.CharField(max_length=16, default="unknown")
-    health_repair = models.CharField(max_length=32, blank=True, default="")
+    health = models.CharField(max_length=16, choices=HealthState.choices, default=HealthState.UNKNOWN)
+    health_repair = models.CharField(max_length=32, choices=Repair.choices, blank=True, default="")
     health_reason = models.TextField(blank=True, default="")
     health_report = models.JSONField(default=dict, blank=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -114,3 +136,7 @@ class Node(models.Model):
             return ""
         port = f" -p {self.ssh_port}" if self.ssh_port != 22 else ""
         return f"ssh{port} {self.ssh_user}@{self.ip}"
+
+
+class NodeEvent(StateEvent):
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="events")

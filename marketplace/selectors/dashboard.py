@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
-from marketplace.models import Node, NodeHealthEvent, NodeState, Rental, Workspace
+from marketplace.flows import NODE_FLOW
+from marketplace.models import Node, NodeHealthEvent, Rental, Workspace
 from marketplace.services.metering import rental_cost
 
 LIST_LIMIT = 200
@@ -45,8 +46,8 @@ def workspace_nodes(workspace: Workspace, *, limit: int = LIST_LIMIT) -> list[No
     nodes = (Node.objects.filter(rental__workspace=workspace).select_related("partner", "rental")
              .prefetch_related(Prefetch("health_events", queryset=history, to_attr="recent_health"))
              .order_by("-created_at", "-id")[:limit])
-    live = [n for n in nodes if n.state not in (NodeState.TERMINATED, NodeState.FAILED)]
-    ended = [n for n in nodes if n.state in (NodeState.TERMINATED, NodeState.FAILED)]
+    live = [n for n in nodes if n.state not in NODE_FLOW.final]
+    ended = [n for n in nodes if n.state in NODE_FLOW.final]
     for node in live + ended:
         node.recent_health = node.recent_health[:HEALTH_HISTORY]
     return live + ended

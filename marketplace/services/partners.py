@@ -15,9 +15,11 @@ from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
 from marketplace.catalog.upsert import UpsertCounts, upsert_partner_offers
 from marketplace.errors import Conflict
+from marketplace.flows import PARTNER_FLOW, PARTNER_SELLING
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
+from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
 
 MAX_SKIPPED_EXAMPLES = 10
@@ -47,7 +49,7 @@ def partner_create(*, slug: str, credentials: dict | None = None, **fields) -> P
     return partner
 
 
-def partner_update(*, partner: Partner, credentials: dict | None = None, **fields) -> Partner:
+def partner_update(*, partner: Partner, credentials: dict | None = None, actor: str = "admin", **fields) -> Partner:
     """Change editable fields; new credentials replace the old ones and send the partner back to pending."""
     for name, value in fields.items():
         setattr(partner, name, value)
@@ -55,14 +57,15 @@ def partner_update(*, partner: Partner, credentials: dict | None = None, **field
         partner.hq_jurisdiction = jurisdiction_of(partner.hq_country) if partner.hq_country else ""
     if credentials is not None:
         partner.credentials = credentials
-        if partner.status == PartnerStatus.VERIFIED:
-            partner.status = PartnerStatus.PENDING
-    partner.save()
+    partner.save(update_fields=[f.name for f in Partner._meta.concrete_fields
+                                if not f.primary_key and f.name != PARTNER_FLOW.state_field])
+    if credentials is not None and partner.status == PartnerStatus.VERIFIED:
+        transition(partner, PartnerStatus.PENDING, reason="new credentials: verify again", actor=actor)
     bump_catalog_version()
     return partner
 
 
-def partner_verify(*, partner: Partner) -> dict:
+def partner_verify(*, partner: Partner, actor: str = "admin") -> dict:
     """A live call (authenticate + list offers); the result is stored and a pending partner becomes verified."""
     try:
         offers = adapter_for(partner).list_offers()
@@ -72,31 +75,35 @@ def partner_verify(*, partner: Partner) -> dict:
         result = {"ok": True, "at": timezone.now().isoformat(), "offers": len(offers),
                   "gpus": sorted({o.gpu for o in offers})}
     Partner.objects.filter(pk=partner.pk).update(verify_result=result)
-    if result["ok"]:
-        Partner.objects.filter(pk=partner.pk, status=PartnerStatus.PENDING).update(status=PartnerStatus.VERIFIED)
     partner.refresh_from_db()
+    if result["ok"] and partner.status == PartnerStatus.PENDING:
+        transition(partner, PartnerStatus.VERIFIED, reason=f"verified: {result['offers']} offer(s)", actor=actor)
+        partner.refresh_from_db()
     return result
 
 
-def _transition(partner: Partner, allowed: tuple[str, ...], to: str) -> Partner:
-    if not Partner.objects.filter(pk=partner.pk, status__in=allowed).update(status=to):
-        partner.refresh_from_db()
-        if partner.status == to:
-            return partner
+def _move(partner: Partner, to: str, actor: str) -> Partner:
+    """Idempotent: a partner already in `to` is left alone; a move the flow refuses is a conflict."""
+    partner.refresh_from_db()
+    if partner.status == to:
+        return partner
+    if not PARTNER_FLOW.allows(partner.status, to):
         raise PartnerStateConflict(f"cannot move a {partner.status} partner to {to}")
+    if not transition(partner, to, reason=f"{to} by {actor}", actor=actor):
+        return _move(partner, to, actor)  # moved meanwhile: judge its new state
     partner.refresh_from_db()
     bump_catalog_version()
     return partner
 
 
-def partner_activate(*, partner: Partner) -> Partner:
+def partner_activate(*, partner: Partner, actor: str = "admin") -> Partner:
     """verified or suspended → active (idempotent)."""
-    return _transition(partner, (PartnerStatus.VERIFIED, PartnerStatus.SUSPENDED), PartnerStatus.ACTIVE)
+    return _move(partner, PartnerStatus.ACTIVE, actor)
 
 
-def partner_suspend(*, partner: Partner) -> Partner:
+def partner_suspend(*, partner: Partner, actor: str = "admin") -> Partner:
     """active or verified → suspended (idempotent): its offers leave the marketplace."""
-    return _transition(partner, (PartnerStatus.ACTIVE, PartnerStatus.VERIFIED), PartnerStatus.SUSPENDED)
+    return _move(partner, PartnerStatus.SUSPENDED, actor)
 
 
 def partner_sync(*, partner: Partner) -> SyncReport:
@@ -165,4 +172,4 @@ def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncRep
 def partners_to_sync() -> list[int]:
     """Ids of partners with a live API that sell on the marketplace (or are about to)."""
     return list(Partner.objects.exclude(kind="catalog")
-                .filter(status__in=[PartnerStatus.VERIFIED, PartnerStatus.ACTIVE]).values_list("pk", flat=True))
+                .filter(status__in=PARTNER_SELLING).values_list("pk", flat=True))

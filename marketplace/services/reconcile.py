@@ -10,10 +10,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from marketplace.flows import NODE_FLOW, RENTAL_FLOW, RENTAL_UNPLACED
 from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
 from marketplace.scheduling import enqueue
 from marketplace.services.adapters import adapter_for
 from marketplace.services.rentals import POLL_TASK, PROVISION_TASK, TERMINATE_TASK, rental_fail
+from marketplace.states import record_event, transition
 from providers.base import ProviderAdapter, ProviderError
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,8 @@ def _is_orphan(node: Node | None, info) -> bool:
         rental = Rental.objects.filter(pk=info.rental_id).only("state").first() if (info.rental_id or "").isdigit() \
             else None
         # a node launched by a worker that died before recording it is adopted on resume, unless its rental ended
-        return rental is None or rental.state not in (S.PENDING, S.PROVISIONING)
-    return node.state in (NodeState.TERMINATED, NodeState.FAILED) or node.rental.state in (S.TERMINATED, S.FAILED)
+        return rental is None or rental.state not in RENTAL_UNPLACED
+    return node.state in NODE_FLOW.final or node.rental.state in RENTAL_FLOW.final
 
 
 def _terminate_remote(adapter: ProviderAdapter, partner: Partner, ref: str, node: Node | None) -> None:
@@ -66,8 +68,11 @@ def _terminate_remote(adapter: ProviderAdapter, partner: Partner, ref: str, node
     except ProviderError as exc:
         log.warning("reconcile %s: terminating orphan %s failed: %s", partner.slug, ref, exc.kind)
         return
-    if node is not None:
-        Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATED, terminated_at=timezone.now())
+    if node is None:
+        return
+    reason = f"still running at {partner.slug} after its rental ended: terminated"
+    if not transition(node, NodeState.TERMINATED, reason=reason, actor="reconciliation", terminated_at=timezone.now()):
+        record_event(node, reason, actor="reconciliation")
 
 
 def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[str]) -> int:
@@ -82,9 +87,9 @@ def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[st
         except ProviderError as exc:
             if exc.kind != "not_found":
                 continue
-        Node.objects.filter(pk=node.pk).update(state=NodeState.FAILED, terminated_at=timezone.now())
-        vanished += rental_fail(node.rental, f"node {node.provider_ref} vanished at {partner.slug}",
-                                actor="reconciliation")
+        reason = f"node {node.provider_ref} vanished at {partner.slug}"
+        transition(node, NodeState.FAILED, reason=reason, actor="reconciliation", terminated_at=timezone.now())
+        vanished += rental_fail(node.rental, reason, actor="reconciliation")
     return vanished
 
 
@@ -94,7 +99,7 @@ def resume_stalled(*, now=None) -> dict[str, int]:
     stalled_before = now - timedelta(seconds=settings.PROVISION_RESUME_AFTER_S)
     timeout_before = now - timedelta(seconds=settings.PROVISION_TIMEOUT_S)
     counts = {"resumed": 0, "timed_out": 0, "terminations": 0}
-    stuck = Rental.objects.filter(state__in=(S.PENDING, S.PROVISIONING), state_changed_at__lt=stalled_before)
+    stuck = Rental.objects.filter(state__in=RENTAL_UNPLACED, state_changed_at__lt=stalled_before)
     for rental in stuck.order_by("state_changed_at")[:BATCH]:
         if rental.state == S.PROVISIONING and rental.state_changed_at < timeout_before:
             rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.errors import Conflict, KeyReused
+from marketplace.flows import RENTAL_TERMINABLE, RENTAL_UNPLACED
 from marketplace.matching import Explanation, PlacementRequest, match
 from marketplace.models import Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
 from marketplace.scheduling import enqueue
@@ -87,9 +88,8 @@ def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: s
                 workspace=workspace, created_by=user, request=data.request.to_dict(), request_hash=body_hash,
                 idempotency_key=idempotency_key or None, nodes_count=data.request.nodes, max_hours=data.max_hours,
                 ssh_public_key=data.ssh_public_key, user_data=data.user_data)
-            rental.events.create(from_state="", to_state=S.PENDING, actor=getattr(user, "username", "api"),
-                                 reason=f"requested; best offer now {_describe(best.offer)} at "
-                                        f"${best.price_per_hour:.2f}/h")
+            record_event(rental, f"requested; best offer now {_describe(best.offer)} at ${best.price_per_hour:.2f}/h",
+                         actor=getattr(user, "username", "api"), created=True)
             enqueue(PROVISION_TASK, rental.pk)
     except IntegrityError:
         existing = Rental.objects.get(workspace=workspace, idempotency_key=idempotency_key)
@@ -125,7 +125,7 @@ def rental_provision(rental_id: int) -> None:
         return  # another worker is on it
     try:
         rental = Rental.objects.select_related("workspace").get(pk=rental_id)
-        while rental.state in (S.PENDING, S.PROVISIONING):
+        while rental.state in RENTAL_UNPLACED:
             attempt = _open_attempt(rental) or _claim_next(rental)
             if attempt is None:
                 return
@@ -245,10 +245,11 @@ def nodes_terminate(rental: Rental, nodes) -> bool:
                 adapter_for(node.partner).terminate(node.provider_ref)
             except ProviderError as exc:
                 log.warning("terminate %s at %s failed: %s", node.provider_ref, node.partner.slug, exc.kind)
-                Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATING)
+                if node.state != NodeState.FAILED:  # a failed node stays failed until confirmed terminated
+                    transition(node, NodeState.TERMINATING, reason=f"terminate failed: {exc.kind}")
                 all_gone = False
                 continue
-        Node.objects.filter(pk=node.pk).update(state=NodeState.TERMINATED, terminated_at=timezone.now())
+        transition(node, NodeState.TERMINATED, reason="terminated at the partner", terminated_at=timezone.now())
     return all_gone
 
 
@@ -299,8 +300,8 @@ def rental_poll(rental_id: int) -> bool:
             return True
         return False
     for node, info in zip(nodes, infos, strict=True):
-        Node.objects.filter(pk=node.pk).update(state=NodeState.RUNNING, ip=info.ip or node.ip,
-                                               endpoint=info.endpoint or node.endpoint)
+        transition(node, NodeState.RUNNING, reason=f"running at {attempt.partner_slug}", ip=info.ip or node.ip,
+                   endpoint=info.endpoint or node.endpoint)
     RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="succeeded")
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
@@ -316,7 +317,7 @@ def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderErr
 
 def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
     """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed."""
-    if rental.state in (S.PENDING, S.PROVISIONING, S.RUNNING):
+    if rental.state in RENTAL_TERMINABLE:
         if transition(rental, S.TERMINATING, reason=reason, actor=actor):
             enqueue(TERMINATE_TASK, rental.pk)
     return rental

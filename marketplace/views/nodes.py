@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from marketplace.flows import NODE_FLOW
 from marketplace.selectors.dashboard import workspace_nodes
 
 from .access import workspace_required
@@ -22,5 +23,5 @@ def node_list(request: HttpRequest) -> HttpResponse:
     for node in nodes:
         node.gpus = (node.health_report or {}).get("gpus", [])
         node.repair_advice = REPAIR_ADVICE.get(node.health_repair, "")
-    live = [n for n in nodes if n.state not in ("terminated", "failed")]
+    live = [n for n in nodes if n.state not in NODE_FLOW.final]
     return render(request, "marketplace/nodes.html", {"live": live, "ended": nodes[len(live):]})

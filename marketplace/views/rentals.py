@@ -9,18 +9,17 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from marketplace.flows import RENTAL_FLOW, RENTAL_TERMINABLE
 from marketplace.hooks import rental_owners
 from marketplace.models import Rental, Role
 from marketplace.selectors.dashboard import current_nodes, rental_page, workspace_rentals
 from marketplace.services.metering import rental_cost
 from marketplace.services.rentals import rental_terminate
-from marketplace.states import FINAL_STATES
 
 from .access import is_htmx, workspace_required
 
 PAGE_SIZE = 50
 POLL_SECONDS = 1
-TERMINABLE = ("pending", "provisioning", "running")
 
 
 def _rental_or_404(request: HttpRequest, rental_id: int) -> Rental:
@@ -35,7 +34,7 @@ def rental_context(rental: Rental) -> dict:
     now = timezone.now()
     return {
         "rental": rental, "now": now, "cost": rental_cost(rental, now=now), "nodes": current_nodes(rental),
-        "final": rental.state in FINAL_STATES, "can_terminate": rental.state in TERMINABLE,
+        "final": rental.state in RENTAL_FLOW.final, "can_terminate": rental.state in RENTAL_TERMINABLE,
         "poll_seconds": POLL_SECONDS, "owner": rental_owners([rental.pk]).get(rental.pk),
     }
 
@@ -75,7 +74,7 @@ def rental_terminate_view(request: HttpRequest, rental_id: int) -> HttpResponse:
     rental = _rental_or_404(request, rental_id)
     if request.method == "GET":
         return render(request, "marketplace/rental_terminate.html", rental_context(rental))
-    if rental.state in TERMINABLE:
+    if rental.state in RENTAL_TERMINABLE:
         rental_terminate(rental, reason="terminated by the user in the dashboard", actor=request.user.username)
         messages.success(request, f"Rental {rental.pk} is terminating: its nodes are being released.")
     else:

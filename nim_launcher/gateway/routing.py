@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
-from nim_launcher.models import Deployment, DeploymentState, Replica, ReplicaState
+from nim_launcher.flows import DEPLOYMENT_FLOW
+from nim_launcher.models import Deployment, Replica, ReplicaState
 
 from .errors import GatewayError
 from .ttl_cache import TtlCache, is_missing
 
-DEAD_STATES = (DeploymentState.TERMINATED, DeploymentState.FAILED)
 FAILURE_PENALTY_S = 5.0
 _routes = TtlCache()
 
@@ -33,7 +33,7 @@ class Route:
 
 def _load_route(workspace_id: int, name: str) -> Route | None:
     deployment = (Deployment.objects.filter(workspace_id=workspace_id, name=name)
-                  .exclude(state__in=DEAD_STATES).only("id", "name", "model", "state").first())
+                  .exclude(state__in=DEPLOYMENT_FLOW.final).only("id", "name", "model", "state").first())
     if deployment is None:
         return None
     rows = (Replica.objects.filter(deployment_id=deployment.pk, state=ReplicaState.READY)
@@ -58,7 +58,7 @@ async def resolve_route(workspace_id: int, name: str, *, fresh: bool = False) ->
 
 
 def _list_deployments(workspace_id: int) -> list[dict]:
-    rows = (Deployment.objects.filter(workspace_id=workspace_id).exclude(state__in=DEAD_STATES)
+    rows = (Deployment.objects.filter(workspace_id=workspace_id).exclude(state__in=DEPLOYMENT_FLOW.final)
             .order_by("name").values("name", "model", "state", "created_at"))
     return [{"id": row["name"], "object": "model", "created": int(row["created_at"].timestamp()),
              "owned_by": "gpu-broker", "root": row["model"], "state": row["state"]} for row in rows]

@@ -13,13 +13,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.errors import Conflict
+from marketplace.flows import RENTAL_FLOW, RENTAL_TERMINABLE
 from marketplace.matching import PlacementRequest, match
 from marketplace.models import NodeState, RentalState, Workspace
 from marketplace.placement import parse_placement_request
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.rentals import NoPlacement, RentalInput, rental_create, rental_terminate, request_hash
-from nim_launcher.models import Deployment, DeploymentEvent, DeploymentState, Replica, ReplicaState
+from marketplace.states import record_event, transition
+from nim_launcher.flows import DEPLOYMENT_ENDING, DEPLOYMENT_FLOW, REPLICA_FLOW
+from nim_launcher.models import Deployment, DeploymentState, Replica, ReplicaState
 from nim_launcher.profiles import UnknownModel, placement_candidates, profile_for_request
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idem
         if existing:
             return existing, False
     if Deployment.objects.filter(workspace=workspace, name=data.name).exclude(
-            state__in=(D.TERMINATED, D.FAILED)).exists():
+            state__in=DEPLOYMENT_FLOW.final).exists():
         raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace")
     request = choose_placement(data.model, gpu=data.gpu, policy=data.policy, extras=data.request_extras)
     profile = profile_for_request(data.model, request)
@@ -79,8 +82,8 @@ def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idem
             workspace=workspace, name=data.name, model=data.model, profile=profile.name,
             replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
             request=request, max_hours=data.max_hours, idempotency_key=idempotency_key)
-        _event(deployment, "", D.PENDING, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
-                                          f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"))
+        record_event(deployment, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
+                                 f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"), created=True)
         enqueue_reconcile(deployment.pk)
     return deployment, True
 
@@ -97,30 +100,10 @@ def deployment_wake_for_rental(rental_id: int) -> None:
         enqueue_reconcile(deployment_id)
 
 
-def _event(deployment: Deployment, from_state: str, to_state: str, reason: str, actor: str = "system") -> None:
-    DeploymentEvent.objects.create(deployment=deployment, from_state=from_state, to_state=to_state, reason=reason,
-                                   actor=actor)
-
-
-def deployment_set_state(deployment: Deployment, to: str, reason: str = "", **fields) -> bool:
-    """Compare-and-set the deployment's state and write the event row."""
-    from_state = deployment.state
-    if from_state == to:
-        return False
-    with transaction.atomic():
-        changed = Deployment.objects.filter(pk=deployment.pk, state=from_state).update(
-            state=to, state_changed_at=timezone.now(), **fields)
-        if changed:
-            _event(deployment, from_state, to, reason)
-    if changed:
-        deployment.state = to
-    return bool(changed)
-
-
 def deployment_delete(deployment: Deployment, *, actor: str) -> Deployment:
     """Tear down every replica's rental; the deployment ends `terminated` once all are gone."""
-    if deployment.state not in (D.TERMINATING, D.TERMINATED, D.FAILED):
-        deployment_set_state(deployment, D.TERMINATING, f"deleted by {actor}")
+    if deployment.state not in DEPLOYMENT_ENDING:
+        transition(deployment, D.TERMINATING, reason=f"deleted by {actor}", actor=actor)
         enqueue_reconcile(deployment.pk)
     return deployment
 
@@ -128,16 +111,16 @@ def deployment_delete(deployment: Deployment, *, actor: str) -> Deployment:
 def deployment_reconcile(deployment_id: int) -> bool:
     """One pass of the control loop; returns True when the deployment is steady (nothing in progress)."""
     deployment = Deployment.objects.select_related("workspace").get(pk=deployment_id)
-    if deployment.state in (D.TERMINATED, D.FAILED):
+    if deployment.state in DEPLOYMENT_FLOW.final:
         return True
-    replicas = list(deployment.replicas.select_related("rental").exclude(state__in=(R.TERMINATED, R.FAILED)))
+    replicas = list(deployment.replicas.select_related("rental").exclude(state__in=REPLICA_FLOW.final))
     for replica in replicas:
         _follow_rental(replica)
-    live = [r for r in replicas if r.state not in (R.TERMINATED, R.FAILED)]
+    live = [r for r in replicas if r.state not in REPLICA_FLOW.final]
     if deployment.state == D.TERMINATING:
         return _tear_down(deployment, live)
     _replace_unhealthy(live)
-    live = [r for r in live if r.state not in (R.TERMINATING, R.TERMINATED, R.FAILED)]
+    live = [r for r in live if r.state != R.TERMINATING]
     for _ in range(deployment.replicas_desired - len(live)):
         replica = _add_replica(deployment)
         if replica is None:
@@ -151,22 +134,31 @@ def deployment_reconcile(deployment_id: int) -> bool:
 def _follow_rental(replica: Replica) -> None:
     """Move a replica along with its rental and its server's readiness."""
     rental = replica.rental
-    if rental.state in (RentalState.FAILED, RentalState.TERMINATED):
+    if rental.state in RENTAL_FLOW.final:
         retired = replica.state == R.TERMINATING and replica.reason  # keep why it was retired
         reason = replica.reason if retired else rental.failure_reason or f"rental {rental.state}"
-        Replica.objects.filter(pk=replica.pk).update(state=R.FAILED if rental.state == RentalState.FAILED
-                                                     else R.TERMINATED, reason=reason)
-        replica.state = R.FAILED if rental.state == RentalState.FAILED else R.TERMINATED
+        _replica_move(replica, R.FAILED if rental.state == RentalState.FAILED else R.TERMINATED, reason)
         return
     if rental.state != RentalState.RUNNING or replica.state not in (R.PROVISIONING, R.STARTING):
         return
     node = rental.nodes.filter(state=NodeState.RUNNING).first()
     endpoint = replica.endpoint or _node_endpoint(node)
     ready = bool(endpoint) and _is_ready(endpoint)
-    state = R.READY if ready else R.STARTING
-    Replica.objects.filter(pk=replica.pk).update(state=state, endpoint=endpoint,
-                                                 ready_at=timezone.now() if ready else None)
-    replica.state, replica.endpoint = state, endpoint
+    if ready:
+        transition(replica, R.READY, reason=f"NIM server ready at {endpoint}", endpoint=endpoint,
+                   ready_at=timezone.now())
+    elif not transition(replica, R.STARTING, reason="node running; NIM server starting", endpoint=endpoint) \
+            and endpoint != replica.endpoint:
+        Replica.objects.filter(pk=replica.pk).update(endpoint=endpoint)
+        replica.endpoint = endpoint
+
+
+def _replica_move(replica: Replica, to: str, reason: str, *, actor: str = "system") -> None:
+    """A transition that also keeps its reason on the replica row (the API shows why a replica ended)."""
+    with transaction.atomic():
+        if transition(replica, to, reason=reason, actor=actor):
+            Replica.objects.filter(pk=replica.pk).update(reason=reason)
+            replica.reason = reason
 
 
 def _node_endpoint(node) -> str:
@@ -187,15 +179,14 @@ def _is_ready(endpoint: str) -> bool:
 def _replace_unhealthy(replicas: list[Replica]) -> None:
     for replica in replicas:
         node = replica.rental.nodes.filter(state=NodeState.RUNNING, health="unhealthy").first()
-        if node is not None and replica.state not in (R.TERMINATING,):
+        if node is not None and replica.state != R.TERMINATING:
             _retire(replica, f"node {node.pk} unhealthy ({node.health_reason or node.health_repair}); replacing")
 
 
 def _retire(replica: Replica, reason: str) -> None:
-    Replica.objects.filter(pk=replica.pk).update(state=R.TERMINATING, reason=reason)
-    replica.state = R.TERMINATING
+    _replica_move(replica, R.TERMINATING, reason, actor="deployment")
     rental_terminate(replica.rental, reason=f"replica of {replica.deployment.name}: {reason}", actor="deployment")
-    _event(replica.deployment, replica.deployment.state, replica.deployment.state, reason)
+    record_event(replica.deployment, reason)
 
 
 def _add_replica(deployment: Deployment) -> Replica | None:
@@ -209,37 +200,37 @@ def _add_replica(deployment: Deployment) -> Replica | None:
     except NoPlacement as exc:
         reason = "no placement satisfies the deployment's policy: " + ", ".join(
             f"{rule} {count}" for rule, count in exc.explanation.excluded.items() if count)
-        _event(deployment, deployment.state, deployment.state, reason)
+        record_event(deployment, reason)
         return None
     except Exception as exc:  # budget refusals and the like: record, retry on the next pass
-        _event(deployment, deployment.state, deployment.state, f"cannot add a replica: {exc}")
+        record_event(deployment, f"cannot add a replica: {exc}")
         log.info("deployment %s: cannot add replica: %s", deployment.pk, exc)
         return None
-    _event(deployment, deployment.state, deployment.state, f"replica {replica.pk} requested (rental {rental.pk})")
+    record_event(deployment, f"replica {replica.pk} requested (rental {rental.pk})")
     return replica
 
 
 def _settle_state(deployment: Deployment, replicas: list[Replica]) -> bool:
     ready = sum(1 for r in replicas if r.state == R.READY)
     if ready >= deployment.replicas_min and ready:
-        deployment_set_state(deployment, D.READY, f"{ready} replica(s) ready")
+        transition(deployment, D.READY, reason=f"{ready} replica(s) ready")
     elif ready:
-        deployment_set_state(deployment, D.DEGRADED, f"{ready} of {deployment.replicas_min} replicas ready")
+        transition(deployment, D.DEGRADED, reason=f"{ready} of {deployment.replicas_min} replicas ready")
     elif any(r.state == R.STARTING for r in replicas):
-        deployment_set_state(deployment, D.STARTING, "NIM server starting")
+        transition(deployment, D.STARTING, reason="NIM server starting")
     elif deployment.state == D.PENDING:
-        deployment_set_state(deployment, D.PROVISIONING, "renting nodes")
+        transition(deployment, D.PROVISIONING, reason="renting nodes")
     return ready == len(replicas) == deployment.replicas_desired
 
 
 def _tear_down(deployment: Deployment, replicas: list[Replica]) -> bool:
     for replica in replicas:
-        if replica.rental.state not in (RentalState.TERMINATED, RentalState.FAILED, RentalState.TERMINATING):
+        if replica.rental.state in RENTAL_TERMINABLE:
             _retire(replica, "deployment deleted")
-    pending = [r for r in replicas if r.rental.state not in (RentalState.TERMINATED, RentalState.FAILED)]
+    pending = [r for r in replicas if r.rental.state not in RENTAL_FLOW.final]
     if pending:
         return False
-    deployment_set_state(deployment, D.TERMINATED, "every replica's node terminated")
+    transition(deployment, D.TERMINATED, reason="every replica's node terminated")
     return True
 
 
@@ -259,11 +250,10 @@ def deployment_autoscale(deployment: Deployment, *, requests_per_minute: float, 
     desired = max(deployment.replicas_min, min(deployment.replicas_max, desired))
     if desired != current:
         Deployment.objects.filter(pk=deployment.pk).update(replicas_desired=desired, last_scaled_at=now)
-        _event(deployment, deployment.state, deployment.state,
-               f"autoscale {current} → {desired} replicas ({requests_per_minute:.0f} req/min)")
+        record_event(deployment, f"autoscale {current} → {desired} replicas ({requests_per_minute:.0f} req/min)")
         deployment.replicas_desired, deployment.last_scaled_at = desired, now
     return desired
 
 
 def live_deployments():
-    return Deployment.objects.exclude(state__in=(D.TERMINATED, D.FAILED))
+    return Deployment.objects.exclude(state__in=DEPLOYMENT_FLOW.final)

@@ -18,17 +18,15 @@ from marketplace.views.access import is_htmx, workspace_required
 from marketplace.views.placement_form import PolicyForm, gpu_choices
 from marketplace.views.rent import explained_rules
 from nim_launcher.api.deployments import DeploymentRequestSerializer
+from nim_launcher.flows import DEPLOYMENT_ENDING, DEPLOYMENT_FLOW, DEPLOYMENT_SETTLING, REPLICA_FLOW
 from nim_launcher.gateway.stats import deployment_stats
-from nim_launcher.models import Deployment, DeploymentState
+from nim_launcher.models import Deployment
 from nim_launcher.profiles import CHAT, MODELS, TINY_CHAT_MODEL, UnknownModel
 from nim_launcher.selectors import deployment_page, workspace_deployments
 from nim_launcher.services.deployments import DeploymentInput, NameTaken, deployment_create, deployment_delete
 
 from .try_it import TryItForm, try_deployment
 
-DEAD = (DeploymentState.TERMINATED, DeploymentState.FAILED)
-SETTLING = (DeploymentState.PENDING, DeploymentState.PROVISIONING, DeploymentState.STARTING,
-            DeploymentState.TERMINATING, DeploymentState.DEGRADED)
 POLL_SECONDS = 2
 
 
@@ -102,9 +100,10 @@ def deployment_context(deployment: Deployment) -> dict:
     now = timezone.now()
     return {
         "deployment": deployment, "replicas": replicas, "endpoint_url": endpoint_url(),
-        "live_replicas": [r for r in replicas if r.state not in ("terminated", "failed")],
+        "live_replicas": [r for r in replicas if r.state not in REPLICA_FLOW.final],
         "cost": rentals_cost((r.rental for r in replicas), now=now), "stats": deployment_stats(deployment.pk),
-        "settling": deployment.state in SETTLING, "poll_seconds": POLL_SECONDS, "dead": deployment.state in DEAD,
+        "settling": deployment.state in DEPLOYMENT_SETTLING, "poll_seconds": POLL_SECONDS,
+        "dead": deployment.state in DEPLOYMENT_FLOW.final,
         "spec": MODELS.get(deployment.model), "chat": getattr(MODELS.get(deployment.model), "kind", CHAT) == CHAT,
     }
 
@@ -184,7 +183,7 @@ def deployment_delete_view(request: HttpRequest, deployment_id: int) -> HttpResp
     deployment = _deployment_or_404(request, deployment_id)
     if request.method == "GET":
         return render(request, "nim_launcher/deployment_delete.html", deployment_context(deployment))
-    if deployment.state in DEAD or deployment.state == DeploymentState.TERMINATING:
+    if deployment.state in DEPLOYMENT_ENDING:
         messages.info(request, f"Deployment “{deployment.name}” is already {deployment.state}.")
     else:
         deployment_delete(deployment, actor=request.user.username)

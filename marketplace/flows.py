@@ -1,0 +1,46 @@
+"""The flow tables of marketplace's stateful rows, and their named groups of states (see `marketplace.states`)."""
+
+from marketplace.models import (
+    Node,
+    NodeEvent,
+    NodeState,
+    Partner,
+    PartnerEvent,
+    PartnerStatus,
+    Rental,
+    RentalEvent,
+    RentalState,
+)
+from marketplace.states import StateFlow, register
+
+S, N, P = RentalState, NodeState, PartnerStatus
+
+RENTAL_FLOW = register(StateFlow(Rental, RentalEvent, "rental", moves={
+    S.PENDING: {S.PROVISIONING, S.TERMINATING, S.FAILED},
+    S.PROVISIONING: {S.RUNNING, S.TERMINATING, S.FAILED},
+    S.RUNNING: {S.TERMINATING, S.FAILED},
+    S.TERMINATING: {S.TERMINATED},
+    S.TERMINATED: set(),
+    S.FAILED: set(),
+}, final={S.TERMINATED, S.FAILED}))
+RENTAL_TERMINABLE = RENTAL_FLOW.sources(S.TERMINATING)
+RENTAL_UNPLACED = frozenset({S.PENDING, S.PROVISIONING})  # no node runs yet: provisioning may (re)start
+
+# A failed node (lost at its partner) is still terminated there so nothing leaks: failed → terminated.
+NODE_FLOW = register(StateFlow(Node, NodeEvent, "node", changed_at_field=None, moves={
+    N.PROVISIONING: {N.RUNNING, N.TERMINATING, N.TERMINATED, N.FAILED},
+    N.RUNNING: {N.TERMINATING, N.TERMINATED, N.FAILED},
+    N.TERMINATING: {N.TERMINATED, N.FAILED},
+    N.TERMINATED: set(),
+    N.FAILED: {N.TERMINATED},
+}, final={N.TERMINATED, N.FAILED}))
+
+# New credentials send a verified partner back to pending; no partner state is final.
+PARTNER_FLOW = register(StateFlow(Partner, PartnerEvent, "partner", state_field="status", changed_at_field=None,
+                                  moves={
+    P.PENDING: {P.VERIFIED},
+    P.VERIFIED: {P.PENDING, P.ACTIVE, P.SUSPENDED},
+    P.ACTIVE: {P.SUSPENDED},
+    P.SUSPENDED: {P.ACTIVE},
+}, final=set()))
+PARTNER_SELLING = frozenset({P.VERIFIED, P.ACTIVE})  # partners whose offers are synced
