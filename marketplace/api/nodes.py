@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.errors import Conflict
+from marketplace.flows import NODE_FLOW
 from marketplace.models import HealthState, Node, NodeState, Repair
 from marketplace.services.node_health import node_health_record, node_token_check
 
@@ -79,7 +80,7 @@ class NodeHealthView(APIView):
         node = Node.objects.filter(pk=node_id).first()
         if node is None or not node_token_check(node, token):
             raise NotFound()
-        if node.state in (NodeState.TERMINATED, NodeState.FAILED):
+        if node.state in NODE_FLOW.final:
             raise Conflict(f"node is {node.state}")
         serializer = HealthReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

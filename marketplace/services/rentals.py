@@ -19,7 +19,7 @@ from django.utils import timezone
 from marketplace.errors import Conflict, KeyReused
 from marketplace.flows import RENTAL_TERMINABLE, RENTAL_UNPLACED
 from marketplace.matching import Explanation, PlacementRequest, match
-from marketplace.models import Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
+from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
@@ -140,7 +140,7 @@ def rental_provision(rental_id: int) -> None:
 def _open_attempt(rental: Rental) -> RentalAttempt | None:
     if rental.state != S.PROVISIONING:
         return None
-    return rental.attempts.filter(outcome="started").select_related("offer__region", "offer__partner").last()
+    return rental.attempts.filter(outcome=AttemptOutcome.STARTED).select_related("offer__region", "offer__partner").last()
 
 
 def _claim_next(rental: Rental) -> RentalAttempt | None:
@@ -165,7 +165,7 @@ def _claim(rental: Rental, placement) -> RentalAttempt | None:
         ok, reserved = offer_claim(offer_id=offer.id, nodes=rental.nodes_count)
         attempt = RentalAttempt.objects.create(
             rental=rental, offer_id=offer.id, partner_slug=offer.partner, region_code=offer.region,
-            instance_type=offer.instance_type, outcome="started" if ok else "failed",
+            instance_type=offer.instance_type, outcome=AttemptOutcome.STARTED if ok else AttemptOutcome.FAILED,
             error_kind="" if ok else NO_CAPACITY, error_message="" if ok else "sold out (broker capacity count)")
         if not ok:
             return None
@@ -228,7 +228,7 @@ def _node_row(rental: Rental, attempt: RentalAttempt, index: int) -> Node:
 def _abandon_attempt(rental: Rental, attempt: RentalAttempt, exc: ProviderError) -> None:
     nodes = rental.nodes.filter(attempt=attempt)
     nodes_terminate(rental, nodes)
-    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="failed", error_kind=exc.kind,
+    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome=AttemptOutcome.FAILED, error_kind=exc.kind,
                                                        error_message=exc.message[:2000])
     rental.refresh_from_db()
     rental_release_capacity(rental)
@@ -254,7 +254,7 @@ def nodes_terminate(rental: Rental, nodes) -> bool:
 
 
 def _failure_summary(rental: Rental, explanation: Explanation) -> str:
-    failed = list(rental.attempts.filter(outcome="failed"))
+    failed = list(rental.attempts.filter(outcome=AttemptOutcome.FAILED))
     if not failed:
         rules = ", ".join(f"{rule} {count}" for rule, count in explanation.excluded.items() if count)
         return f"no placement satisfies the request (excluded: {rules})"
@@ -302,7 +302,7 @@ def rental_poll(rental_id: int) -> bool:
     for node, info in zip(nodes, infos, strict=True):
         transition(node, NodeState.RUNNING, reason=f"running at {attempt.partner_slug}", ip=info.ip or node.ip,
                    endpoint=info.endpoint or node.endpoint)
-    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome="succeeded")
+    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome=AttemptOutcome.SUCCEEDED)
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
     return True
@@ -330,7 +330,8 @@ def rental_finish_termination(rental_id: int) -> bool:
         return True
     if not nodes_terminate(rental, rental.nodes.all()):
         return False
-    RentalAttempt.objects.filter(rental=rental, outcome="started").update(outcome="cancelled")
+    RentalAttempt.objects.filter(rental=rental, outcome=AttemptOutcome.STARTED).update(
+        outcome=AttemptOutcome.CANCELLED)
     rental_release_capacity(rental)
     transition(rental, S.TERMINATED, reason="all nodes terminated at the partner", ended_at=timezone.now())
     return True

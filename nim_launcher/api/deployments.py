@@ -16,6 +16,7 @@ from marketplace.api.rentals import IDEMPOTENCY_KEY
 from marketplace.api.throttling import ApiKeyWriteThrottle
 from marketplace.inputs import BadValue
 from marketplace.placement import canonical_gpu
+from nim_launcher.flows import REPLICA_FLOW
 from nim_launcher.gateway.stats import deployment_stats
 from nim_launcher.models import Deployment, DeploymentState, ReplicaState
 from nim_launcher.profiles import MODELS
@@ -102,7 +103,7 @@ class DeploymentSerializer(serializers.Serializer):
 
     @extend_schema_field(ReplicaSerializer(many=True))
     def get_replica_list(self, deployment: Deployment) -> list[dict]:
-        live = [r for r in deployment.replicas.all() if r.state not in (ReplicaState.TERMINATED, ReplicaState.FAILED)]
+        live = [r for r in deployment.replicas.all() if r.state not in REPLICA_FLOW.final]
         return ReplicaSerializer(live, many=True).data
 
     @extend_schema_field(StatsSerializer)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from marketplace.errors import Conflict
 from marketplace.flows import RENTAL_FLOW, RENTAL_TERMINABLE
 from marketplace.matching import PlacementRequest, match
-from marketplace.models import NodeState, RentalState, Workspace
+from marketplace.models import HealthState, NodeState, RentalState, Workspace
 from marketplace.placement import parse_placement_request
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
@@ -178,7 +178,7 @@ def _is_ready(endpoint: str) -> bool:
 
 def _replace_unhealthy(replicas: list[Replica]) -> None:
     for replica in replicas:
-        node = replica.rental.nodes.filter(state=NodeState.RUNNING, health="unhealthy").first()
+        node = replica.rental.nodes.filter(state=NodeState.RUNNING, health=HealthState.UNHEALTHY).first()
         if node is not None and replica.state != R.TERMINATING:
             _retire(replica, f"node {node.pk} unhealthy ({node.health_reason or node.health_repair}); replacing")
 

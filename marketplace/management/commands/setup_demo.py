@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
+from marketplace.states import transition
 
 DEMO_EMAIL = "demo@gpubroker.local"
 DEMO_PASSWORD = "demo-broker-2026"
@@ -27,8 +28,11 @@ class Command(BaseCommand):
                 partner.kind, partner.base_url = PartnerKind.PARTNER_API, f"{simulator_url}/p/{partner.slug}"
             partner.credentials = {"api_key": f"sim-{partner.slug}"}
             partner.node_launch = NodeLaunch.LOCAL_PROCESS
-            partner.status = PartnerStatus.ACTIVE
-            partner.save()
+            partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch"])
+            if partner.status == PartnerStatus.PENDING:
+                transition(partner, PartnerStatus.VERIFIED, reason="simulated partner (demo)", actor="setup_demo")
+            if partner.status != PartnerStatus.ACTIVE:
+                transition(partner, PartnerStatus.ACTIVE, reason="simulated partner (demo)", actor="setup_demo")
         bump_catalog_version()
         workspace, user = workspace_ensure(name="demo", owner_email=DEMO_EMAIL, staff=True)
         if not user.has_usable_password():
