@@ -1,7 +1,9 @@
 """Every registered state flow, one generic test: allowed moves write one event, others raise, races lose cleanly."""
 
+import ast
 import itertools
 import threading
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -39,6 +41,7 @@ MAKERS = {
     Replica: lambda state: Replica.objects.create(deployment=_deployment(), rental=_rental(), state=state),
 }
 FLOW_IDS = [model.__name__ for model in FLOWS]
+STATE_FIELDS = {flow.state_field for flow in FLOWS.values()}
 
 
 def _state(obj) -> str:
@@ -165,3 +168,20 @@ def test_two_racing_transitions_on_postgres_exactly_one_wins():
     winner = next(to for to, won in results.items() if won)
     assert _state(rental) == winner
     assert [(e.from_state, e.to_state) for e in _events(rental)] == [("pending", winner)]
+
+
+def test_no_code_writes_a_state_column_outside_the_transition_function():
+    """`update(state=…)` or `obj.state = …` anywhere but `marketplace/states.py` would skip the flow and its event."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in [*root.glob("marketplace/**/*.py"), *root.glob("nim_launcher/**/*.py")]:
+        if path == root / "marketplace" / "states.py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            writes_update = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                             and node.func.attr == "update" and any(k.arg in STATE_FIELDS for k in node.keywords))
+            targets = [e for t in getattr(node, "targets", []) for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+            writes_attr = any(isinstance(t, ast.Attribute) and t.attr in STATE_FIELDS for t in targets)
+            if writes_update or writes_attr:
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
