@@ -181,7 +181,8 @@ def test_no_code_writes_a_state_column_outside_the_transition_function():
             writes_update = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                              and node.func.attr == "update" and any(k.arg in STATE_FIELDS for k in node.keywords))
             targets = [e for t in getattr(node, "targets", []) for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
-            writes_attr = any(isinstance(t, ast.Attribute) and t.attr in STATE_FIELDS for t in targets)
+            writes_attr = any(isinstance(t, ast.Attribute) and t.attr in STATE_FIELDS
+                              and not (isinstance(t.value, ast.Name) and t.value.id == "self") for t in targets)
             if writes_update or writes_attr:
                 offenders.append(f"{path.relative_to(root)}:{node.lineno}")
     assert offenders == []
