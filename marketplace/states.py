@@ -1,12 +1,12 @@
 """The one state machine mechanism for every stateful row (DESIGN §4).
 
-Each stateful model declares a `StateFlow` beside its own code (`marketplace/flows.py`, `nim_launcher/flows.py`):
-the moves allowed from each state, its final states (its `live` states are the others), and any further groups
-of states, named once there. `transition()` is the only way a state changes: a compare-and-set
-`UPDATE … WHERE pk = … AND state = <from>` plus an event row (time, from, to, reason, actor) in one
-transaction, then `marketplace.signals.state_changed` (receivers that enqueue work use `on_commit`). It returns
-False when someone moved the row first; asking for the state the row already has is a no-op, so a step run twice changes nothing the
-second time.
+Each stateful model declares a `StateFlow` beside its own code (`marketplace/flows.py`; each app above in its
+own `flows.py`): the moves allowed from each state, its final states (its `live` states are the others), and any
+further groups of states, named once there. `transition()` is the only way a state changes: a compare-and-set
+`UPDATE … WHERE pk = … AND state = <from>` plus an event row (time, from, to, reason, actor) in one transaction,
+then `marketplace.signals.state_changed` (receivers that enqueue work use `on_commit`). It returns False when
+someone moved the row first; asking for the state the row already has is a no-op, so a step run twice changes
+nothing the second time.
 
 Corrections: when reconciliation finds that the world disagrees with a row (the partner no longer runs a node,
 or still runs one whose rental ended) the fix is an ordinary transition with actor `reconciliation`, never a
