@@ -182,7 +182,6 @@ CATALOG_DIR = env_str("CATALOG_DIR", str(BASE_DIR.parent / "shared" / "catalog" 
 CATALOG_SNAPSHOT = BASE_DIR / "marketplace" / "data" / "catalog_snapshot.json.gz"
 OFFER_STALE_AFTER_S = env_number("OFFER_STALE_AFTER_S", 0, int)  # 0 = list prices never go stale
 SUSPECT_PRICE_FRACTION = env_number("SUSPECT_PRICE_FRACTION", 0.25)
-OFFERS_CACHE_TTL_S = env_number("OFFERS_CACHE_TTL_S", 5.0)  # offers list responses; 0 = no cache
 PARTNER_SYNC_INTERVAL_S = env_number("PARTNER_SYNC_INTERVAL_S", 300, int)
 PARTNER_HTTP_TIMEOUT_S = env_number("PARTNER_HTTP_TIMEOUT_S", 10.0)
 

@@ -11,12 +11,10 @@ from rest_framework.response import Response
 
 from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
+from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
 
-from . import offer_cache
 from .errors import ErrorsSerializer
-from .pagination import LeanCount
 from .serializers import (
-    OFFER_LIST_COLUMNS,
     GpuModelSerializer,
     OfferSerializer,
     PartnerSerializer,
@@ -42,34 +40,21 @@ class PartnerViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Offers of active partners. The list is served from `.values()` rows: it is the hottest read path."""
+    """Offers of active partners. The list, the hottest read path, is answered from the in-memory listing."""
 
     permission_classes = [AllowAny]
     serializer_class = OfferSerializer
     filterset_class = OfferFilterSet
     queryset = Offer.objects.select_related("partner", "region", "gpu").filter(partner__status=PartnerStatus.ACTIVE)
 
-    def filter_queryset(self, queryset):
-        filterset = OfferFilterSet(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        qs = filterset.qs
-        if not self.request.query_params.get("ordering"):
-            qs = qs.order_by("price_per_gpu_hour", "id")
-        return qs
-
     @extend_schema(responses={200: OfferSerializer(many=True), 400: ErrorsSerializer})
     def list(self, request, *args, **kwargs):
-        key = offer_cache.cache_key(request.query_params)
-        body = offer_cache.get(key)
-        if body is None:
-            filtered = self.filter_queryset(self.get_queryset())
-            page = self.paginate_queryset(LeanCount(filtered.values(*OFFER_LIST_COLUMNS),
-                                                    filtered.select_related(None)))
-            response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
-            body = JSONRenderer().render(response.data)
-            offer_cache.put(key, body)
-        return HttpResponse(body, content_type="application/json")
+        filterset = OfferFilterSet(request.query_params, request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        page = self.paginate_queryset(ListedOffers(offer_query(filterset.form.cleaned_data), value_rows))
+        response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
+        return HttpResponse(JSONRenderer().render(response.data), content_type="application/json")
 
     def retrieve(self, request, *args, **kwargs):
         return Response(OfferSerializer(self.get_object()).data)

@@ -1,4 +1,5 @@
-"""The process-wide offer index the matching engine reads, rebuilt when the catalogue version changes."""
+"""The process-wide offer index the matching engine reads (and the offer listing beside it), rebuilt when
+the catalogue version changes."""
 
 import threading
 import time
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from marketplace.matching import OfferIndex, OfferSnapshot
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
+from marketplace.offer_listing import ListedFields, OfferListing
 from marketplace.price_integrity import OK, PricePoint, assess_price
 from marketplace.selectors.catalog_version import current_catalog_version, local_bumps
 
@@ -19,13 +21,14 @@ VERSION_CHECK_INTERVAL_S = 1.0
 OFFER_COLUMNS = (
     "id", "partner_id", "region_id", "gpu_id", "instance_type", "gpus_per_node", "vcpus", "memory_gb",
     "interconnect", "price_per_hour", "spot_price_per_hour", "available_nodes", "price_status",
-    "price_status_reason", "country", "jurisdiction", "gpu_memory_gb", "updated_at",
+    "price_status_reason", "country", "jurisdiction", "gpu_memory_gb", "updated_at", "price_per_gpu_hour",
 )
 
 
 @dataclass
 class _Cache:
     index: OfferIndex | None = None
+    listing: OfferListing | None = None
     checked_at: float = float("-inf")  # monotonic time of the last version check
     stale_at: float = float("inf")  # wall-clock time at which the next ok price turns stale
     bumps_seen: int = 0  # local_bumps() at the last check: this process's own writes force a re-check
@@ -50,11 +53,17 @@ def get_offer_index() -> OfferIndex:
             return cache.index
         try:
             if _outdated(version):
-                cache.index, cache.stale_at = build_offer_index(version=version)
+                cache.index, cache.listing, cache.stale_at = build_offer_index(version=version)
         finally:
             _build_lock.release()
     cache.checked_at, cache.bumps_seen = now, bumps
     return cache.index
+
+
+def get_offer_listing() -> OfferListing:
+    """The offer listing of the current index (same version, same freshness rule)."""
+    get_offer_index()
+    return _cache.listing
 
 
 def _outdated(version: int) -> bool:
@@ -63,11 +72,12 @@ def _outdated(version: int) -> bool:
 
 def clear_offer_index_cache() -> None:
     """Drop the cached index (tests that write offers without bumping the version)."""
-    _cache.index, _cache.checked_at, _cache.stale_at = None, float("-inf"), float("inf")
+    _cache.index, _cache.listing = None, None
+    _cache.checked_at, _cache.stale_at = float("-inf"), float("inf")
 
 
-def build_offer_index(*, version: int) -> tuple[OfferIndex, float]:
-    """Load every offer as a snapshot; also return when the earliest ok price will turn stale."""
+def build_offer_index(*, version: int) -> tuple[OfferIndex, OfferListing, float]:
+    """Load every offer as a snapshot and the listing over them; also when the earliest ok price turns stale."""
     partners = {row[0]: row[1:] for row in Partner.objects.values_list(
         "id", "slug", "status", "reliability", "hq_jurisdiction", "certifications")}
     partners = {pk: (slug, status == PartnerStatus.ACTIVE, float(reliability), hq, _certs(certs))
@@ -77,13 +87,21 @@ def build_offer_index(*, version: int) -> tuple[OfferIndex, float]:
     gpus = {row[0]: row[1:] for row in GpuModel.objects.values_list("id", "name", "memory_gb", "architecture")}
     stale_after_s = float(settings.OFFER_STALE_AFTER_S or 0)
     wall_now = timezone.now()
-    snapshots, stale_at = [], float("inf")
+    snapshots, listed, stale_at = [], [], float("inf")
     for row in Offer.objects.order_by().values_list(*OFFER_COLUMNS).iterator(chunk_size=10_000):
         snapshot = _snapshot(row, partners, regions, gpus, stale_after_s, wall_now)
         snapshots.append(snapshot)
+        listed.append((snapshot, _listed_fields(row)))
         if stale_after_s and snapshot.price_status == OK and snapshot.updated_at is not None:
             stale_at = min(stale_at, snapshot.updated_at.timestamp() + stale_after_s)
-    return OfferIndex(snapshots, version=version), stale_at
+    return OfferIndex(snapshots, version=version), OfferListing(listed), stale_at
+
+
+def _listed_fields(row: tuple) -> ListedFields:
+    """The stored values the offer list shows as they are (the snapshot normalises them for matching)."""
+    (*_, status, reason, country, jurisdiction, gpu_memory_gb, _updated_at, price_per_gpu_hour) = row
+    return ListedFields(country=country, jurisdiction=jurisdiction, gpu_memory_gb=gpu_memory_gb,
+                        price_per_gpu_hour=price_per_gpu_hour, price_status=status, price_status_reason=reason)
 
 
 def _certs(raw) -> frozenset[str]:
@@ -97,7 +115,7 @@ def _money(value) -> float | None:
 def _snapshot(row: tuple, partners: dict, regions: dict, gpus: dict, stale_after_s: float,
               now: datetime) -> OfferSnapshot:
     (offer_id, partner_id, region_id, gpu_id, instance_type, gpus_per_node, vcpus, memory_gb, interconnect,
-     price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at) = row
+     price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at, _) = row
     slug, active, reliability, hq, certs = partners[partner_id]
     code, region_country, region_jurisdiction, lat, lon = regions[region_id]
     gpu_name, gpu_memory, architecture = gpus[gpu_id]

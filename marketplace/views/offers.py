@@ -14,6 +14,7 @@ from marketplace.catalog.gpus import lookup_gpu
 from marketplace.charts import BarGroup, Series, bar_chart, line_chart
 from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, PartnerStatus, PriceHistory, PriceStatus, Region
+from marketplace.selectors.offer_list import ListedOffers, model_rows, offer_query
 
 from .access import is_htmx, workspace_required
 
@@ -67,7 +68,10 @@ def offer_list(request: HttpRequest) -> HttpResponse:
     """The full page, or just the results partial when htmx asks (the form stays as the user left it)."""
     filterset = OfferFilterSet(request.GET, queryset=offer_table_rows())
     valid = filterset.is_valid()
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page")) if valid else None
+    page = None
+    if valid:
+        offers = ListedOffers(offer_query(filterset.form.cleaned_data), model_rows(offer_table_rows()))
+        page = Paginator(offers, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"filterset": filterset, "page": page, "oob_errors": is_htmx(request)}
     if is_htmx(request):
         template = "marketplace/partials/_offer_table.html"

@@ -1,0 +1,236 @@
+"""Offer lists answered from memory: the DESIGN §5 filters, orderings, counts and pages over the offer index.
+
+Pure library (numpy, no Django). The listing keeps one numpy column per filterable field, with rows in the
+default order (price per GPU-hour, unknown prices last, then id), and one precomputed permutation per
+single-field ordering. A query is a few vectorised comparisons; its count is a popcount; a page is the
+n-th to m-th hit in the requested order, found chunk by chunk so an early page never visits the whole
+catalogue. Prices are compared in exact ten-thousandths of a dollar (the catalogue's four decimal places),
+so a price cap admits exactly what PostgreSQL's numeric comparison admits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from marketplace.matching import INTERCONNECT_RANK, OfferSnapshot
+
+ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
+_MISSING = np.iinfo(np.int64).max  # an unknown price: never under a cap, last in either direction
+_BIG = 2 ** 62  # caps and minimums beyond this are clamped (they admit everything / nothing anyway)
+_CHUNK = 32_768
+_SCALE = Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFields:
+    """The stored columns of an offer that its matching snapshot normalises or leaves out."""
+
+    country: str
+    jurisdiction: str
+    gpu_memory_gb: int
+    price_per_gpu_hour: Decimal | None
+    price_status: str
+    price_status_reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferQuery:
+    """Cleaned filter values (empty = no restriction) and the ordering terms, e.g. ("-price_per_hour",)."""
+
+    gpu: str = ""
+    min_gpus: int | None = None
+    min_gpu_memory_gb: int | None = None
+    architecture: str = ""
+    partner: str = ""
+    region: str = ""
+    country: str = ""
+    jurisdiction: str = ""
+    spot: bool = False
+    max_price_per_gpu_hour: Decimal | None = None
+    interconnect: str = ""
+    ordering: tuple[str, ...] = ()
+
+
+def price_units(value: Decimal | float | None) -> int:
+    """A price in ten-thousandths of a dollar (exact for the catalogue's four decimals); unknown → _MISSING."""
+    if value is None:
+        return _MISSING
+    return int(Decimal(value).scaleb(4).to_integral_value(rounding=ROUND_FLOOR))
+
+
+class _Codes:
+    """Distinct values of one text column as small integers."""
+
+    def __init__(self, values: Sequence):
+        self.values: list = []
+        self.code_of: dict = {}
+        codes = np.empty(len(values), dtype=np.int32)
+        for i, value in enumerate(values):
+            code = self.code_of.get(value)
+            if code is None:
+                code = self.code_of[value] = len(self.values)
+                self.values.append(value)
+            codes[i] = code
+        self.codes = codes
+
+    def equal(self, value) -> np.ndarray | None:
+        """Rows holding `value`; None when no row does."""
+        code = self.code_of.get(value)
+        return None if code is None else self.codes == code
+
+
+class OfferListing:
+    """A columnar, filterable copy of the active offers of one catalogue version."""
+
+    def __init__(self, offers: Sequence[tuple[OfferSnapshot, ListedFields]]):
+        listed = [(o, f) for o, f in offers if o.partner_active]
+        ppg = np.array([price_units(f.price_per_gpu_hour) for _, f in listed], dtype=np.int64)
+        ids = np.array([o.id for o, _ in listed], dtype=np.int64)
+        default = np.lexsort((ids, ppg))
+        listed = [listed[i] for i in default]
+        self.size = len(listed)
+        self.snapshots = [o for o, _ in listed]
+        fields = [f for _, f in listed]
+        self.ids = ids[default]
+        self.price_per_gpu_hour = ppg[default]
+        self.price_per_hour = np.array([price_units(o.price_per_hour) for o in self.snapshots], dtype=np.int64)
+        self.spot_price = np.array([price_units(o.spot_price_per_hour) for o in self.snapshots], dtype=np.int64)
+        self.gpus_per_node = np.array([o.gpus_per_node for o in self.snapshots], dtype=np.int64)
+        self.gpu_memory_gb = np.array([f.gpu_memory_gb for f in fields], dtype=np.int64)
+        self.interconnect = np.array([INTERCONNECT_RANK.get(o.interconnect, -1) for o in self.snapshots],
+                                     dtype=np.int8)
+        self.gpu = _Codes([o.gpu for o in self.snapshots])
+        self.architecture = _Codes([o.architecture for o in self.snapshots])
+        self.partner = _Codes([o.partner for o in self.snapshots])
+        self.region = _Codes([o.region for o in self.snapshots])
+        self.country = _Codes([f.country for f in fields])
+        self.jurisdiction = _Codes([f.jurisdiction for f in fields])
+        self.price_status = _Codes([(f.price_status, f.price_status_reason) for f in fields])
+        self._orders = {term: self._sorted(term) for field in ORDERING_FIELDS for term in (field, f"-{field}")}
+        self._orders["price_per_gpu_hour"] = None  # the rows' own order
+
+    def __len__(self) -> int:
+        return self.size
+
+    def row(self, i: int) -> tuple[OfferSnapshot, ListedFields]:
+        units = int(self.price_per_gpu_hour[i])
+        status, reason = self.price_status.values[self.price_status.codes[i]]
+        return self.snapshots[i], ListedFields(
+            country=self.country.values[self.country.codes[i]],
+            jurisdiction=self.jurisdiction.values[self.jurisdiction.codes[i]],
+            gpu_memory_gb=int(self.gpu_memory_gb[i]),
+            price_per_gpu_hour=None if units == _MISSING else Decimal(units).scaleb(-4),
+            price_status=status, price_status_reason=reason)
+
+    def sort_key(self, term: str) -> np.ndarray:
+        """Ascending key of one ordering term, unknown values last in either direction (nulls_last)."""
+        column = {"price_per_gpu_hour": self.price_per_gpu_hour, "price_per_hour": self.price_per_hour,
+                  "gpu_memory_gb": self.gpu_memory_gb}[term.lstrip("-")]
+        if not term.startswith("-"):
+            return column
+        return np.where(column == _MISSING, _MISSING, -column)
+
+    def _sorted(self, term: str) -> np.ndarray:
+        return np.lexsort((self.ids, self.sort_key(term))).astype(np.int32)
+
+    def matching(self, query: OfferQuery) -> np.ndarray:
+        """Boolean mask of the rows the query's filters keep."""
+        mask = np.ones(self.size, dtype=bool)
+        for codes, value in ((self.gpu, query.gpu), (self.architecture, query.architecture),
+                             (self.partner, query.partner), (self.region, query.region),
+                             (self.country, query.country), (self.jurisdiction, query.jurisdiction)):
+            if value:
+                rows = codes.equal(value)
+                if rows is None:
+                    return np.zeros(self.size, dtype=bool)
+                mask &= rows
+        if query.min_gpus is not None:
+            mask &= self.gpus_per_node >= min(query.min_gpus, _BIG)
+        if query.min_gpu_memory_gb is not None:
+            mask &= self.gpu_memory_gb >= min(query.min_gpu_memory_gb, _BIG)
+        if query.spot:
+            mask &= self.spot_price != _MISSING
+        if query.max_price_per_gpu_hour is not None:
+            mask &= self._within_cap(query.max_price_per_gpu_hour, spot=query.spot)
+        if query.interconnect:
+            mask &= self.interconnect >= INTERCONNECT_RANK[query.interconnect]
+        return mask
+
+    def _within_cap(self, cap: Decimal, *, spot: bool) -> np.ndarray:
+        """price per GPU-hour ≤ cap; for spot, spot price per node ≤ cap × GPUs per node (as the filterset)."""
+        if not spot:
+            return self.price_per_gpu_hour <= _cap_units(cap)
+        sizes = np.unique(self.gpus_per_node)
+        if not len(sizes):
+            return np.zeros(0, dtype=bool)
+        limits = np.zeros(int(sizes[-1]) + 1, dtype=np.int64)
+        for gpus in sizes.tolist():
+            limits[gpus] = _cap_units(cap * gpus)
+        return self.spot_price <= limits[self.gpus_per_node]
+
+    def select(self, query: OfferQuery) -> Selection:
+        """The rows the query keeps: their count now, pages of them in the query's order on demand."""
+        return Selection(self, self.matching(query), query.ordering or ("price_per_gpu_hour",))
+
+    def order(self, term: str) -> np.ndarray | None:
+        """Row numbers in one ordering term's order (None: the rows' own order)."""
+        return self._orders[term]
+
+    def nbytes(self) -> int:
+        """Memory of the numpy columns and orders (the snapshots belong to the matching index)."""
+        arrays = [self.ids, self.price_per_gpu_hour, self.price_per_hour, self.spot_price, self.gpus_per_node,
+                  self.gpu_memory_gb, self.interconnect, *(c.codes for c in self._codes()),
+                  *(o for o in self._orders.values() if o is not None)]
+        return sum(a.nbytes for a in arrays)
+
+    def _codes(self) -> tuple[_Codes, ...]:
+        return (self.gpu, self.architecture, self.partner, self.region, self.country, self.jurisdiction,
+                self.price_status)
+
+
+def _cap_units(cap: Decimal) -> int:
+    """The largest whole number of ten-thousandths at or under the cap, clamped to the int64 range."""
+    if cap.is_nan() or cap >= _BIG:
+        return _BIG
+    return max(-_BIG, math.floor(cap * _SCALE))
+
+
+class Selection:
+    """The rows one query keeps."""
+
+    def __init__(self, listing: OfferListing, mask: np.ndarray, terms: tuple[str, ...]):
+        self.listing, self.mask, self.terms = listing, mask, terms
+        self.count = int(np.count_nonzero(mask))
+
+    def rows(self, offset: int, limit: int) -> list[int]:
+        """Row numbers of the `limit` matches from `offset` on, in the query's order."""
+        if offset >= self.count or limit <= 0:
+            return []
+        listing = self.listing
+        if len(self.terms) == 1:
+            return _hits(self.mask, listing.order(self.terms[0]), offset, limit)
+        rows = np.flatnonzero(self.mask)
+        keys = [listing.ids[rows]] + [listing.sort_key(term)[rows] for term in reversed(self.terms)]
+        return rows[np.lexsort(keys)][offset:offset + limit].tolist()
+
+
+def _hits(mask: np.ndarray, order: np.ndarray | None, offset: int, limit: int) -> list[int]:
+    """The offset-th to (offset+limit)-th rows of `order` that `mask` keeps, scanning chunk by chunk."""
+    found: list[int] = []
+    seen = 0
+    for start in range(0, len(mask), _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        hits = np.flatnonzero(mask[rows] if order is None else mask[order[rows]])
+        if seen + len(hits) > offset:
+            first = max(0, offset - seen)
+            taken = hits[first:first + limit - len(found)] + start
+            found.extend((taken if order is None else order[taken]).tolist())
+            if len(found) >= limit:
+                break
+        seen += len(hits)
+    return found
