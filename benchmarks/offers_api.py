@@ -1,40 +1,61 @@
-"""Offers API under load: 100k synthetic offers on PostgreSQL, gunicorn with 2 workers, a concurrent client.
+"""Offers API under load: synthetic offers on PostgreSQL, the production web server, every query distinct.
+
+Each request is a new random combination of filters, ordering, page size and page (never repeated), the way a
+user typing in the filter form produces them; nothing is cached between requests.
 
 Run: .venv/bin/python -m benchmarks.offers_api [--offers 100000] [--requests 3000] [--concurrency 8]
+     [--server gunicorn-gthread|uvicorn] [--workers 2] [--skip-load] [--output var/bench/offers.json]
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/gpubroker_bench). Prints JSON.
 """
 
 import argparse
-import json
 import os
 import random
-import socket
-import statistics
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from urllib.parse import urlencode
 
-import requests
+from benchmarks.http_load import SERVERS, Request, drive, emit, machine, start_server
+from benchmarks.synthetic import GPU_MIX, PLACES, partner_profiles
 
-REPO = Path(__file__).resolve().parents[1]
-QUERIES = [
-    "gpu=H100&ordering=price_per_gpu_hour",
-    "gpu=H100&jurisdiction=EU&max_price_per_gpu_hour=3.5",
-    "jurisdiction=EU&ordering=price_per_gpu_hour",
-    "gpu=A100-80GB&min_gpus=8&interconnect=infiniband",
-    "max_price_per_gpu_hour=1.5&ordering=price_per_gpu_hour",
-    "gpu=L4&country=DE",
-    "gpu=B200&spot=true",
-    "architecture=hopper&min_gpu_memory_gb=80&ordering=-price_per_hour",
-]
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/gpubroker_bench"
+ORDERINGS = ["", "price_per_gpu_hour", "-price_per_gpu_hour", "price_per_hour", "-price_per_hour",
+             "gpu_memory_gb", "-gpu_memory_gb"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def active_partners(seed: int = 7, count: int = 25) -> list[str]:
+    """The synthetic catalogue's active partners (the same draw synthetic_offers makes first)."""
+    return [p["partner"] for p in partner_profiles(count, random.Random(seed)) if p["partner_active"]]
+
+
+def distinct_queries(seed: int) -> Iterator[str]:
+    """Random filter combinations, orderings, page sizes and pages; each query string at most once."""
+    rng, seen = random.Random(seed), set()
+    partners = active_partners()
+    choices = {
+        "gpu": lambda: rng.choice(list(GPU_MIX)),
+        "min_gpus": lambda: rng.choice([1, 2, 4, 8]),
+        "min_gpu_memory_gb": lambda: rng.choice([16, 24, 40, 48, 80, 141]),
+        "architecture": lambda: rng.choice(["hopper", "ampere", "ada", "blackwell", "volta"]),
+        "partner": lambda: rng.choice(partners),
+        "region": lambda: rng.choice(PLACES)[0],
+        "country": lambda: rng.choice([p[1] for p in PLACES if p[1]]),
+        "jurisdiction": lambda: rng.choice(["EU", "US", "UK", "IN", "JP", "CA"]),
+        "spot": lambda: "true",
+        "max_price_per_gpu_hour": lambda: f"{rng.uniform(0.3, 8):.2f}",
+        "interconnect": lambda: rng.choice(["pcie", "nvlink", "infiniband"]),
+    }
+    while True:
+        params = {name: make() for name, make in rng.sample(sorted(choices.items()), rng.randint(0, 4))}
+        ordering = rng.choice(ORDERINGS)
+        if ordering:
+            params["ordering"] = ordering
+        params["page_size"] = rng.choice([20, 50, 100])
+        params["page"] = rng.choice([1, 1, 1, 2, 2, 3, 5, 10])
+        query = urlencode(params)
+        if query not in seen:
+            seen.add(query)
+            yield query
 
 
 def prepare(database_url: str, offers: int) -> float:
@@ -44,14 +65,13 @@ def prepare(database_url: str, offers: int) -> float:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     from benchmarks.catalog_db import load_synthetic_catalog
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     load_synthetic_catalog(offers)
-    from django.db import connection
-
     connection.ensure_connection()
     connection.connection.autocommit = True
     with connection.cursor() as cursor:
@@ -60,7 +80,7 @@ def prepare(database_url: str, offers: int) -> float:
     return time.perf_counter() - started
 
 
-def _ensure_database(url: str) -> None:
+def ensure_database(url: str) -> None:
     import psycopg
 
     base, _, name = url.rpartition("/")
@@ -69,72 +89,54 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def run_load(base_url: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = iter(range(total))
+def run(*, offers: int, requests: int, concurrency: int, server: str, workers: int, threads: int,
+        skip_load: bool, database_url: str, cpus: str | None = None) -> dict:
+    ensure_database(database_url)
+    load_s = 0.0 if skip_load else prepare(database_url, offers)
+    env = {"DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    web = start_server(server, env, workers=workers, threads=threads, cpus=cpus)
+    try:
+        rss_before = web.worker_rss_mb()
+        started = time.perf_counter()
+        queries = distinct_queries(seed=2)
+        # Warm-up: every worker builds its index and opens its connections (queries never repeat after it).
+        drive(web.port, lambda: _get(next(queries)), total=50 * workers, concurrency=2 * workers,
+              ok_statuses=frozenset({200, 404}))
+        warm_s = time.perf_counter() - started
+        rss_after = web.worker_rss_mb()
+        result = drive(web.port, lambda: _get(next(queries)), total=requests, concurrency=concurrency,
+                       ok_statuses=frozenset({200, 404}))
+    finally:
+        web.stop()
+    return {
+        "benchmark": "offers_api", "offers": offers,
+        "config": {"server": SERVERS[server], "server_kind": server, "workers": workers, "threads": threads,
+                   "database": "postgresql", "response_cache": "none", "distinct_queries": True,
+                   "keep_alive": True, "cpus": cpus or "unpinned"},
+        "load_catalogue_s": round(load_s, 1), "warm_up_s": round(warm_s, 1),
+        "worker_rss_mb": {"before_index": rss_before, "with_index": rss_after},
+        **result, "machine": machine(),
+    }
 
-    def worker(seed: int) -> None:
-        nonlocal errors
-        rng, session = random.Random(seed), requests.Session()
-        while True:
-            with lock:
-                if next(counter, None) is None:
-                    return
-            url = f"{base_url}/api/v1/offers?{rng.choice(QUERIES)}"
-            started = time.perf_counter()
-            response = session.get(url, timeout=10)
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                latencies.append(elapsed)
-                errors += response.status_code != 200
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, time.perf_counter() - started, errors
+def _get(query: str) -> Request:
+    return "GET", f"/api/v1/offers?{query}", None, {}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offers", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="gunicorn-gthread")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-load", action="store_true", help="reuse the catalogue already in the database")
-    args = parser.parse_args()
-    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gpubroker_bench")
-    _ensure_database(url)
-    load_s = 0.0 if args.skip_load else prepare(url, args.offers)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "broker.wsgi:application", "--workers", "2",
-                               "--worker-class", "gthread", "--threads", "4",
-                               "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=REPO, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/api/v1/gpus", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
-        run_load(base, 200, args.concurrency)  # warm-up: connections, caches, query plans
-        latencies, elapsed, errors = run_load(base, args.requests, args.concurrency)
-    finally:
-        server.terminate()
-        server.wait(10)
-    latencies.sort()
-    print(json.dumps({
-        "offers": args.offers, "requests": len(latencies), "concurrency": args.concurrency, "errors": errors,
-        "load_catalogue_s": round(load_s, 1), "requests_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
-        "max_ms": round(latencies[-1], 2), "server": "gunicorn, 2 workers × 4 threads (gthread)", "database": "postgresql",
-    }, indent=2))
+    parser.add_argument("--output", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    emit(run(offers=args.offers, requests=args.requests, concurrency=args.concurrency, server=args.server,
+             workers=args.workers, threads=args.threads, skip_load=args.skip_load,
+             database_url=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)), args.output)
 
 
 if __name__ == "__main__":

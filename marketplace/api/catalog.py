@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from marketplace.filtersets import OfferFilterSet
+from marketplace.filtersets import OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
 
@@ -49,10 +49,10 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(responses={200: OfferSerializer(many=True), 400: ErrorsSerializer})
     def list(self, request, *args, **kwargs):
-        filterset = OfferFilterSet(request.query_params, request=request)
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        page = self.paginate_queryset(ListedOffers(offer_query(filterset.form.cleaned_data), value_rows))
+        cleaned, errors = clean_offer_filters(request.query_params)
+        if errors:
+            raise ValidationError(errors)
+        page = self.paginate_queryset(ListedOffers(offer_query(cleaned), value_rows))
         response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
         return HttpResponse(JSONRenderer().render(response.data), content_type="application/json")
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from marketplace.api.serializers import OFFER_LIST_COLUMNS, offer_row_to_dict
-from marketplace.filtersets import ORDERING_FIELDS, OfferFilterSet
+from marketplace.filtersets import ORDERING_FIELDS, OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
 
@@ -87,9 +87,9 @@ def _orm_page(params: QueryDict, page_size: int, page: int) -> tuple[int, list[d
 
 
 def _index_page(params: QueryDict, page_size: int, page: int) -> tuple[int, list[dict]]:
-    filterset = OfferFilterSet(params)
-    assert filterset.is_valid(), filterset.errors
-    paginated = Paginator(ListedOffers(offer_query(filterset.form.cleaned_data), value_rows), page_size).page(page)
+    cleaned, errors = clean_offer_filters(params)
+    assert not errors
+    paginated = Paginator(ListedOffers(offer_query(cleaned), value_rows), page_size).page(page)
     return paginated.paginator.count, [offer_row_to_dict(row) for row in paginated.object_list]
 
 
@@ -110,3 +110,18 @@ def test_catalogue_covers_the_edge_cases(catalogue):
     assert offers.filter(gpu_memory_gb=0).exists() and offers.exclude(price_status="ok").exists()
     assert offers.filter(partner__status=PartnerStatus.SUSPENDED).exists()
     assert offers.values("price_per_gpu_hour").distinct().count() < offers.count() / 3
+
+
+@pytest.mark.parametrize("query", [
+    "gpu=TPU&min_gpus=0&spot=maybe", "max_price_per_gpu_hour=cheap&country=Germany&interconnect=ethernet",
+    "max_price_per_gpu_hour=-1&ordering=vcpus&partner=gamma", "partner=nobody&jurisdiction=E", "min_gpu_memory_gb=x",
+    "gpu=h100-sxm&spot=on&ordering=-price_per_hour,gpu_memory_gb&max_price_per_gpu_hour=2.5", "",
+])
+def test_lean_validation_gives_the_filtersets_values_and_errors(catalogue, query):
+    params = QueryDict(query)
+    filterset = OfferFilterSet(params)
+    valid = filterset.is_valid()
+    cleaned, errors = clean_offer_filters(params)
+    assert errors == {name: list(messages) for name, messages in filterset.errors.items()}
+    if valid:
+        assert cleaned == filterset.form.cleaned_data
