@@ -61,11 +61,27 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
 
-    def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each worker process (children of the server's master)."""
+    def pids(self) -> list[int]:
+        """The master and its workers (taskset execs the server, so the pid is the server's)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        pids = children.read_text().split() if children.exists() else []
-        return [_rss_mb(int(pid)) for pid in pids] or [_rss_mb(self.process.pid)]
+        return [self.process.pid, *(int(pid) for pid in (children.read_text().split() if children.exists() else []))]
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each worker process (the master alone when it has none)."""
+        pids = self.pids()
+        return [_rss_mb(pid) for pid in (pids[1:] or pids)]
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server's processes have used so far."""
+        return sum(cpu_s(pid) for pid in self.pids())
+
+
+def cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:

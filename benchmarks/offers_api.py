@@ -104,8 +104,10 @@ def run(*, offers: int, requests: int, concurrency: int, server: str, workers: i
               ok_statuses=frozenset({200, 404}))
         warm_s = time.perf_counter() - started
         rss_after = web.worker_rss_mb()
+        cpu_before = web.cpu_s()
         result = drive(web.port, lambda: _get(next(queries)), total=requests, concurrency=concurrency,
                        ok_statuses=frozenset({200, 404}))
+        result["server_cpu_ms_per_request"] = round((web.cpu_s() - cpu_before) * 1000 / requests, 3)
     finally:
         web.stop()
     return {

@@ -205,6 +205,7 @@ HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int
 
 # Inference gateway: API keys and routes are cached this long in each web process
 GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)
+API_KEY_CACHE_TTL_S = env_number("API_KEY_CACHE_TTL_S", 2.0)  # a key revoked elsewhere stops within this
 
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 

@@ -70,8 +70,10 @@ def _fresh_offer_index():
 
     from marketplace.selectors.catalog_version import forget_cached_version
     from marketplace.selectors.offer_index import clear_offer_index_cache
+    from marketplace.services.api_keys import forget_cached_keys
 
     clear_offer_index_cache()
+    forget_cached_keys()
     cache.clear()
     forget_cached_version()
     yield

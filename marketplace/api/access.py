@@ -12,6 +12,10 @@ def request_workspace(request) -> Workspace:
     workspace = getattr(request, "workspace", None)
     if workspace is not None:
         return workspace
+    api_key = getattr(request, "api_key", None)
+    if api_key is not None:
+        request.workspace = api_key.workspace
+        return request.workspace
     access = workspace_access(request)
     if access is None:
         raise PermissionDenied("no workspace: sign in or use an API key")

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.models import ApiKey, Membership, Role, Workspace
+from marketplace.services.api_keys import forget_cached_keys
 
 
 class MemberError(Exception):
@@ -92,5 +93,7 @@ def member_remove(*, workspace: Workspace, membership_id: int) -> Membership:
     _refuse_last_owner(target, owner_count, "remove", None)
     ApiKey.objects.filter(workspace=workspace, user_id=target.user_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now())
+    forget_cached_keys()
+    transaction.on_commit(forget_cached_keys)  # and again once no reader can see the old row
     target.delete()
     return target
