@@ -69,10 +69,12 @@ def _fresh_offer_index():
     from django.core.cache import cache
 
     from marketplace.selectors.catalog_version import forget_cached_version
+    from marketplace.selectors.gpu_list import clear_gpu_list_cache
     from marketplace.selectors.offer_index import clear_offer_index_cache
     from marketplace.services.api_keys import forget_cached_keys
 
     clear_offer_index_cache()
+    clear_gpu_list_cache()
     forget_cached_keys()
     cache.clear()
     forget_cached_version()

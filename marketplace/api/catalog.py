@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from marketplace.filtersets import OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
+from marketplace.selectors.gpu_list import gpu_rows
 from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
 
 from .errors import ErrorsSerializer
@@ -28,6 +29,9 @@ class GpuModelViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = GpuModel.objects.all()
     pagination_class = None
     lookup_field = "name"
+
+    def list(self, request, *args, **kwargs):
+        return Response(gpu_rows(lambda gpus: GpuModelSerializer(gpus, many=True).data))
 
 
 class PartnerViewSet(viewsets.ReadOnlyModelViewSet):

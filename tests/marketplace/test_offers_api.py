@@ -119,3 +119,15 @@ def test_offers_list_query_count_is_constant(anon_client, django_assert_max_num_
 def test_schema_and_docs_are_served(anon_client):
     assert anon_client.get("/api/schema/").status_code == 200
     assert anon_client.get("/api/docs/").status_code == 200
+
+
+def test_gpu_list_is_read_once_per_catalogue_version(anon_client, django_assert_num_queries):
+    from marketplace.models import GpuModel
+    from marketplace.selectors.catalog_version import bump_catalog_version
+
+    before = anon_client.get("/api/v1/gpus").json()
+    with django_assert_num_queries(0):
+        assert anon_client.get("/api/v1/gpus").json() == before
+    GpuModel.objects.create(name="ZZ-TEST", memory_gb=1, architecture="hopper")
+    bump_catalog_version()
+    assert anon_client.get("/api/v1/gpus").json()[-1]["name"] == "ZZ-TEST"
