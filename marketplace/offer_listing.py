@@ -101,6 +101,7 @@ class OfferListing:
         self.price_per_hour = np.array([price_units(o.price_per_hour) for o in self.snapshots], dtype=np.int64)
         self.spot_price = np.array([price_units(o.spot_price_per_hour) for o in self.snapshots], dtype=np.int64)
         self.gpus_per_node = np.array([o.gpus_per_node for o in self.snapshots], dtype=np.int64)
+        self.node_sizes = sorted(set(self.gpus_per_node.tolist()))
         self.gpu_memory_gb = np.array([f.gpu_memory_gb for f in fields], dtype=np.int64)
         self.interconnect = np.array([INTERCONNECT_RANK.get(o.interconnect, -1) for o in self.snapshots],
                                      dtype=np.int8)
@@ -165,11 +166,10 @@ class OfferListing:
         """price per GPU-hour ≤ cap; for spot, spot price per node ≤ cap × GPUs per node (as the filterset)."""
         if not spot:
             return self.price_per_gpu_hour <= _cap_units(cap)
-        sizes = np.unique(self.gpus_per_node)
-        if not len(sizes):
+        if not self.node_sizes:
             return np.zeros(0, dtype=bool)
-        limits = np.zeros(int(sizes[-1]) + 1, dtype=np.int64)
-        for gpus in sizes.tolist():
+        limits = np.zeros(self.node_sizes[-1] + 1, dtype=np.int64)
+        for gpus in self.node_sizes:
             limits[gpus] = _cap_units(cap * gpus)
         return self.spot_price <= limits[self.gpus_per_node]
 
