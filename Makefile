@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+GATEWAY_PORT ?= 8001
 SIM_PORT ?= 8700
 STAMP := $(VENV)/.installed
 
@@ -25,8 +26,8 @@ demo: migrate
 	$(BIN)/python manage.py setup_demo --simulator-url http://127.0.0.1:$(SIM_PORT) --public-url http://127.0.0.1:$(PORT)
 
 run: demo
-	PORT=$(PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
-		$(BIN)/honcho -f Procfile start
+	PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
+		GATEWAY_PUBLIC_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(BIN)/honcho -f Procfile start
 
 test: install
 	$(BIN)/pytest

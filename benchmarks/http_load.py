@@ -31,11 +31,10 @@ def free_port() -> int:
 
 
 def server_command(kind: str, port: int, *, workers: int, threads: int = 4) -> list[str]:
-    """The production command line of one server kind."""
+    """The production command line of one server kind (Procfile `web` and `gateway`)."""
     if kind == "gunicorn-gthread":
-        return [sys.executable, "-m", "gunicorn", "broker.wsgi:application", "--workers", str(workers),
-                "--worker-class", "gthread", "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-                "--log-level", "warning", "--keep-alive", "75"]
+        return [sys.executable, "-m", "gunicorn", "--config", "python:broker.gunicorn_conf", "--workers",
+                str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     if kind == "uvicorn":
         return [sys.executable, "-m", "uvicorn", "broker.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(workers), "--http", "httptools", "--loop", "uvloop",

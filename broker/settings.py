@@ -208,6 +208,7 @@ GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)
 API_KEY_CACHE_TTL_S = env_number("API_KEY_CACHE_TTL_S", 2.0)  # a key revoked elsewhere stops within this
 
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+GATEWAY_PUBLIC_URL = env_str("GATEWAY_PUBLIC_URL", "")  # the gateway's /v1 URL when it is served apart; '' = PUBLIC_BASE_URL/v1
 
 LOGGING = {
     "version": 1,

@@ -99,7 +99,7 @@ class DeploymentSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_endpoint_url(self, deployment: Deployment) -> str:
-        return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1"
+        return settings.GATEWAY_PUBLIC_URL or f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1"
 
     @extend_schema_field(ReplicaSerializer(many=True))
     def get_replica_list(self, deployment: Deployment) -> list[dict]:

@@ -92,7 +92,7 @@ def _deployment_or_404(request: HttpRequest, deployment_id: int) -> Deployment:
 
 
 def endpoint_url() -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1"
+    return settings.GATEWAY_PUBLIC_URL or f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1"
 
 
 def deployment_context(deployment: Deployment) -> dict:
