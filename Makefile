@@ -7,7 +7,7 @@ GATEWAY_PORT ?= 8001
 SIM_PORT ?= 8700
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migrate demo clean
+.PHONY: run test lint install migrate demo clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: demo
 
 test: install
 	$(BIN)/pytest
+
+# Every benchmark, uncached; one JSON file (BENCH_OUTPUT). Needs PostgreSQL at BENCH_DATABASE_URL.
+BENCH_OUTPUT ?= var/bench/bench.json
+bench: install
+	$(BIN)/python -m benchmarks.run_all --output $(BENCH_OUTPUT)
 
 lint: install
 	$(BIN)/ruff check .

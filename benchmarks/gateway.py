@@ -1,15 +1,14 @@
 """Gateway overhead: the same chat and embedding load sent straight to a replica and through the broker.
 
-    .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 1,16]
+    .venv/bin/python -m benchmarks.gateway [--requests 2000] [--concurrency 1,16] [--layouts pinned,unpinned]
 
-Starts a local runtime replica and the broker's ASGI app (uvicorn, one process) in subprocesses on a
-temporary SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference.
-Load generator, gateway and replica share the machine's cores, so absolute numbers depend on it.
+Starts a local runtime replica and the gateway as production runs it (uvicorn, one process) on a temporary
+SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference. Run twice:
+pinned (taskset: replica and load generator on the first CPU, the gateway on the others) and unpinned.
 """
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -21,6 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.http_load import SERVERS, emit, machine, server_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAT_BODY = {"messages": [{"role": "user", "content": "How does the gateway choose a replica?"}], "max_tokens": 32}
@@ -86,7 +89,7 @@ async def run_load(url: str, body: dict, *, headers: dict, requests: int, concur
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     quantiles = statistics.quantiles(latencies, n=100)
-    return {"requests": requests, "errors": errors, "requests_per_s": round(requests / elapsed, 1),
+    return {"requests": requests, "concurrency": concurrency, "errors": errors, "requests_per_s": round(requests / elapsed, 1),
             "p50_ms": round(quantiles[49], 2), "p99_ms": round(quantiles[98], 2)}
 
 
@@ -114,37 +117,61 @@ async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.
     return results
 
 
-def main() -> None:
+def run_layout(args: argparse.Namespace, pinned: bool, env: dict, token: str, replica_port: int) -> dict:
+    """One full measurement; pinned: replica and load generator on CPU 0, the gateway alone on the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = pinned and len(cpus) >= 2
+    client_cpus, gateway_cpus = ({cpus[0]}, cpus[1:]) if pin else (set(cpus), cpus)
+    taskset = (lambda cpu_list: ["taskset", "-c", ",".join(map(str, cpu_list))]) if pin else (lambda _: [])
+    gateway_port = free_port()
+    replica_url, gateway_url = f"http://127.0.0.1:{replica_port}", f"http://127.0.0.1:{gateway_port}"
+    gateway_command = server_command("uvicorn", gateway_port, workers=1)
+    processes = [
+        subprocess.Popen([*taskset(sorted(client_cpus)), sys.executable, "-m", "nim_launcher.runtime",
+                          "--port", str(replica_port)], cwd=ROOT, env=env),
+        subprocess.Popen([*taskset(gateway_cpus), *gateway_command], cwd=ROOT, env=env),
+    ]
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, client_cpus)
+    try:
+        wait_until_ready(replica_url + "/v1/health/ready")
+        wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
+        levels = [int(level) for level in args.concurrency.split(",")]
+        results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level))
+                   for level in levels}
+    finally:
+        os.sched_setaffinity(0, previous)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+    return {"pinning": {"replica_and_load_generator_cpus": sorted(client_cpus), "gateway_cpus": gateway_cpus}
+            if pin else "unpinned (all processes share every CPU)", **results}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", default="1,16", help="comma-separated levels, each measured in turn")
     parser.add_argument("--warmup", type=int, default=200)
-    args = parser.parse_args()
-
+    parser.add_argument("--layouts", default="pinned,unpinned", help="pinned, unpinned or both (comma-separated)")
+    parser.add_argument("--output", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    report = {
+        "benchmark": "gateway",
+        "config": {"server": f"{SERVERS['uvicorn']}, 1 worker (Procfile gateway)", "replica": "nim_launcher.runtime "
+                   "(CPU tiny models)", "database": "sqlite", "gateway_caches": "key and route TTL caches "
+                   f"({os.environ.get('GATEWAY_CACHE_TTL_S', 2)} s)", "requests_per_run": args.requests,
+                   "load_generator": "httpx.AsyncClient, keep-alive"},
+        "machine": machine(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        replica_port, gateway_port = free_port(), free_port()
-        replica_url, gateway_url = f"http://127.0.0.1:{replica_port}", f"http://127.0.0.1:{gateway_port}"
+        replica_port = free_port()
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": tmp,
-               "DJANGO_SETTINGS_MODULE": "broker.settings", "LOG_LEVEL": "WARNING"}
-        token = prepare_database(env, replica_url)
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "nim_launcher.runtime", "--port", str(replica_port)],
-                             cwd=ROOT, env=env),
-            subprocess.Popen([sys.executable, "-m", "uvicorn", "broker.asgi:application", "--port", str(gateway_port),
-                              "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env),
-        ]
-        try:
-            wait_until_ready(replica_url + "/v1/health/ready")
-            wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
-            levels = [int(level) for level in args.concurrency.split(",")]
-            results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level))
-                       for level in levels}
-        finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=10)
-    report = {"cpus": os.cpu_count(), "requests_per_run": args.requests, **results}
-    print(json.dumps(report, indent=2))
+               "DJANGO_SETTINGS_MODULE": "broker.settings", "LOG_LEVEL": "WARNING", "DEBUG": "false"}
+        token = prepare_database(env, f"http://127.0.0.1:{replica_port}")
+        report["layouts"] = {layout: run_layout(args, layout == "pinned", env, token, replica_port)
+                             for layout in args.layouts.split(",")}
+    emit(report, args.output)
 
 
 if __name__ == "__main__":

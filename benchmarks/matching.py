@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api", action="store_true", help="also time POST /api/v1/match at the largest size ≤ 100k")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    report = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+    report = {"benchmark": "matching", "python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "config": {"server": "none (in-process engine; --api: Django's test client, no HTTP — see "
+                                   "benchmarks.web_api for HTTP)", "response_cache": "none",
+                         "distinct_queries": False, "load_average_1m": round(os.getloadavg()[0], 2)},
               "in_process": [bench_size(size, args.rounds) for size in sizes]}
     if args.api:
         report["api"] = bench_api(max(s for s in sizes if s <= 100_000), args.rounds // 2)

@@ -130,6 +130,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         live_after = _partner_live_nodes(sim_url, slugs)
         states = [r["state"] for r in rentals]
         print(json.dumps({
+            "benchmark": "rentals",
+            "config": {"server": "none: requests through Django's in-process test client", "response_cache": "none",
+                       "workers": args.workers, "queue": os.environ.get("CELERY_BROKER_URL", "settings default")},
             "rentals": args.rentals, "refused_at_request": refused, "worker_processes": args.workers,
             "injected_capacity_error_rate": args.fail_rate,
             "running": states.count("running"), "failed": states.count("failed"),
