@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.http_load import SERVERS, emit, machine, server_command  # noqa: E402
+from benchmarks.http_load import SERVERS, cpu_s, emit, machine, server_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAT_BODY = {"messages": [{"role": "user", "content": "How does the gateway choose a replica?"}], "max_tokens": 32}
@@ -100,7 +100,9 @@ def compare(direct: dict, gateway: dict) -> dict:
 
 
 async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.Namespace,
-                  concurrency: int) -> dict:
+                  concurrency: int, pids: dict[str, int]) -> dict:
+    """Latency and throughput direct and through the gateway; also each process's CPU per request (which the
+    machine's other load does not inflate the way it inflates wall-clock time)."""
     results = {}
     auth = {"Authorization": f"Bearer {token}"}
     for kind, path, body, deployment, model in (
@@ -111,8 +113,13 @@ async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.
         gateway_args = (gateway_url + path, {**body, "model": deployment})
         await run_load(*direct_args, headers={}, requests=args.warmup, concurrency=concurrency)
         await run_load(*gateway_args, headers=auth, requests=args.warmup, concurrency=concurrency)
+        replica_cpu = cpu_s(pids["replica"])
         direct = await run_load(*direct_args, headers={}, requests=args.requests, concurrency=concurrency)
+        direct["replica_cpu_ms_per_request"] = round((cpu_s(pids["replica"]) - replica_cpu) * 1000 / args.requests, 3)
+        replica_cpu, gateway_cpu = cpu_s(pids["replica"]), cpu_s(pids["gateway"])
         gateway = await run_load(*gateway_args, headers=auth, requests=args.requests, concurrency=concurrency)
+        gateway["replica_cpu_ms_per_request"] = round((cpu_s(pids["replica"]) - replica_cpu) * 1000 / args.requests, 3)
+        gateway["gateway_cpu_ms_per_request"] = round((cpu_s(pids["gateway"]) - gateway_cpu) * 1000 / args.requests, 3)
         results[kind] = {"direct": direct, "gateway": gateway, **compare(direct, gateway)}
     return results
 
@@ -137,7 +144,8 @@ def run_layout(args: argparse.Namespace, pinned: bool, env: dict, token: str, re
         wait_until_ready(replica_url + "/v1/health/ready")
         wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
         levels = [int(level) for level in args.concurrency.split(",")]
-        results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level))
+        pids = {"replica": processes[0].pid, "gateway": processes[1].pid}
+        results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level, pids))
                    for level in levels}
     finally:
         os.sched_setaffinity(0, previous)
