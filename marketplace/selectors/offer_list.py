@@ -63,8 +63,12 @@ def live_capacity(ids: list[int]) -> dict[int, int | None]:
     if not ids:
         return {}
     table = connection.ops.quote_name(Offer._meta.db_table)
+    if connection.vendor == "postgresql":  # one statement text whatever the page size: parsed once, then cached
+        sql, params = f"SELECT id, available_nodes FROM {table} WHERE id = ANY(%s)", [ids]
+    else:
+        sql, params = f"SELECT id, available_nodes FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, available_nodes FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+        cursor.execute(sql, params)
         return dict(cursor.fetchall())
 
 
