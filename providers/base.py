@@ -55,6 +55,14 @@ class ProviderOffer:
 
 
 @dataclass(frozen=True)
+class PortRule:
+    """One inbound TCP port a node needs open, and the IPv4 network allowed to reach it."""
+
+    port: int
+    source: str = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
 class ProvisionSpec:
     idempotency_key: str
     rental_id: str
@@ -63,6 +71,8 @@ class ProvisionSpec:
     user_data: str = ""
     ssh_public_key: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    spot: bool = False  # launch as a spot (preemptible) node; a partner that cannot must refuse, not fall back
+    ports: tuple[PortRule, ...] = ()
 
     def node_tags(self) -> dict[str, str]:
         """The tags every provisioned node carries: the caller's plus the broker's rental tag."""
@@ -77,7 +87,8 @@ class NodeInfo:
     instance_type: str
     ip: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    endpoint: str | None = None  # base URL of a service on the node when it is reachable directly
+    endpoint: str | None = None  # local adapter only: a loopback URL; real partners report `ip`
+    spot: bool = False
 
     @property
     def rental_id(self) -> str | None:

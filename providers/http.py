@@ -1,9 +1,11 @@
 """The one HTTP seam for REST adapters: a requests.Session with timeouts and safe retries.
 
 Retries (with exponential backoff) happen only for transient failures — connection errors,
-timeouts, 429 and 5xx — and only when the call is idempotent: GET/PUT/DELETE/HEAD, or a POST
-that carries an Idempotency-Key header. A plain POST is sent once, because repeating it could
-start a second machine.
+timeouts and 5xx — and only when the call is idempotent: GET/PUT/DELETE/HEAD, or a POST that
+carries an Idempotency-Key header. A plain POST is sent once, because repeating it could start a
+second machine. A 429 is different: the partner refused the request before acting on it, so every
+method is repeated after the partner's `Retry-After`, for up to `rate_limit_wait_s` in all — a
+rate limit slows a launch down but never fails it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import requests
 from .base import TRANSIENT, ProviderError
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RATE_LIMITED = 429
+MAX_RETRY_AFTER_S = 60.0
 USER_AGENT = "gpu-broker/1.0"
 
 
@@ -40,6 +44,7 @@ class HttpClient:
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.25,
+        rate_limit_wait_s: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ):
@@ -47,6 +52,7 @@ class HttpClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.rate_limit_wait_s = rate_limit_wait_s
         self.sleep = sleep
         self.session = session or build_session(headers)
 
@@ -55,20 +61,35 @@ class HttpClient:
         """Send one request (retrying when safe); return the last response, 4xx/5xx included."""
         method = method.upper()
         retryable = method in IDEMPOTENT_METHODS or "Idempotency-Key" in (headers or {})
-        attempts = 1 + (self.retries if retryable else 0)
         url = f"{self.base_url}/{path.lstrip('/')}"
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+        attempt, limited, rate_limited_s = 0, 0, 0.0
+        while True:
             try:
                 response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if last:
+                if not retryable or attempt >= self.retries:
                     raise ProviderError(TRANSIENT, f"{method} {path}: {type(exc).__name__}") from exc
             else:
-                if response.status_code not in RETRY_STATUSES or last:
+                if response.status_code == RATE_LIMITED:
+                    wait = max(retry_after(response, default=self._delay(limited)), 1.0)  # always progress
+                    if rate_limited_s + wait > self.rate_limit_wait_s:
+                        return response
+                    self.sleep(wait)
+                    rate_limited_s, limited = rate_limited_s + wait, limited + 1
+                    continue
+                if response.status_code not in RETRY_STATUSES or not retryable or attempt >= self.retries:
                     return response
             self.sleep(self._delay(attempt))
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def _delay(self, attempt: int) -> float:
         return self.backoff * (2**attempt)
+
+
+def retry_after(response: requests.Response, *, default: float) -> float:
+    """The seconds a 429 asks to wait (`Retry-After` in seconds), capped; `default` when absent."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return max(default, 0.0)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)

@@ -1,14 +1,19 @@
-"""Adapter for the Lambda Cloud API v1 (instance types, launch, terminate, instances).
+"""Adapter for the Lambda Cloud API v1 (docs/vendor/lambda-cloud-openapi.json).
 
-Lambda has neither idempotency keys nor tags, so both are emulated through the instance name,
-`gpub-<rental id>-<hash of the idempotency key>`: before launching, the adapter looks for a live
-instance with that name and returns it instead of launching a second one.
+Lambda has no idempotency keys, so they are emulated through the instance name,
+`gpub-<rental id>-<hash of the idempotency key>`: before launching, the adapter looks for a
+booting or active instance with that name and returns it instead of launching a second one (a
+same-named instance that is terminating, preempted or broken is never taken for the new node).
+Ports a launch needs are opened by a firewall ruleset per (region, rules), created once and
+attached at launch. Lambda sells no spot instances, so a spot launch is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from typing import Any
 
 import requests
@@ -22,6 +27,7 @@ from .base import (
     RENTAL_TAG,
     TRANSIENT,
     NodeInfo,
+    PortRule,
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
@@ -40,6 +46,9 @@ _KIND_BY_CODE = {
 }
 _STATE_BY_STATUS = {"booting": "pending", "active": "running", "unhealthy": "failed",
                     "terminating": "terminated", "terminated": "terminated", "preempted": "terminated"}
+LIVE_STATUSES = frozenset({"booting", "active", "unhealthy"})
+REUSABLE_STATUSES = frozenset({"booting", "active"})
+_PREFIXES = ("NVIDIA ", "Tesla ", "Quadro ")
 
 
 def node_name(spec: ProvisionSpec) -> str:
@@ -54,11 +63,17 @@ def rental_from_name(name: str | None) -> str | None:
 
 
 def gpu_from_description(description: str) -> str:
-    """'H100 (80 GB SXM5)' → 'H100'; an 80 GB A100 keeps its memory in the name ('A100-80GB')."""
-    base = description.split(" (", 1)[0].strip()
-    if base.upper() == "A100" and "80 GB" in description.upper():
-        return "A100-80GB"
-    return base
+    """Lambda's GPU description → the catalogue's name: 'Tesla V100 (16 GB)' → 'V100',
+    'RTX 6000 (24 GB)' → 'RTX6000', 'RTX A6000 (48 GB)' → 'RTXA6000', 'A100 (80 GB SXM4)' → 'A100-80GB'."""
+    base, _, detail = description.partition(" (")
+    base = base.strip()
+    for prefix in _PREFIXES:
+        base = base.removeprefix(prefix)
+    name = base.replace(" ", "")
+    memory = re.search(r"(\d+)\s*GB", detail.upper())
+    if memory and (name.upper(), int(memory.group(1))) in (("A100", 80), ("V100", 32)):
+        return f"{name}-{memory.group(1)}GB"
+    return name
 
 
 def raise_for_error(response: requests.Response) -> None:
@@ -66,7 +81,7 @@ def raise_for_error(response: requests.Response) -> None:
         return
     try:
         error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError):  # e.g. the CDN's plain-text 429 (error 1015)
         error = {}
     kind = _KIND_BY_CODE.get(error.get("code", ""))
     if kind is None:
@@ -88,12 +103,13 @@ class LambdaCloudAdapter:
 
     def __init__(self, *, base_url: str = "https://cloud.lambdalabs.com/api/v1", credentials: dict,
                  auth: str = "bearer", ssh_key_name: str = "", timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.25, http: HttpClient | None = None):
+                 backoff: float = 0.25, rate_limit_wait_s: float = 300.0, http: HttpClient | None = None):
         key = credentials.get("api_key", "")
         header = f"Bearer {key}" if auth == "bearer" else "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         self.http = http or HttpClient(base_url, headers={"Authorization": header}, timeout=timeout,
-                                       retries=retries, backoff=backoff)
+                                       retries=retries, backoff=backoff, rate_limit_wait_s=rate_limit_wait_s)
         self.ssh_key_name = ssh_key_name
+        self._rulesets: dict[tuple[str, str], str] = {}
 
     def list_offers(self) -> list[ProviderOffer]:
         """One offer per instance type and region with capacity (Lambda reports no counts)."""
@@ -105,16 +121,23 @@ class LambdaCloudAdapter:
         return offers
 
     def provision(self, spec: ProvisionSpec) -> NodeInfo:
-        """Launch one instance, unless one with this spec's name (rental + key hash) is already live."""
+        """Launch one instance, unless a booting or active one with this spec's name already exists."""
+        if spec.spot:
+            raise ProviderError(INVALID_REQUEST, "Lambda sells no spot instances")
         name = node_name(spec)
-        existing = next((i for i in self._instances() if i.get("name") == name), None)
+        existing = next((i for i in self._instances() if i.get("name") == name
+                         and i.get("status") in REUSABLE_STATUSES), None)
         if existing is not None:
             return _node(existing)
-        body = {"region_name": spec.region, "instance_type_name": spec.instance_type, "quantity": 1,
-                "ssh_key_names": [self._ssh_key(spec.ssh_public_key)], "file_system_names": [], "name": name}
+        body: dict[str, Any] = {"region_name": spec.region, "instance_type_name": spec.instance_type,
+                                "ssh_key_names": [self._ssh_key(spec.ssh_public_key)], "file_system_names": [],
+                                "name": name}
+        if spec.ports:
+            body["firewall_rulesets"] = [{"id": self._firewall_ruleset(spec.region, spec.ports)}]
         if spec.user_data:
             body["user_data"] = spec.user_data
-        # A launch is not idempotent on Lambda's side, so it is sent once; a caller retry finds it by name.
+        # A launch is not idempotent on Lambda's side, so it is sent once (a 429 was refused, not
+        # acted on, and is repeated by the HTTP seam); a caller's retry finds the instance by name.
         ids = _data(self.http.request("POST", "/instance-operations/launch", json=body))["instance_ids"]
         return self.describe(ids[0])
 
@@ -131,11 +154,27 @@ class LambdaCloudAdapter:
                 raise
 
     def list_nodes(self) -> list[NodeInfo]:
-        """Live instances whose name carries the broker's prefix."""
+        """Live (booting, active or unhealthy) instances whose name carries the broker's prefix."""
         return [_node(i) for i in self._instances() if rental_from_name(i.get("name")) is not None]
 
     def _instances(self) -> list[dict]:
-        return [i for i in _data(self.http.request("GET", "/instances")) if i.get("status") != "terminated"]
+        return [i for i in _data(self.http.request("GET", "/instances")) if i.get("status") in LIVE_STATUSES]
+
+    def _firewall_ruleset(self, region: str, ports: tuple[PortRule, ...]) -> str:
+        """The id of the broker's ruleset opening exactly `ports` in `region`, created when missing."""
+        rules = [{"protocol": "tcp", "port_range": [p.port, p.port], "source_network": p.source,
+                  "description": f"gpu-broker: port {p.port}"} for p in sorted(set(ports), key=lambda r: (r.port, r.source))]
+        digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]
+        name = f"gpub-{digest}"
+        if (region, name) not in self._rulesets:
+            found = next((r["id"] for r in _data(self.http.request("GET", "/firewall-rulesets"))
+                          if r.get("name") == name and (r.get("region") or {}).get("name") == region), None)
+            if found is None:
+                created = self.http.request("POST", "/firewall-rulesets",
+                                            json={"name": name, "region": region, "rules": rules})
+                found = _data(created)["id"]
+            self._rulesets[(region, name)] = found
+        return self._rulesets[(region, name)]
 
     def _ssh_key(self, public_key: str) -> str:
         """The name of a registered key holding `public_key`, registering it when new."""
@@ -170,5 +209,5 @@ def _node(instance: dict) -> NodeInfo:
         ref=instance["id"], state=_STATE_BY_STATUS.get(instance.get("status", ""), "pending"),
         region=(instance.get("region") or {}).get("name", ""),
         instance_type=(instance.get("instance_type") or {}).get("name", ""), ip=instance.get("ip"),
-        tags={RENTAL_TAG: rental} if rental else {}, endpoint=instance.get("endpoint"),
+        tags={RENTAL_TAG: rental} if rental else {},
     )

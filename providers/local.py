@@ -109,6 +109,8 @@ class LocalAdapter:
             raise ProviderError(INVALID_REQUEST, f"the local partner sells {self.instance_type!r} in {self.region!r}")
         if not spec.user_data.strip():
             raise ProviderError(INVALID_REQUEST, "user_data (the node's launch command) is required")
+        if spec.spot:
+            raise ProviderError(INVALID_REQUEST, "the local machine is not sold as spot")
 
     def _live(self) -> bool:
         return any(r["terminated_at"] is None and is_running(self.state_dir, r["id"]) for r in self._records())

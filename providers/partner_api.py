@@ -12,7 +12,6 @@ from .base import (
     INVALID_REQUEST,
     NO_CAPACITY,
     NOT_FOUND,
-    QUOTA_EXCEEDED,
     RENTAL_TAG,
     TRANSIENT,
     NodeInfo,
@@ -23,7 +22,7 @@ from .base import (
 from .http import HttpClient
 
 _KIND_BY_STATUS = {401: AUTH_FAILED, 403: AUTH_FAILED, 404: NOT_FOUND, 409: NO_CAPACITY, 422: INVALID_REQUEST,
-                   400: INVALID_REQUEST, 429: QUOTA_EXCEEDED}
+                   400: INVALID_REQUEST, 429: TRANSIENT}
 
 
 def raise_for_error(response: requests.Response) -> None:
@@ -52,7 +51,7 @@ def node_from_json(data: dict) -> NodeInfo:
     return NodeInfo(
         ref=str(data["id"]), state=data["state"], region=data.get("region", ""),
         instance_type=data.get("instance_type", ""), ip=data.get("ip"),
-        tags=dict(data.get("tags") or {}), endpoint=data.get("endpoint"),
+        tags=dict(data.get("tags") or {}), spot=bool(data.get("spot", False)),
     )
 
 
@@ -87,7 +86,8 @@ class PartnerApiAdapter:
     def provision(self, spec: ProvisionSpec) -> NodeInfo:
         """POST /v1/nodes with the Idempotency-Key header, so a retried call returns the same node."""
         body = {"instance_type": spec.instance_type, "region": spec.region, "user_data": spec.user_data,
-                "ssh_public_key": spec.ssh_public_key, "tags": spec.node_tags()}
+                "ssh_public_key": spec.ssh_public_key, "tags": spec.node_tags(), "spot": spec.spot,
+                "ports": [{"port": p.port, "source": p.source} for p in spec.ports]}
         response = self.http.request("POST", "/v1/nodes", json=body,
                                      headers={"Idempotency-Key": spec.idempotency_key})
         return node_from_json(_json(response))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,17 +21,14 @@ from providers.processes import kill_group, start_process
 
 from . import lambda_routes, partner_routes
 from .messages import Request, Response
+from .ratelimit import RateLimiter
 from .store import SimError, Store
+
+DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
 
 STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
                404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
                500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SimulatorApp:
@@ -44,16 +40,16 @@ class SimulatorApp:
         self.run_user_data = run_user_data
         self.runtime_dir = runtime_dir or Path("var/simulator-nodes")
         self.sleep = sleep
-        self.apis: dict[str, Callable[[SimulatorApp, str, Request], Response]] = {
-            "p": partner_routes.handle, "lambda": lambda_routes.handle,
-        }
+        self.rate_limiter = RateLimiter(store.clock)
+        self.apis = {"p": partner_routes, "lambda": lambda_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
         response = self.dispatch(_parse(environ))
-        payload = json.dumps(response.body).encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                   *response.headers.items()]
+        text = isinstance(response.body, str)
+        payload = (response.body if text else json.dumps(response.body)).encode()
+        headers = [("Content-Type", "text/plain" if text else "application/json"),
+                   ("Content-Length", str(len(payload))), *response.headers.items()]
         start_response(f"{response.status} {STATUS_TEXT.get(response.status, '')}", headers)
         return [payload]
 
@@ -66,8 +62,8 @@ class SimulatorApp:
         if len(parts) == 2 and parts[0] == "_control":
             return self.control(parts[1], request)
         if len(parts) >= 2 and parts[0] in self.apis and parts[1] in self.store.partner_slugs():
-            handler = self.apis[parts[0]]
-            return self.with_faults(parts[1], request, lambda: handler(self, parts[1], request))
+            api = self.apis[parts[0]]
+            return self.with_faults(parts[1], request, api, lambda: api.handle(self, parts[1], request))
         return Response(404, {"error": {"kind": "not_found", "message": "no such path"}})
 
     # -- faults and auth -------------------------------------------------------------------------
@@ -75,15 +71,20 @@ class SimulatorApp:
         with self._rng_lock:
             return rate > 0 and self.rng.random() < rate
 
-    def with_faults(self, slug: str, request: Request, call: Callable[[], Response]) -> Response:
+    def with_faults(self, slug: str, request: Request, api: Any, call: Callable[[], Response]) -> Response:
+        """Latency, injected 5xx and timeouts, then the API's own rate limits, then the call."""
         faults = self.store.faults(slug)
         if faults.latency_ms:
             self.sleep(faults.latency_ms / 1000)
         if self.store.take_error_next(slug) or self.chance(faults.error_rate):
-            return Response(503, {"error": {"kind": "transient", "message": "simulated server error"}})
+            return api.server_error(503, "simulated server error")
         if self.chance(faults.timeout_rate):
             self.sleep(faults.timeout_s)
-            return Response(504, {"error": {"kind": "transient", "message": "simulated timeout"}})
+            return api.server_error(504, "simulated timeout")
+        for bucket, interval in api.rate_limits(request, faults):
+            wait = self.rate_limiter.wait_s(slug, bucket, interval)
+            if wait:
+                return api.rate_limited(wait)
         return call()
 
     def authorized(self, slug: str, request: Request) -> bool:
@@ -99,14 +100,17 @@ class SimulatorApp:
 
     # -- nodes that run their user_data locally ----------------------------------------------------
     def node_started(self, slug: str, node: dict, user_data: str) -> dict:
-        """Run the node's user_data as a local process when enabled; report its reachable address."""
+        """Run the node's user_data as a local process when enabled, serving on the node's own address.
+
+        The node's address is a loopback address of its own (see `simulated_ip`), so what its plan
+        serves is reached the way a real node is: the reported IP and the port the launch opened.
+        """
         if not (self.run_user_data and user_data.strip()):
             return node
-        port = _free_port()
-        env = {"NODE_ID": node["id"], "NODE_PORT": str(port), "PORT": str(port), "NODE_HOST": "127.0.0.1"}
+        port = service_port(node["ports"])
+        env = {"NODE_ID": node["id"], "NODE_HOST": node["ip"], "NODE_PORT": str(port), "PORT": str(port)}
         start_process(user_data, state_dir=self.runtime_dir, name=node["id"], env=env)
-        self.store.set_endpoint(node["id"], ip="127.0.0.1", endpoint=f"http://127.0.0.1:{port}")
-        return self.store.get_node(slug, node["id"])
+        return node
 
     def node_stopped(self, node_id: str) -> None:
         kill_group(self.runtime_dir, node_id)
@@ -132,6 +136,7 @@ class SimulatorApp:
         capacity = changes.pop("capacity", None)
         instance_type = changes.pop("instance_type", None)
         token = changes.pop("token", None)
+        preempt, fail = changes.pop("preempt", None), changes.pop("fail", None)
         faults = self.store.faults(slug).updated(changes)
         if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
             raise SimError("invalid_request", "capacity must be an integer >= 0")
@@ -141,7 +146,16 @@ class SimulatorApp:
             self.store.set_capacity(slug, capacity, instance_type)
         if token is not None:
             self.store.set_token(slug, token)
+        if preempt is not None:
+            self.node_stopped(self.store.preempt_node(slug, str(preempt))["id"])
+        if fail is not None:
+            self.store.fail_node(slug, str(fail))
         self.store.set_faults(slug, faults)
+
+
+def service_port(ports: list[dict]) -> int:
+    """The port a node's plan serves on: the first opened port other than SSH."""
+    return next((int(p["port"]) for p in ports if int(p["port"]) != 22), DEFAULT_SERVICE_PORT)
 
 
 class _BadJson:

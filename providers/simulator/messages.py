@@ -16,5 +16,5 @@ class Request:
 @dataclass
 class Response:
     status: int
-    body: Any
+    body: Any  # JSON, or a str sent as text/plain (what a CDN in front of an API answers)
     headers: dict[str, str] = field(default_factory=dict)

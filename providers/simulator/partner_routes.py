@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
 from .messages import Request, Response
@@ -12,11 +13,24 @@ if TYPE_CHECKING:
 
 STATUS_BY_KIND = {"invalid_request": 400, "auth_failed": 401, "quota_exceeded": 403, "not_found": 404,
                   "no_capacity": 409, "transient": 503}
-NODE_FIELDS = ("id", "state", "region", "instance_type", "ip", "endpoint", "tags", "created_at")
+NODE_FIELDS = ("id", "state", "region", "instance_type", "ip", "tags", "created_at", "spot", "ports")
 
 
 def error(kind: str, message: str) -> Response:
     return Response(STATUS_BY_KIND[kind], {"error": {"kind": kind, "message": message}})
+
+
+def server_error(status: int, message: str) -> Response:
+    return Response(status, {"error": {"kind": "transient", "message": message}})
+
+
+def rate_limits(request: Request, faults) -> list[tuple[str, float]]:
+    return [("requests", faults.request_interval_s)]
+
+
+def rate_limited(wait_s: int) -> Response:
+    return Response(429, {"error": {"kind": "transient", "message": "rate limited"}},
+                    {"Retry-After": str(wait_s)})
 
 
 def handle(app: SimulatorApp, slug: str, request: Request) -> Response:
@@ -52,7 +66,8 @@ def _create(app: SimulatorApp, slug: str, request: Request) -> Response:
     node, created = app.store.create_node(
         slug, instance_type=body["instance_type"], region=body["region"], idempotency_key=key,
         tags=body.get("tags") or {}, user_data=body.get("user_data") or "",
-        ssh_public_key=body.get("ssh_public_key") or "", capacity_error=app.chance(faults.capacity_error_rate))
+        ssh_public_key=body.get("ssh_public_key") or "", capacity_error=app.chance(faults.capacity_error_rate),
+        spot=body.get("spot", False), ports=body.get("ports") or [], loopback=app.run_user_data)
     if created:
         node = app.node_started(slug, node, body.get("user_data") or "")
     return Response(201 if created else 200, _public(node))
@@ -73,6 +88,22 @@ def _invalid_create(key: str, body: object) -> str | None:
     for name in ("user_data", "ssh_public_key"):
         if not isinstance(body.get(name) or "", str):
             return f"{name} must be a string"
+    if not isinstance(body.get("spot", False), bool):
+        return "spot must be a boolean"
+    return _invalid_ports(body.get("ports") or [])
+
+
+def _invalid_ports(ports: object) -> str | None:
+    if not isinstance(ports, list):
+        return "ports must be a list of {port, source}"
+    for rule in ports:
+        if not isinstance(rule, dict) or isinstance(rule.get("port"), bool) or not isinstance(rule.get("port"), int) \
+                or not 1 <= rule["port"] <= 65535:
+            return "ports[].port must be an integer between 1 and 65535"
+        try:
+            ipaddress.IPv4Network(rule.get("source", "0.0.0.0/0"), strict=False)
+        except (TypeError, ValueError):
+            return "ports[].source must be an IPv4 network in CIDR notation"
     return None
 
 

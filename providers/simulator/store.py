@@ -27,13 +27,18 @@ CREATE TABLE IF NOT EXISTS offers (
     PRIMARY KEY (slug, region, instance_type));
 CREATE TABLE IF NOT EXISTS nodes (
     id TEXT PRIMARY KEY, slug TEXT NOT NULL, idempotency_key TEXT, name TEXT NOT NULL DEFAULT '',
-    region TEXT NOT NULL, instance_type TEXT NOT NULL, ip TEXT, endpoint TEXT, tags TEXT NOT NULL,
+    region TEXT NOT NULL, instance_type TEXT NOT NULL, ip TEXT, tags TEXT NOT NULL,
     user_data TEXT NOT NULL DEFAULT '', ssh_public_key TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL, ready_at REAL NOT NULL, terminated_at REAL, failed TEXT,
     UNIQUE (slug, idempotency_key));
 CREATE TABLE IF NOT EXISTS ssh_keys (slug TEXT NOT NULL, name TEXT NOT NULL, public_key TEXT NOT NULL,
     PRIMARY KEY (slug, name));
+CREATE TABLE IF NOT EXISTS firewall_rulesets (id TEXT PRIMARY KEY, slug TEXT NOT NULL, name TEXT NOT NULL,
+    region TEXT NOT NULL, rules TEXT NOT NULL, created_at REAL NOT NULL);
 """
+# Columns added after the first release: a state file written before them gains them on open.
+LATER_NODE_COLUMNS = {"spot": "INTEGER NOT NULL DEFAULT 0", "ports": "TEXT NOT NULL DEFAULT '[]'",
+                      "firewall_rulesets": "TEXT NOT NULL DEFAULT '[]'", "preempted_at": "REAL"}
 
 
 @dataclass
@@ -46,8 +51,12 @@ class Faults:
     latency_ms: float = 0.0
     timeout_s: float = 30.0
     delay_s: float = 0.0
+    terminate_delay_s: float = 0.0  # how long a terminated node stays `terminating` (Lambda)
     quota_nodes: int | None = None
     error_next: int = 0
+    # Lambda's documented rate limits, answered with 429 + Retry-After; 0 = off.
+    request_interval_s: float = 0.0
+    launch_interval_s: float = 0.0
 
     RATES = ("capacity_error_rate", "error_rate", "timeout_rate")
 
@@ -86,10 +95,14 @@ def default_token(slug: str) -> str:
     return f"sim-{slug}"
 
 
-def simulated_ip(node_id: str) -> str:
-    """A stable 10.x address for a simulated node (data only; nothing listens there)."""
+def simulated_ip(node_id: str, *, loopback: bool = False) -> str:
+    """A stable address for a simulated node: 10.x (data only), or 127.x when its plan runs here.
+
+    Every 127.0.0.0/8 address reaches this machine, so each node that runs its user data can serve
+    the same port (the NIM port) on its own address, as real nodes do.
+    """
     digest = hashlib.sha256(node_id.encode()).digest()
-    return f"10.{digest[0]}.{digest[1]}.{max(digest[2], 2)}"
+    return f"{127 if loopback else 10}.{digest[0]}.{digest[1]}.{max(digest[2], 2)}"
 
 
 OFFER_COLUMNS = ("region", "instance_type", "gpu", "gpus_per_node", "vcpus", "memory_gb", "interconnect",
@@ -105,6 +118,10 @@ class Store:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(nodes)")}
+        for name, ddl in LATER_NODE_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE nodes ADD COLUMN {name} {ddl}")
 
     def close(self) -> None:
         self._db.close()
@@ -184,7 +201,8 @@ class Store:
     # -- nodes -----------------------------------------------------------------------------------
     def create_node(self, slug: str, *, instance_type: str, region: str, idempotency_key: str | None = None,
                     name: str = "", tags: dict | None = None, user_data: str = "", ssh_public_key: str = "",
-                    capacity_error: bool = False) -> tuple[dict, bool]:
+                    capacity_error: bool = False, spot: bool = False, ports: list | None = None,
+                    firewall_rulesets: list[str] | None = None, loopback: bool = False) -> tuple[dict, bool]:
         """Start a node, consuming capacity; (node, created). A known idempotency key returns its node."""
         with self._lock, self._tx():
             if idempotency_key:
@@ -195,6 +213,8 @@ class Store:
             offer = self._offer(slug, instance_type, region)
             if offer is None:
                 raise SimError("invalid_request", f"no instance type {instance_type!r} in region {region!r}")
+            if spot and offer["spot_price_per_hour"] is None:
+                raise SimError("invalid_request", f"{instance_type} in {region} is not sold as spot")
             quota = self.faults(slug).quota_nodes
             if quota is not None and self._live_count(slug) >= quota:
                 raise SimError("quota_exceeded", f"account limit of {quota} running nodes reached")
@@ -204,14 +224,12 @@ class Store:
             now = self.clock()
             self._db.execute(
                 "INSERT INTO nodes (id, slug, idempotency_key, name, region, instance_type, ip, tags, user_data,"
-                " ssh_public_key, created_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (node_id, slug, idempotency_key, name, region, instance_type, simulated_ip(node_id),
-                 json.dumps(tags or {}), user_data, ssh_public_key, now, now + self.faults(slug).delay_s))
+                " ssh_public_key, created_at, ready_at, spot, ports, firewall_rulesets)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (node_id, slug, idempotency_key, name, region, instance_type, simulated_ip(node_id, loopback=loopback),
+                 json.dumps(tags or {}), user_data, ssh_public_key, now, now + self.faults(slug).delay_s,
+                 int(spot), json.dumps(ports or []), json.dumps(firewall_rulesets or [])))
             return self.get_node(slug, node_id), True
-
-    def set_endpoint(self, node_id: str, *, ip: str, endpoint: str | None) -> None:
-        with self._lock:
-            self._db.execute("UPDATE nodes SET ip = ?, endpoint = ? WHERE id = ?", (ip, endpoint, node_id))
 
     def get_node(self, slug: str, node_id: str) -> dict:
         row = self._db.execute("SELECT * FROM nodes WHERE slug = ? AND id = ?", (slug, node_id)).fetchone()
@@ -234,6 +252,22 @@ class Store:
                              (self.clock(), node_id))
             return self.get_node(slug, node_id)
 
+    def preempt_node(self, slug: str, node_id: str) -> dict:
+        """The partner takes the node back: it ends now (capacity returns) and reports `preempted`."""
+        with self._lock:
+            self.get_node(slug, node_id)
+            now = self.clock()
+            self._db.execute("UPDATE nodes SET preempted_at = ?, terminated_at = COALESCE(terminated_at, ?)"
+                             " WHERE id = ?", (now, now, node_id))
+            return self.get_node(slug, node_id)
+
+    def fail_node(self, slug: str, node_id: str, reason: str = "hardware fault") -> dict:
+        """The node breaks (Lambda reports it `unhealthy`); it no longer counts against capacity."""
+        with self._lock:
+            self.get_node(slug, node_id)
+            self._db.execute("UPDATE nodes SET failed = ? WHERE id = ?", (reason, node_id))
+            return self.get_node(slug, node_id)
+
     def _live_count(self, slug: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM nodes WHERE slug = ? AND terminated_at IS NULL"
                                 " AND failed IS NULL", (slug,)).fetchone()[0]
@@ -246,8 +280,10 @@ class Store:
         else:
             state = "running" if self.clock() >= row["ready_at"] else "pending"
         return {"id": row["id"], "name": row["name"], "state": state, "region": row["region"],
-                "instance_type": row["instance_type"], "ip": row["ip"], "endpoint": row["endpoint"],
-                "tags": json.loads(row["tags"]), "created_at": row["created_at"], "user_data": row["user_data"]}
+                "instance_type": row["instance_type"], "ip": row["ip"], "tags": json.loads(row["tags"]),
+                "created_at": row["created_at"], "user_data": row["user_data"], "spot": bool(row["spot"]),
+                "ports": json.loads(row["ports"]), "firewall_rulesets": json.loads(row["firewall_rulesets"]),
+                "terminated_at": row["terminated_at"], "preempted_at": row["preempted_at"]}
 
     # -- ssh keys (Lambda shape) -------------------------------------------------------------------
     def ssh_keys(self, slug: str) -> list[dict]:
@@ -259,6 +295,30 @@ class Store:
             if self._db.execute("SELECT 1 FROM ssh_keys WHERE slug = ? AND name = ?", (slug, name)).fetchone():
                 raise SimError("invalid_request", f"ssh key {name!r} already exists")
             self._db.execute("INSERT INTO ssh_keys VALUES (?, ?, ?)", (slug, name, public_key))
+
+    # -- firewall rulesets (Lambda shape) ----------------------------------------------------------
+    def firewall_rulesets(self, slug: str) -> list[dict]:
+        rows = self._db.execute("SELECT * FROM firewall_rulesets WHERE slug = ? ORDER BY created_at, id", (slug,))
+        return [self._ruleset(row) for row in rows]
+
+    def firewall_ruleset(self, slug: str, ruleset_id: str) -> dict:
+        row = self._db.execute("SELECT * FROM firewall_rulesets WHERE slug = ? AND id = ?",
+                               (slug, ruleset_id)).fetchone()
+        if row is None:
+            raise SimError("not_found", f"no firewall ruleset {ruleset_id!r}")
+        return self._ruleset(row)
+
+    def add_firewall_ruleset(self, slug: str, name: str, region: str, rules: list[dict]) -> dict:
+        with self._lock:
+            ruleset_id = uuid.uuid4().hex
+            self._db.execute("INSERT INTO firewall_rulesets VALUES (?, ?, ?, ?, ?, ?)",
+                             (ruleset_id, slug, name, region, json.dumps(rules), self.clock()))
+            return self.firewall_ruleset(slug, ruleset_id)
+
+    def _ruleset(self, row: sqlite3.Row) -> dict:
+        users = [n["id"] for n in self.list_nodes(row["slug"]) if row["id"] in n["firewall_rulesets"]]
+        return {"id": row["id"], "name": row["name"], "region": row["region"], "rules": json.loads(row["rules"]),
+                "created_at": row["created_at"], "instance_ids": users}
 
     def _tx(self):
         return _Transaction(self._db)

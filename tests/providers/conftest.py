@@ -25,7 +25,9 @@ from providers.base import ProviderAdapter, ProvisionSpec
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
-from providers.simulator import SimulatorServer
+from providers.simulator import Faults, SimulatorServer
+
+from .lambda_contract import AnswerLog
 
 SLUG = "acme"
 SEED = {SLUG: [
@@ -75,11 +77,41 @@ def moto_ami(moto_url: str) -> str:
     return adapter._ami("us-east-1")
 
 
+# Lambda's documented limits: about one request per second, one launch per 12 s.
+LAMBDA_RATE_LIMITS = Faults(request_interval_s=1.0, launch_interval_s=12.0)
+
+
+class VirtualClock:
+    """Time for the simulator and the adapters' backoff: sleeping advances it, nothing waits."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(SEED, capacity=2, random_seed=7).start()
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def simulator(clock: VirtualClock) -> Iterator[SimulatorServer]:
+    """The simulator with Lambda's rate limits on, on virtual time; every Lambda answer is checked
+    against Lambda's published OpenAPI document when the test ends."""
+    server = SimulatorServer(SEED, capacity=2, random_seed=7, faults=LAMBDA_RATE_LIMITS, clock=clock).start()
+    log = AnswerLog()
+    log.attach(server.app)
+    server.answers = log
     yield server
     server.stop()
+    assert log.problems == [], f"{log.failing} of {len(log.answers)} Lambda answers violate the document"
 
 
 def _ec2_error(code: str, status: int = 400) -> AWSResponse:
@@ -161,12 +193,18 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
         return
     if kind in ("lambda", "partner_api"):
         server = request.getfixturevalue("simulator")
-        if kind == "lambda":
-            factory = lambda token: LambdaCloudAdapter(  # noqa: E731
-                base_url=server.lambda_url(SLUG), credentials={"api_key": token}, retries=2, backoff=0)
-        else:
-            factory = lambda token: PartnerApiAdapter(  # noqa: E731
-                base_url=server.partner_api_url(SLUG), credentials={"api_key": token}, retries=2, backoff=0)
+        sleep = request.getfixturevalue("clock").sleep
+
+        def factory(token: str) -> ProviderAdapter:
+            if kind == "lambda":
+                adapter = LambdaCloudAdapter(base_url=server.lambda_url(SLUG), credentials={"api_key": token},
+                                             retries=2, backoff=0)
+            else:
+                adapter = PartnerApiAdapter(base_url=server.partner_api_url(SLUG), credentials={"api_key": token},
+                                            retries=2, backoff=0)
+            adapter.http.sleep = sleep
+            return adapter
+
         yield _sim_common(server, kind, factory)
         return
     adapter = LocalAdapter(state_dir=tmp_path / "local-nodes")

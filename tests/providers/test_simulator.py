@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from marketplace.catalog.skypilot import OfferRow
-from providers.base import ProviderError, ProvisionSpec
+from providers.base import PortRule, ProviderError, ProvisionSpec
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.simulator import Faults, SimulatorServer, Store
@@ -172,16 +172,19 @@ def test_seed_accepts_catalogue_rows_and_skips_unpriced_ones():
                                           "price_per_hour": 9.0, "spot_price_per_hour": None}]}
 
 
-def test_run_user_data_serves_from_the_node_and_terminate_stops_it(tmp_path):
-    sim = SimulatorServer(SEED, capacity=1, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
+def test_run_user_data_serves_on_the_node_ip_and_opened_port_and_terminate_stops_it(tmp_path):
+    """Reached as a real node is: the partner's reported IP and the port the launch opened."""
+    sim = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
     try:
         adapter = partner(sim)
-        node = adapter.provision(spec("a", "exec python3 -m http.server $NODE_PORT --bind 127.0.0.1"))
-        assert node.ip == "127.0.0.1" and node.endpoint.startswith("http://127.0.0.1:")
-        assert _eventually_status(node.endpoint) == 200
-        adapter.terminate(node.ref)
+        serve = "exec python3 -m http.server $PORT --bind $NODE_HOST"
+        ports = (PortRule(22), PortRule(18000, "127.0.0.1/32"))
+        nodes = [adapter.provision(ProvisionSpec(key, "r-1", *H100, user_data=serve, ports=ports)) for key in "ab"]
+        assert len({n.ip for n in nodes}) == 2 and all(n.ip.startswith("127.") for n in nodes)
+        assert [_eventually_status(f"http://{n.ip}:18000/") for n in nodes] == [200, 200]
+        adapter.terminate(nodes[0].ref)
         with pytest.raises(requests.ConnectionError):
-            requests.get(node.endpoint, timeout=2)
+            requests.get(f"http://{nodes[0].ip}:18000/", timeout=2)
     finally:
         sim.stop()
 
