@@ -9,6 +9,7 @@ botocore's parser, its retry handler and the adapter's own error mapping.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ SEED = {SLUG: [
     {"region": "us-east-1", "instance_type": "gpu_1x_a10", "gpu": "A10", "gpus_per_node": 1, "vcpus": 30,
      "memory_gb": 200, "interconnect": "pcie", "price_per_hour": 0.75, "spot_price_per_hour": 0.4},
 ]}
-AMI_NAME = "ubuntu/images/hvm-ssd/ubuntu-trusty*"  # one of the AMIs moto ships in every region
+AMI_NAME = "ubuntu-22.04-test-image"
 
 
 def ssh_public_key() -> str:
@@ -55,6 +56,9 @@ class Harness:
     wrong_key_adapter: Callable[[], ProviderAdapter] | None = None
     arrange_quota: Callable[[], None] | None = None
     fail_next: Callable[[int], None] | None = None
+    # A spot launch and how to ask the partner itself whether the node is spot (None: sells no spot).
+    spot_spec: ProvisionSpec | None = None
+    partner_says_spot: Callable[[str], bool] | None = None
     sells_offers: bool = True
     notes: dict = field(default_factory=dict)
 
@@ -62,19 +66,32 @@ class Harness:
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # Without its ~1,300 bundled AMIs moto builds a region in milliseconds instead of seconds;
+    # tests register the images they need (moto_ami).
+    previous = os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS")
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+    if previous is None:
+        os.environ.pop("MOTO_EC2_LOAD_DEFAULT_AMIS", None)
+    else:
+        os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = previous
 
 
-@pytest.fixture(scope="session")
+def register_ami(moto_url: str, name: str = AMI_NAME, region: str = "us-east-1") -> str:
+    ec2 = AwsAdapter(credentials={"aws_access_key_id": "AKIAEXAMPLEBROKER", "aws_secret_access_key": "secret"},
+                     endpoint_url=moto_url, regions=[region]).client(region)
+    return ec2.register_image(Name=name, RootDeviceName="/dev/sda1")["ImageId"]
+
+
+@pytest.fixture
 def moto_ami(moto_url: str) -> str:
-    """The AMI the adapter finds by name on moto (looked up once: moto scans ~1,300 images)."""
-    adapter = AwsAdapter(credentials={"aws_access_key_id": "AKIAEXAMPLEBROKER", "aws_secret_access_key": "secret"},
-                         endpoint_url=moto_url, ami_name=AMI_NAME)
-    return adapter._ami("us-east-1")
+    """A fresh moto (reset) with one registered image, whose id is returned."""
+    requests.post(f"{moto_url}/moto-api/reset", timeout=5)
+    return register_ami(moto_url)
 
 
 # Lambda's documented limits: about one request per second, one launch per 12 s.
@@ -117,7 +134,10 @@ def simulator(clock: VirtualClock) -> Iterator[SimulatorServer]:
 def _ec2_error(code: str, status: int = 400) -> AWSResponse:
     body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error></Errors>"
             f"<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>").encode()
+    return _ec2_answer(body, status)
 
+
+def _ec2_answer(body: bytes, status: int) -> AWSResponse:
     class _Raw:
         def stream(self, **_):
             yield body
@@ -125,7 +145,8 @@ def _ec2_error(code: str, status: int = 400) -> AWSResponse:
     return AWSResponse("https://ec2.invalid/", status, {"Content-Type": "text/xml"}, _Raw())
 
 
-def inject_ec2(adapter: AwsAdapter, operation: str, code: str, *, status: int = 400, times: int = 10**6) -> list:
+def inject_ec2(adapter: AwsAdapter, operation: str, code: str, *, status: int = 400, times: int = 10**6,
+               region: str = "us-east-1") -> list:
     """Answer the next `times` calls of `operation` with an EC2 error; returns the list of hits."""
     hits: list[str] = []
 
@@ -135,15 +156,32 @@ def inject_ec2(adapter: AwsAdapter, operation: str, code: str, *, status: int = 
             return _ec2_error(code, status)
         return None
 
-    adapter.client("us-east-1").meta.events.register(f"before-send.ec2.{operation}", handler)
+    adapter.client(region).meta.events.register(f"before-send.ec2.{operation}", handler)
+    return hits
+
+
+def inject_no_instances(adapter: AwsAdapter, *, times: int = 1, region: str = "us-east-1") -> list:
+    """Answer the next `times` DescribeInstances with an empty reservation set (not yet visible)."""
+    hits: list[str] = []
+    body = (b'<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            b"<requestId>00000000-0000-0000-0000-000000000000</requestId><reservationSet/>"
+            b"</DescribeInstancesResponse>")
+
+    def handler(**_):
+        if len(hits) < times:
+            hits.append("empty")
+            return _ec2_answer(body, 200)
+        return None
+
+    adapter.client(region).meta.events.register("before-send.ec2.DescribeInstances", handler)
     return hits
 
 
 def aws_harness(moto_url: str, ami: str, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    requests.post(f"{moto_url}/moto-api/reset", timeout=5)
     monkeypatch.setattr(moto.settings, "EC2_ENABLE_INSTANCE_TYPE_VALIDATION", True)
     creds = {"aws_access_key_id": "AKIAEXAMPLEBROKER", "aws_secret_access_key": "secret"}
-    adapter = AwsAdapter(credentials=creds, endpoint_url=moto_url, regions=["us-east-1"], ami=ami, max_attempts=3)
+    adapter = AwsAdapter(credentials=creds, endpoint_url=moto_url, regions=["us-east-1"], ami=ami, max_attempts=3,
+                         sleep=lambda _s: None)
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, ctx: 0)
     key = ssh_public_key()
 
@@ -151,7 +189,8 @@ def aws_harness(moto_url: str, ami: str, monkeypatch: pytest.MonkeyPatch) -> Har
         # Moto enforces credentials after the next N calls once told so; a finalizer switches it back off.
         requests.post(f"{moto_url}/moto-api/reset-auth", data=b"0", timeout=5)
         return AwsAdapter(credentials={"aws_access_key_id": "AKIAWRONGKEY", "aws_secret_access_key": "nope"},
-                          endpoint_url=moto_url, regions=["us-east-1"], ami_name=AMI_NAME, max_attempts=1)
+                          endpoint_url=moto_url, regions=["us-east-1"], ami_name=AMI_NAME, max_attempts=1,
+                          sleep=lambda _s: None)
 
     return Harness(
         kind="aws", adapter=adapter,
@@ -163,6 +202,9 @@ def aws_harness(moto_url: str, ami: str, monkeypatch: pytest.MonkeyPatch) -> Har
         wrong_key_adapter=wrong_key,
         arrange_quota=lambda: inject_ec2(adapter, "RunInstances", "VcpuLimitExceeded"),
         fail_next=lambda n: inject_ec2(adapter, "DescribeInstances", "InternalError", status=503, times=n),
+        spot_spec=ProvisionSpec("spot-1", "rental-1", "p5.48xlarge", "us-east-1", "echo ok", key, spot=True),
+        partner_says_spot=lambda ref: adapter.client("us-east-1").describe_instances(
+            InstanceIds=[ref.split("/")[1]])["Reservations"][0]["Instances"][0].get("InstanceLifecycle") == "spot",
     )
 
 
@@ -181,6 +223,8 @@ def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[s
         wrong_key_adapter=lambda: adapter_factory("wrong-key"),
         arrange_quota=lambda: control(quota_nodes=0),
         fail_next=lambda n: control(error_next=n),
+        spot_spec=ProvisionSpec("spot-1", "rental-1", "gpu_1x_a10", "us-east-1", "echo ok", key, spot=True),
+        partner_says_spot=None if kind == "lambda" else lambda ref: server.store.get_node(SLUG, ref)["spot"],
     )
 
 
@@ -217,6 +261,7 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
         make_spec=lambda k: ProvisionSpec(k, "rental-1", "local", "local", "sleep 60", "", {"team": "ml"}),
         invalid_spec=ProvisionSpec("bad", "rental-1", "local", "local", user_data=""),
         unknown_ref="0" * 16, arrange_no_capacity=occupy, sells_offers=False,
+        spot_spec=ProvisionSpec("spot-1", "rental-1", "local", "local", "sleep 60", spot=True),
     )
     for node in adapter.list_nodes():
         adapter.terminate(node.ref)

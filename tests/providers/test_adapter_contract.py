@@ -112,3 +112,21 @@ def test_a_5xx_that_outlasts_the_retries_raises_transient(harness: Harness):
     with pytest.raises(ProviderError) as err:
         harness.adapter.list_nodes()
     assert (err.value.kind, err.value.permanent) == ("transient", False)
+
+
+def test_a_spot_launch_reaches_the_partner_as_spot_or_is_refused(harness: Harness):
+    """Never billed as spot while launched on demand: the partner itself records a spot node."""
+    if harness.partner_says_spot is None:  # sells no spot: lists no spot price, refuses a spot launch
+        assert all(o.spot_price_per_hour is None for o in harness.adapter.list_offers())
+        with pytest.raises(ProviderError) as caught:
+            harness.adapter.provision(harness.spot_spec)
+        assert caught.value.kind == "invalid_request"
+        assert harness.adapter.list_nodes() == []
+        return
+    spot = harness.spot_spec
+    assert any(o.spot_price_per_hour for o in harness.adapter.list_offers()
+               if (o.instance_type, o.region) == (spot.instance_type, spot.region))
+    node = harness.adapter.provision(spot)
+    assert harness.partner_says_spot(node.ref) and harness.adapter.describe(node.ref).spot
+    on_demand = harness.adapter.provision(harness.make_spec("on-demand"))
+    assert not harness.partner_says_spot(on_demand.ref)

@@ -196,3 +196,10 @@ def _eventually_status(url: str, attempts: int = 50) -> int | None:
         except requests.ConnectionError:
             time.sleep(0.1)
     return None
+
+
+def test_a_spot_create_for_a_shape_not_sold_as_spot_is_refused_not_started_on_demand(server):
+    adapter = partner(server)
+    with pytest.raises(ProviderError) as caught:
+        adapter.provision(ProvisionSpec("s", "r-1", *H100, spot=True))  # H100 lists no spot price
+    assert caught.value.kind == "invalid_request" and adapter.list_nodes() == []
