@@ -206,6 +206,9 @@ HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int
 # Inference gateway: API keys and routes are cached this long in each web process
 GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)
 API_KEY_CACHE_TTL_S = env_number("API_KEY_CACHE_TTL_S", 2.0)  # a key revoked elsewhere stops within this
+# The network the gateway reaches nodes from (its egress/NAT address as a /32 in production): nodes open
+# their NIM port to it only (AWS security group, Lambda firewall ruleset, Partner API `ports`).
+GATEWAY_SOURCE_CIDR = env_str("GATEWAY_SOURCE_CIDR", "0.0.0.0/0")
 
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 GATEWAY_PUBLIC_URL = env_str("GATEWAY_PUBLIC_URL", "")  # the gateway's /v1 URL when it is served apart; '' = PUBLIC_BASE_URL/v1

@@ -1,7 +1,7 @@
 """What the apps above `marketplace` provide to it: they register here in `AppConfig.ready()`.
 
 `marketplace.signals` carries news upward (a state changed); these hooks answer the questions marketplace
-asks an upper app it may not import: what a node launches with, and who owns a rental.
+asks an upper app it may not import: what a node launches with, which ports it serves on, and who owns a rental.
 """
 
 from collections.abc import Callable, Collection
@@ -23,9 +23,12 @@ class RentalOwner:
 LaunchPlanHook = Callable[[Rental, Node, str], str | None]
 # rental ids → {rental id: owner} for the rentals this app owns (one query for all of them)
 RentalOwnersHook = Callable[[Collection[int]], dict[int, RentalOwner]]
+# rental → the inbound TCP ports its workload serves on (the NIM port for a replica; [] when not this app's)
+ServedPortsHook = Callable[[Rental], list[int]]
 
 _launch_plans: list[LaunchPlanHook] = []
 _rental_owners: list[RentalOwnersHook] = []
+_served_ports: list[ServedPortsHook] = []
 
 
 def register_launch_plan(hook: LaunchPlanHook) -> None:
@@ -36,6 +39,16 @@ def register_launch_plan(hook: LaunchPlanHook) -> None:
 def register_rental_owners(hook: RentalOwnersHook) -> None:
     if hook not in _rental_owners:
         _rental_owners.append(hook)
+
+
+def register_served_ports(hook: ServedPortsHook) -> None:
+    if hook not in _served_ports:
+        _served_ports.append(hook)
+
+
+def served_ports(rental: Rental) -> list[int]:
+    """Every port an upper app's workload on this rental serves on (none for a plain rental)."""
+    return sorted({port for hook in _served_ports for port in hook(rental)})
 
 
 def launch_plan(rental: Rental, node: Node, node_token: str) -> str:

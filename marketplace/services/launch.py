@@ -1,10 +1,22 @@
-"""What a node is started with: its launch plan (user data), carrying the node's heartbeat token."""
+"""What a node is started with: its launch plan (user data, carrying the node's heartbeat token) and the
+inbound ports it needs open."""
 
-from marketplace.hooks import launch_plan
+from django.conf import settings
+
+from marketplace.hooks import launch_plan, served_ports
 from marketplace.models import Node, Rental
 from marketplace.services.node_health import node_token
+from providers.base import PortRule
+
+SSH_PORT = 22
 
 
 def render_user_data(rental: Rental, node: Node) -> str:
     """The launch plan for this node in the form its partner takes (cloud-init, local process …)."""
     return launch_plan(rental, node, node_token(node))
+
+
+def launch_ports(rental: Rental) -> tuple[PortRule, ...]:
+    """SSH from anywhere (users log in), and the ports the workload serves, from the gateway only."""
+    gateway = settings.GATEWAY_SOURCE_CIDR
+    return (PortRule(SSH_PORT), *(PortRule(port, gateway) for port in served_ports(rental)))

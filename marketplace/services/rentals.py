@@ -24,7 +24,7 @@ from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
 from marketplace.services.capacity import offer_claim, rental_release_capacity
-from marketplace.services.launch import render_user_data
+from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.metering import budget_check
 from marketplace.services.node_health import node_token_issue
 from marketplace.states import record_event, transition
@@ -193,18 +193,22 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
         if offer is None:
             raise ProviderError("invalid_request", "the offer left the catalogue")
         adapter = adapter_for(offer.partner)
+        spot, ports = PlacementRequest.from_dict(rental.request).spot, launch_ports(rental)
         for index in range(rental.nodes_count):
             node = _node_row(rental, attempt, index)
             info = adapter.provision(ProvisionSpec(
                 idempotency_key=node.idempotency_key, rental_id=str(rental.pk), instance_type=offer.instance_type,
                 region=offer.region.code, user_data=render_user_data(rental, node),
                 ssh_public_key=rental.ssh_public_key or settings.NODE_DEFAULT_SSH_PUBLIC_KEY,
-                tags={"gpu-broker:node": str(node.pk)}))
+                tags={"gpu-broker:node": str(node.pk)}, spot=spot, ports=ports))
             Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "",
                                                    endpoint=info.endpoint or "", region_code=info.region)
             if info.region != offer.region.code:
                 raise ProviderError("invalid_request", f"node {info.ref} came up in {info.region!r}, "
                                                        f"not in the offer's region {offer.region.code!r}")
+            if info.spot != spot:  # the locked price is the spot or on-demand price of what was asked for
+                raise ProviderError("invalid_request", f"node {info.ref} was launched "
+                                                       f"{'spot' if info.spot else 'on demand'}, not as priced")
     except ProviderError as exc:
         _abandon_attempt(rental, attempt, exc)
         return False

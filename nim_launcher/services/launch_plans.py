@@ -9,7 +9,7 @@ from marketplace.models import Node, NodeLaunch, Rental
 from marketplace.secrets import decrypt_text
 from nim_launcher.models import Replica
 from nim_launcher.plans.cloud_init import render_cloud_init
-from nim_launcher.plans.context import NodeContext
+from nim_launcher.plans.context import NIM_PORT, NodeContext
 from nim_launcher.plans.local import local_process_plan
 from nim_launcher.profiles import get_model, profile_for_request
 from providers.base import INVALID_REQUEST, ProviderError
@@ -31,8 +31,9 @@ def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str | None:
     if node.partner.node_launch == NodeLaunch.LOCAL_PROCESS:
         plan = local_process_plan(model, port=0, startup_delay=LOCAL_STARTUP_DELAY_S, python=sys.executable)
         argv = list(plan.argv)
-        argv[argv.index("--port") + 1] = "$PORT"  # the node's port, given by the partner at start
-        return "exec " + " ".join(a if a == "$PORT" else shlex.quote(a) for a in argv)
+        # The node's address and port, given by the partner at start (a simulated node's own IP).
+        argv[argv.index("--host") + 1], argv[argv.index("--port") + 1] = "$NODE_HOST", "$PORT"
+        return "exec " + " ".join(a if a in ("$NODE_HOST", "$PORT") else shlex.quote(a) for a in argv)
     if node.partner.node_launch != NodeLaunch.CLOUD_INIT:
         raise ProviderError(INVALID_REQUEST, f"partner {node.partner.slug} launches nodes by "
                                              f"{node.partner.node_launch!r}, which the broker cannot render")
@@ -40,3 +41,8 @@ def launch_plan_for(rental: Rental, node: Node, node_token: str) -> str | None:
     profile = profile_for_request(deployment.model, deployment.request)
     ngc_key = decrypt_text(deployment.workspace.ngc_api_key_encrypted)
     return render_cloud_init(model, profile, ctx, ngc_api_key=ngc_key)
+
+
+def served_ports(rental: Rental) -> list[int]:
+    """The inbound TCP ports the rental's workload serves on: the NIM port for a replica."""
+    return [NIM_PORT] if Replica.objects.filter(rental_id=rental.pk).exists() else []

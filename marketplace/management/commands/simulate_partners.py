@@ -44,7 +44,10 @@ class Command(BaseCommand):
         parser.add_argument("--state", default=str(Path(settings.VAR_DIR) / "simulator.sqlite3"))
         parser.add_argument("--seed", type=int, default=None, help="random seed for the injected faults")
         parser.add_argument("--run-user-data", action="store_true",
-                            help="run each node's user_data as a local process (its endpoint: 127.0.0.1:<port>)")
+                            help="run each node's user_data as a local process serving on the node's own "
+                                 "loopback IP (127.x.y.z) and the port its launch opened")
+        parser.add_argument("--rate-limits", action="store_true",
+                            help="Lambda's documented limits on every API: 1 request/s, 1 launch per 12 s (429)")
 
     def handle(self, *args, **opts):
         if opts["capacity"] < 0 or opts["delay"] < 0 or opts["latency_ms"] < 0:
@@ -54,7 +57,8 @@ class Command(BaseCommand):
         except (FileNotFoundError, OSError) as exc:
             raise CommandError(f"cannot load the catalogue: {exc}") from exc
         faults = Faults(capacity_error_rate=opts["fail_rate"], error_rate=opts["error_rate"],
-                        timeout_rate=opts["timeout_rate"], latency_ms=opts["latency_ms"], delay_s=opts["delay"])
+                        timeout_rate=opts["timeout_rate"], latency_ms=opts["latency_ms"], delay_s=opts["delay"],
+                        **({"request_interval_s": 1.0, "launch_interval_s": 12.0} if opts["rate_limits"] else {}))
         partners = [p.strip() for p in opts["partners"].split(",") if p.strip()]
         Path(opts["state"]).parent.mkdir(parents=True, exist_ok=True)
         server = SimulatorServer(
