@@ -61,6 +61,53 @@ def test_post_with_idempotency_key_is_retried(failing_server):
     assert hits == ["POST"] * 4
 
 
+class _RateLimitedTwice(BaseHTTPRequestHandler):
+    """429 + Retry-After for the first two requests (as Lambda's CDN answers), then 200."""
+
+    hits: list[str] = []
+
+    def _answer(self):
+        self.hits.append(self.command)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        limited = len(self.hits) <= 2
+        self.send_response(429 if limited else 200)
+        body = b"error code: 1015" if limited else b"{}"
+        if limited:
+            self.send_header("Retry-After", "7")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def rate_limited_server():
+    _RateLimitedTwice.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimitedTwice)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _RateLimitedTwice.hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_rate_limited_post_is_repeated_after_retry_after_because_it_was_never_acted_on(rate_limited_server):
+    url, hits = rate_limited_server
+    sleeps: list[float] = []
+    response = HttpClient(url, retries=0, sleep=sleeps.append).request("POST", "/launch", json={})
+    assert response.status_code == 200 and hits == ["POST"] * 3 and sleeps == [7.0, 7.0]
+
+
+def test_a_rate_limit_longer_than_the_patience_is_returned_not_slept_through(rate_limited_server):
+    url, hits = rate_limited_server
+    sleeps: list[float] = []
+    response = HttpClient(url, rate_limit_wait_s=10, sleep=sleeps.append).request("GET", "/x")
+    assert response.status_code == 429 and sleeps == [7.0] and len(hits) == 2
+
+
 def test_unreachable_partner_raises_transient():
     with pytest.raises(ProviderError) as err:
         HttpClient("http://127.0.0.1:9", retries=1, sleep=lambda s: None).request("GET", "/")
