@@ -1,13 +1,9 @@
 """A rental's launch carries what it was priced as (spot or on demand) and the ports it needs, to the partner."""
 
 from decimal import Decimal
-from types import SimpleNamespace
 
 from marketplace.models import Offer, Partner, RentalAttempt
-from marketplace.services.launch import launch_ports
 from marketplace.services.partners import partner_sync
-from nim_launcher.plans.context import NIM_PORT
-from providers.base import PortRule
 from tests.conftest import drive_rental
 
 SPOT_H100 = {"gpu": "H100", "gpus_per_node": 1, "nodes": 1, "spot": True, "max_hours": 2,
@@ -53,13 +49,6 @@ def test_a_plain_rental_opens_ssh_only(owner, sim_catalog):
     rental = drive_rental(owner.client.post("/api/v1/rentals", {**SPOT_H100, "spot": False},
                                             format="json").json()["id"])
     assert _partner_node(sim_catalog, rental)["ports"] == [{"port": 22, "source": "0.0.0.0/0"}]
-
-
-def test_a_replica_opens_the_nim_port_to_the_gateway_only(settings):
-    settings.GATEWAY_SOURCE_CIDR = "203.0.113.7/32"
-    replica_rental = SimpleNamespace(replica=object())
-    assert launch_ports(replica_rental) == (PortRule(22), PortRule(NIM_PORT, "203.0.113.7/32"))
-    assert launch_ports(SimpleNamespace()) == (PortRule(22),)
 
 
 def test_partner_sync_lists_no_spot_price_for_a_partner_that_sells_no_spot(sim_catalog):

@@ -4,13 +4,14 @@ import pytest
 
 from marketplace.hooks import rental_owners
 from marketplace.models import NodeLaunch, Partner, RentalState
-from marketplace.services.launch import render_user_data
+from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.node_health import node_health_record
 from marketplace.states import transition
 from nim_launcher.models import Replica
+from nim_launcher.plans.context import NIM_PORT
 from nim_launcher.profiles import TINY_CHAT_MODEL
 from nim_launcher.services import deployments
-from providers.base import ProviderError
+from providers.base import PortRule, ProviderError
 from tests.marketplace.node_health_helpers import make_node, report
 from tests.nim_launcher.conftest import make_deployment
 
@@ -40,6 +41,12 @@ def test_a_replica_launches_its_nim_server_in_the_form_its_partner_takes(replica
     replica_node.partner.refresh_from_db()
     plan = render_user_data(replica_node.rental, replica_node)
     assert plan.startswith("exec ") and "nim_launcher.runtime" in plan and "$PORT" in plan
+
+
+def test_a_replica_opens_ssh_and_the_nim_port_the_latter_to_the_gateway_only(owner, replica_node, settings):
+    settings.GATEWAY_SOURCE_CIDR = "203.0.113.7/32"
+    assert launch_ports(replica_node.rental) == (PortRule(22), PortRule(NIM_PORT, "203.0.113.7/32"))
+    assert launch_ports(make_node(owner.workspace, index=1).rental) == (PortRule(22),)
 
 
 def test_a_launch_kind_without_a_renderer_fails_the_attempt_with_a_clear_error(replica_node):
