@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from drf_spectacular.utils import extend_schema
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from marketplace.errors import Conflict
 from marketplace.models import Partner, PartnerKind
 from marketplace.services import partners as partner_services
+from providers.registry import ADAPTERS, adapter_class
 
 from .errors import ConflictSerializer
 
@@ -64,7 +66,19 @@ class AdminPartnerSerializer(serializers.ModelSerializer):
         base_url = attrs.get("base_url", getattr(self.instance, "base_url", ""))
         if kind in NEEDS_BASE_URL and not base_url:
             raise serializers.ValidationError({"base_url": [f"A {kind} partner needs its API base URL."]})
+        options = attrs.get("adapter_options", getattr(self.instance, "adapter_options", None)) or {}
+        if kind in ADAPTERS and (unknown := sorted(set(options) - _adapter_settings(kind))):
+            known = ", ".join(sorted(_adapter_settings(kind)))
+            raise serializers.ValidationError({"adapter_options": [
+                f"Unknown setting(s) for a {kind} partner: {', '.join(unknown)} (known: {known})."]})
         return attrs
+
+
+def _adapter_settings(kind: str) -> set[str]:
+    """The keyword settings the partner kind's adapter takes (its credentials and URL come from the row)."""
+    parameters = inspect.signature(adapter_class(kind)).parameters.values()
+    return {p.name for p in parameters if p.kind == p.KEYWORD_ONLY} - {"base_url", "credentials", "sleep", "http",
+                                                                        "nvml"}
 
 
 class VerifyResultSerializer(serializers.Serializer):

@@ -57,7 +57,7 @@ def test_created_partner_is_pending_and_its_credentials_are_write_only(staff, si
 @pytest.mark.parametrize("changes, field", [
     ({"base_url": ""}, "base_url"), ({"hq_country": "Germany"}, "hq_country"),
     ({"kind": "mainframe"}, "kind"), ({"certifications": "ISO27001"}, "certifications"),
-    ({"credentials": "secret"}, "credentials"),
+    ({"credentials": "secret"}, "credentials"), ({"adapter_options": {"subnet": "subnet-1"}}, "adapter_options"),
 ])
 def test_bad_partner_fields_answer_400_naming_the_field(staff, sim, changes, field):
     response = staff.client.post(URL, _body(sim, **changes), format="json")
