@@ -49,6 +49,7 @@ _STATE_BY_STATUS = {"booting": "pending", "active": "running", "unhealthy": "fai
 LIVE_STATUSES = frozenset({"booting", "active", "unhealthy"})
 REUSABLE_STATUSES = frozenset({"booting", "active"})
 _PREFIXES = ("NVIDIA ", "Tesla ", "Quadro ")
+_TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]{1,54}$")  # Lambda's RequestedTagEntry.key
 
 
 def node_name(spec: ProvisionSpec) -> str:
@@ -134,6 +135,9 @@ class LambdaCloudAdapter:
                                 "name": name}
         if spec.ports:
             body["firewall_rulesets"] = [{"id": self._firewall_ruleset(spec.region, spec.ports)}]
+        tags = [{"key": k, "value": v[:128]} for k, v in spec.node_tags().items() if _TAG_KEY.match(k)]
+        if tags:
+            body["tags"] = tags
         if spec.user_data:
             body["user_data"] = spec.user_data
         # A launch is not idempotent on Lambda's side, so it is sent once (a 429 was refused, not
@@ -204,10 +208,13 @@ def _offer(shape: dict, region: str) -> ProviderOffer:
 
 
 def _node(instance: dict) -> NodeInfo:
+    """The instance as a node; its rental comes from its name (tags are kept too, where Lambda has them)."""
+    tags = {t["key"]: t["value"] for t in instance.get("tags") or [] if "key" in t and "value" in t}
     rental = rental_from_name(instance.get("name"))
+    if rental:
+        tags[RENTAL_TAG] = rental
     return NodeInfo(
         ref=instance["id"], state=_STATE_BY_STATUS.get(instance.get("status", ""), "pending"),
         region=(instance.get("region") or {}).get("name", ""),
-        instance_type=(instance.get("instance_type") or {}).get("name", ""), ip=instance.get("ip"),
-        tags={RENTAL_TAG: rental} if rental else {},
+        instance_type=(instance.get("instance_type") or {}).get("name", ""), ip=instance.get("ip"), tags=tags,
     )

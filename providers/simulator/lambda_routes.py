@@ -7,6 +7,7 @@ error codes follow the document, and the documented rate limits answer 429 the w
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ ERRORS = {
 LAUNCH_KEYS = {"region_name", "instance_type_name", "ssh_key_names", "file_system_names", "file_system_mounts",
                "hostname", "name", "image", "user_data", "tags", "firewall_rulesets", "quantity"}
 PROTOCOLS = ("tcp", "udp", "icmp", "all")
+TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]+$")  # RequestedTagEntry.key, at most 55 characters
 
 
 def error(kind: str, message: str | None = None) -> Response:
@@ -221,6 +223,8 @@ def _invalid_launch(body: object) -> str | None:
     if not isinstance(tags, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str)
                                              and isinstance(t.get("value"), str) for t in tags):
         return "tags must be a list of {key, value}"
+    if bad := [t["key"] for t in tags if not TAG_KEY.match(t["key"]) or len(t["key"]) > 55 or len(t["value"]) > 128]:
+        return f"invalid tag key(s) or value(s): {', '.join(bad)}"
     rulesets = body.get("firewall_rulesets", [])
     if not isinstance(rulesets, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
                                                  for r in rulesets):

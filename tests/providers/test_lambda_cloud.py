@@ -133,3 +133,12 @@ def test_every_lambda_instance_type_gets_lambdas_own_gpu_description_and_maps_ba
     for name, gpu in types.items():
         assert descriptions[name] != "?", f"no Lambda description for {name}"
         assert canonical_gpu(gpu_from_description(descriptions[name])).name == canonical_gpu(gpu).name, name
+
+
+def test_the_launch_carries_the_broker_tags_lambda_accepts(simulator, lam):
+    node = lam.provision(ProvisionSpec("k", "rental-7", *H100, ssh_public_key=_KEY,
+                                       tags={"gpu-broker:node": "42", "Team Name": "not a Lambda tag key"}))
+    instance = lam.http.request("GET", f"/instances/{node.ref}").json()["data"]
+    assert {(t["key"], t["value"]) for t in instance["tags"]} == {("gpu-broker:node", "42"),
+                                                                   ("gpu-broker:rental", "rental-7")}
+    assert lam.describe(node.ref).tags["gpu-broker:node"] == "42"
