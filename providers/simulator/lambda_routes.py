@@ -32,7 +32,7 @@ ERRORS = {
     "no_route": (404, "global/not-found", "The requested resource was not found.", None),
 }
 LAUNCH_KEYS = {"region_name", "instance_type_name", "ssh_key_names", "file_system_names", "file_system_mounts",
-               "hostname", "name", "image", "user_data", "tags", "firewall_rulesets", "quantity"}
+               "hostname", "name", "image", "user_data", "tags", "firewall_rulesets"}
 PROTOCOLS = ("tcp", "udp", "icmp", "all")
 TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]+$")  # RequestedTagEntry.key, at most 55 characters
 
@@ -213,8 +213,6 @@ def _invalid_launch(body: object) -> str | None:
     keys = body.get("ssh_key_names")
     if not isinstance(keys, list) or len(keys) != 1 or not isinstance(keys[0], str):
         return "ssh_key_names must name exactly one SSH key"
-    if body.get("quantity", 1) != 1:
-        return "quantity must be 1"
     if not isinstance(body.get("name", ""), str) or len(body.get("name", "")) > 64:
         return "name must be a string of at most 64 characters"
     if not isinstance(body.get("user_data", ""), str):
