@@ -15,7 +15,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from marketplace.catalog.gpus import lookup_gpu
-from marketplace.models import INTERCONNECT_RANK, Architecture, Interconnect, Offer, Partner, PartnerStatus
+from marketplace.models import (
+    INTERCONNECT_RANK,
+    Architecture,
+    FormFactor,
+    Interconnect,
+    Offer,
+    Partner,
+    PartnerStatus,
+)
 
 ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
 ORDERING_CHOICES = [
@@ -132,6 +140,8 @@ class OfferFilterSet(filters.FilterSet):
                              label="GPUs per node (at least)")
     min_gpu_memory_gb = IntegerFilter(field_name="gpu_memory_gb", lookup_expr="gte", min_value=0,
                                       label="GPU memory, GiB (at least)")
+    form_factor = filters.ChoiceFilter(choices=FormFactor.choices, label="Form factor",
+                                       help_text="sxm, pcie, nvl (H100 NVL, 94 GB), superchip or oam")
     architecture = filters.ChoiceFilter(field_name="gpu__architecture", choices=Architecture.choices,
                                         label="Architecture")
     partner = filters.ModelChoiceFilter(queryset=Partner.objects.filter(status=PartnerStatus.ACTIVE),

@@ -35,12 +35,15 @@ def render_table(rows: Sequence[dict], columns: Sequence[Column]) -> str:
 
 
 def money(value: Any, places: int = 2) -> str:
-    """`3.5` → `3.50`; `None` → `-`. Prices arrive as strings or numbers from the API."""
+    """`3.5` → `3.50`, `27.44705` → `27.44705` (never fewer than `places` decimals, never a partner's digit
+    dropped); `None` → `-`. Prices arrive as strings or numbers from the API."""
     if value is None or value == "":
         return "-"
     try:
-        return f"{Decimal(str(value)):.{places}f}"
-    except InvalidOperation:
+        exact = Decimal(str(value))
+        shown = max(places, -exact.normalize().as_tuple().exponent)
+        return f"{exact:.{shown}f}"
+    except (InvalidOperation, TypeError):
         return str(value)
 
 

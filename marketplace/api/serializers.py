@@ -39,13 +39,13 @@ class OfferSerializer(serializers.ModelSerializer):
     class Meta:
         model = Offer
         fields = ["id", "partner", "region", "country", "jurisdiction", "instance_type", "gpu", "gpu_memory_gb",
-                  "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
+                  "form_factor", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour", "spot_price_per_hour",
                   "price_per_gpu_hour", "available_nodes", "price_status", "price_status_reason", "updated_at"]
         read_only_fields = fields
 
 
 OFFER_LIST_COLUMNS = ["id", "partner__slug", "region__code", "country", "jurisdiction", "instance_type", "gpu__name",
-                      "gpu_memory_gb", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
+                      "gpu_memory_gb", "form_factor", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
                       "spot_price_per_hour", "price_per_gpu_hour", "available_nodes", "price_status",
                       "price_status_reason", "updated_at"]
 
@@ -55,7 +55,7 @@ def offer_row_to_dict(row: dict) -> dict:
     out = {
         "id": row["id"], "partner": row["partner__slug"], "region": row["region__code"], "country": row["country"],
         "jurisdiction": row["jurisdiction"], "instance_type": row["instance_type"], "gpu": row["gpu__name"],
-        "gpu_memory_gb": row["gpu_memory_gb"], "gpus_per_node": row["gpus_per_node"], "vcpus": row["vcpus"],
+        "gpu_memory_gb": row["gpu_memory_gb"], "form_factor": row["form_factor"], "gpus_per_node": row["gpus_per_node"], "vcpus": row["vcpus"],
         "memory_gb": row["memory_gb"], "interconnect": row["interconnect"],
         "available_nodes": row["available_nodes"], "price_status": row["price_status"],
         "price_status_reason": row["price_status_reason"],

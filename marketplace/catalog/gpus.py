@@ -5,30 +5,43 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class GpuSpec:
+    """`form_factors`: the packages the model ships in, the first one assumed when a catalogue does not say;
+    `memory_options`: every memory size (GB per GPU) sold under this name, `memory_gb` the usual one."""
+
     name: str
     memory_gb: int
     architecture: str
     vendor: str = "NVIDIA"
+    form_factors: tuple[str, ...] = ("pcie",)
+    memory_options: tuple[int, ...] = ()
+
+    @property
+    def memories(self) -> tuple[int, ...]:
+        return (self.memory_gb, *self.memory_options)
+
+
+SXM_BOARD = ("sxm",)
+SXM_OR_PCIE = ("sxm", "pcie")
 
 
 CANONICAL_GPUS: dict[str, GpuSpec] = {spec.name: spec for spec in [
-    GpuSpec("B300", 288, "blackwell"),
-    GpuSpec("B200", 180, "blackwell"),
-    GpuSpec("GB200", 186, "blackwell"),
+    GpuSpec("B300", 288, "blackwell", form_factors=SXM_BOARD),
+    GpuSpec("B200", 180, "blackwell", form_factors=SXM_BOARD),
+    GpuSpec("GB200", 186, "blackwell", form_factors=("superchip",)),
     GpuSpec("RTXPRO6000", 96, "blackwell"),
     GpuSpec("RTX5090", 32, "blackwell"),
-    GpuSpec("H200", 141, "hopper"),
-    GpuSpec("GH200", 96, "hopper"),
-    GpuSpec("H100", 80, "hopper"),
+    GpuSpec("H200", 141, "hopper", form_factors=("sxm", "nvl")),
+    GpuSpec("GH200", 96, "hopper", form_factors=("superchip",)),
+    GpuSpec("H100", 80, "hopper", form_factors=("sxm", "pcie", "nvl"), memory_options=(94,)),
     GpuSpec("L40S", 48, "ada"),
     GpuSpec("L40", 48, "ada"),
     GpuSpec("L4", 24, "ada"),
     GpuSpec("RTX6000-Ada", 48, "ada"),
-    GpuSpec("RTX4090", 24, "ada"),
-    GpuSpec("RTX4070", 12, "ada"),
-    GpuSpec("RTX4060", 8, "ada"),
-    GpuSpec("A100-80GB", 80, "ampere"),
-    GpuSpec("A100", 40, "ampere"),
+    GpuSpec("RTX4090", 24, "ada", memory_options=(48,)),
+    GpuSpec("RTX4070", 12, "ada", memory_options=(16,)),
+    GpuSpec("RTX4060", 8, "ada", memory_options=(16,)),
+    GpuSpec("A100-80GB", 80, "ampere", form_factors=SXM_OR_PCIE),
+    GpuSpec("A100", 40, "ampere", form_factors=SXM_OR_PCIE),
     GpuSpec("A40", 48, "ampere"),
     GpuSpec("A30", 24, "ampere"),
     GpuSpec("A10G", 24, "ampere"),
@@ -37,15 +50,15 @@ CANONICAL_GPUS: dict[str, GpuSpec] = {spec.name: spec for spec in [
     GpuSpec("A6000", 48, "ampere"),
     GpuSpec("A5000", 24, "ampere"),
     GpuSpec("A4000", 16, "ampere"),
-    GpuSpec("A2000", 12, "ampere"),
+    GpuSpec("A2000", 12, "ampere", memory_options=(6,)),
     GpuSpec("RTX3090", 24, "ampere"),
-    GpuSpec("RTX3080", 10, "ampere"),
+    GpuSpec("RTX3080", 10, "ampere", memory_options=(12,)),
     GpuSpec("RTX3070", 8, "ampere"),
-    GpuSpec("RTX3060", 12, "ampere"),
+    GpuSpec("RTX3060", 12, "ampere", memory_options=(8,)),
     GpuSpec("RTX6000", 24, "turing"),
-    GpuSpec("V100-32GB", 32, "volta"),
-    GpuSpec("V100", 16, "volta"),
-    GpuSpec("GAUDI2", 96, "gaudi", vendor="Intel"),
+    GpuSpec("V100-32GB", 32, "volta", form_factors=SXM_OR_PCIE),
+    GpuSpec("V100", 16, "volta", form_factors=SXM_OR_PCIE),
+    GpuSpec("GAUDI2", 96, "gaudi", vendor="Intel", form_factors=("oam",)),
 ]}
 
 # Names as they appear in partner catalogues → canonical name. Canonical names map to themselves.

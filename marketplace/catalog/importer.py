@@ -1,7 +1,6 @@
 """Load a parsed catalogue into the database: one transaction, idempotent, price history on change."""
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -9,11 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
+from marketplace.money import per_gpu, price_decimal
 from marketplace.price_integrity import OK, STALE, PricePoint, assess_prices
 from marketplace.selectors.catalog_version import bump_catalog_version
 from providers.base import ProviderOffer
 
-from .gpus import CANONICAL_GPUS
+from .gpus import CANONICAL_GPUS, canonical_gpu
 from .partners import partner_profile
 from .regions import jurisdiction_of
 from .skypilot import CatalogParse, OfferRow, RowProblem, parse_catalog, summarize
@@ -27,10 +27,6 @@ class ImportReport(UpsertCounts):
     problems: int = 0
     problem_examples: list[RowProblem] = field(default_factory=list)
     per_partner: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def money(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(round(value, 4)))
 
 
 def import_catalog(directory: str | Path) -> ImportReport:
@@ -88,15 +84,26 @@ def _ensure_regions(parsed: CatalogParse, partners: dict[str, Partner]) -> dict[
     return regions
 
 
-def offer_columns(row: OfferRow | ProviderOffer, region: Region, gpu: GpuModel) -> dict:
-    """Offer columns from a catalogue row or a partner's live offer: prices, derived and denormalised fields."""
-    price = money(row.price_per_hour)
+def offer_columns(row: OfferRow | ProviderOffer, region: Region, gpu: GpuModel, *, form_factor: str = "",
+                  gpu_memory_gb: int = 0) -> dict:
+    """Offer columns from a catalogue row or a partner's live offer: prices, derived and denormalised fields.
+
+    `form_factor`/`gpu_memory_gb`: the variant, when the row does not carry it; else the model's usual one.
+    """
+    price = price_decimal(row.price_per_hour)
     return {
         "gpu": gpu, "gpus_per_node": row.gpus_per_node, "vcpus": row.vcpus, "memory_gb": row.memory_gb,
-        "interconnect": row.interconnect, "price_per_hour": price, "spot_price_per_hour": money(row.spot_price_per_hour),
-        "price_per_gpu_hour": None if price is None else (price / row.gpus_per_node).quantize(Decimal("0.0001")),
-        "country": region.country, "jurisdiction": region.jurisdiction, "gpu_memory_gb": gpu.memory_gb,
+        "interconnect": row.interconnect, "price_per_hour": price,
+        "spot_price_per_hour": price_decimal(row.spot_price_per_hour),
+        "price_per_gpu_hour": per_gpu(price, row.gpus_per_node),
+        "country": region.country, "jurisdiction": region.jurisdiction,
+        "form_factor": getattr(row, "form_factor", "") or form_factor or _usual_form_factor(gpu.name),
+        "gpu_memory_gb": getattr(row, "gpu_memory_gb", 0) or gpu_memory_gb or gpu.memory_gb,
     }
+
+
+def _usual_form_factor(gpu_name: str) -> str:
+    return canonical_gpu(gpu_name).form_factors[0]
 
 
 def _sync_partner_offers(partner, rows, regions, gpus, report: ImportReport) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .gpus import UnknownGpu, canonical_gpu
 from .regions import RegionInfo, UnmappedRegion, locate_region
+from .variants import UnknownVariant, resolve_variant
 
 INFINIBAND_PREFIXES = {
     "aws": ("p4d.", "p4de.", "p5.48xlarge", "p5e.", "p5en.", "p6-"),
@@ -45,6 +46,8 @@ class OfferRow:
     interconnect: str
     price_per_hour: float | None
     spot_price_per_hour: float | None
+    form_factor: str = ""  # "" = the model's usual one (rows built before variants were read)
+    gpu_memory_gb: int = 0  # per GPU; 0 = the model's usual memory
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,20 +127,23 @@ def _parse_plain(cloud: str, reader: csv.DictReader, result: CatalogParse) -> li
         if not (rec.get("AcceleratorName") or "").strip():
             continue  # CPU-only instance
         try:
-            spec = canonical_gpu(rec["AcceleratorName"])
             count = _gpu_count(rec.get("AcceleratorCount"))
-            region = _region(cloud, rec.get("Region") or "", result)
             instance_type = (rec.get("InstanceType") or "").strip()
             if not instance_type:
                 raise MalformedRow("InstanceType is empty")
+            variant = resolve_variant(cloud, canonical_gpu(rec["AcceleratorName"]), instance_type=instance_type,
+                                      accelerator=rec["AcceleratorName"], gpu_info=rec.get("GpuInfo") or "",
+                                      gpus=count)
+            region = _region(cloud, rec.get("Region") or "", result)
             rows.append(OfferRow(
-                partner=cloud, region=region.code, instance_type=instance_type, gpu=spec.name,
+                partner=cloud, region=region.code, instance_type=instance_type, gpu=variant.model,
                 gpus_per_node=count, vcpus=_number(rec.get("vCPUs"), "vCPUs"),
                 memory_gb=_number(rec.get("MemoryGiB"), "MemoryGiB"),
-                interconnect=infer_interconnect(cloud, instance_type, spec.name, count),
+                interconnect=infer_interconnect(cloud, instance_type, variant.model, count),
                 price_per_hour=_price(rec.get("Price"), "Price"), spot_price_per_hour=_spot(rec.get("SpotPrice")),
+                form_factor=variant.form_factor, gpu_memory_gb=variant.memory_gb,
             ))
-        except (MalformedRow, UnknownGpu, UnmappedRegion) as exc:
+        except (MalformedRow, UnknownGpu, UnknownVariant, UnmappedRegion) as exc:
             result.problems.append(RowProblem(cloud, line, str(exc)))
     return rows
 
@@ -186,19 +192,21 @@ def _parse_gcp(reader: csv.DictReader, result: CatalogParse) -> list[OfferRow]:
         used.add(key)
         _, acc = accelerators[key]
         try:
-            spec = canonical_gpu(gpu[0])
-            region = _region("gcp", host.get("Region") or "", result)
             instance_type = host["InstanceType"].strip()
+            variant = resolve_variant("gcp", canonical_gpu(gpu[0]), instance_type=instance_type,
+                                      accelerator=gpu[0], gpu_info=acc.get("GpuInfo") or "", gpus=gpu[1])
+            region = _region("gcp", host.get("Region") or "", result)
             host_spot, acc_spot = _spot(host.get("SpotPrice")), _spot(acc.get("SpotPrice"))
             rows.append(OfferRow(
-                partner="gcp", region=region.code, instance_type=instance_type, gpu=spec.name,
+                partner="gcp", region=region.code, instance_type=instance_type, gpu=variant.model,
                 gpus_per_node=gpu[1], vcpus=_number(host.get("vCPUs"), "vCPUs"),
                 memory_gb=_number(host.get("MemoryGiB"), "MemoryGiB"),
-                interconnect=infer_interconnect("gcp", instance_type, spec.name, gpu[1]),
+                interconnect=infer_interconnect("gcp", instance_type, variant.model, gpu[1]),
                 price_per_hour=_sum(_price(host.get("Price"), "Price"), _price(acc.get("Price"), "Price")),
                 spot_price_per_hour=_sum(host_spot or 0.0, acc_spot) if acc_spot else None,
+                form_factor=variant.form_factor, gpu_memory_gb=variant.memory_gb,
             ))
-        except (MalformedRow, UnknownGpu, UnmappedRegion) as exc:
+        except (MalformedRow, UnknownGpu, UnknownVariant, UnmappedRegion) as exc:
             result.problems.append(RowProblem("gcp", line, str(exc)))
     for key, (line, _) in accelerators.items():
         if key not in used and not any(k[:2] == key[:2] for k in used):

@@ -3,6 +3,7 @@ from .catalog import (
     INTERCONNECT_RANK,
     Architecture,
     CatalogVersion,
+    FormFactor,
     GpuModel,
     Interconnect,
     NodeLaunch,
@@ -19,8 +20,8 @@ from .health import HealthState, NodeHealthEvent, Repair
 from .rentals import AttemptOutcome, Node, NodeEvent, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
 
 __all__ = [
-    "INTERCONNECT_RANK", "ApiKey", "Architecture", "AttemptOutcome", "CatalogVersion", "GpuModel", "HealthState",
-    "Interconnect", "Membership", "Node", "NodeEvent", "NodeHealthEvent", "NodeLaunch", "NodeState", "Offer",
-    "Partner", "PartnerEvent", "PartnerKind", "PartnerStatus", "PriceHistory", "PriceStatus", "Region", "Rental",
-    "RentalAttempt", "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
+    "INTERCONNECT_RANK", "ApiKey", "Architecture", "AttemptOutcome", "CatalogVersion", "FormFactor", "GpuModel",
+    "HealthState", "Interconnect", "Membership", "Node", "NodeEvent", "NodeHealthEvent", "NodeLaunch", "NodeState",
+    "Offer", "Partner", "PartnerEvent", "PartnerKind", "PartnerStatus", "PriceHistory", "PriceStatus", "Region",
+    "Rental", "RentalAttempt", "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
 ]

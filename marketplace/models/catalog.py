@@ -39,6 +39,17 @@ class Interconnect(models.TextChoices):
     INFINIBAND = "infiniband"
 
 
+class FormFactor(models.TextChoices):
+    SXM = "sxm", "SXM board"
+    PCIE = "pcie", "PCIe card"
+    NVL = "nvl", "NVL (PCIe, NVLink-paired)"
+    SUPERCHIP = "superchip", "Grace superchip"
+    OAM = "oam", "OAM module"
+
+
+# Prices keep the partner's own precision (AWS lists $27.44705/h); six places hold every catalogue's.
+PRICE_DIGITS = {"max_digits": 16, "decimal_places": 6}
+
 INTERCONNECT_RANK = {Interconnect.PCIE: 0, Interconnect.NVLINK: 1, Interconnect.INFINIBAND: 2}
 
 
@@ -130,16 +141,18 @@ class Offer(models.Model):
     vcpus = models.FloatField(default=0)
     memory_gb = models.FloatField(default=0)
     interconnect = models.CharField(max_length=16, choices=Interconnect.choices, default=Interconnect.PCIE)
-    price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    spot_price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    price_per_gpu_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    form_factor = models.CharField(max_length=10, choices=FormFactor.choices, blank=True, default="",
+                                   help_text="empty = not read from the catalogue yet")
+    price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    spot_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    price_per_gpu_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     available_nodes = models.IntegerField(null=True, blank=True, help_text="null = unknown")
     price_status = models.CharField(max_length=8, choices=PriceStatus.choices, default=PriceStatus.OK)
     price_status_reason = models.CharField(max_length=200, blank=True, default="")
     # Denormalised from region/gpu so the hot filters hit one table and its indexes.
     country = models.CharField(max_length=2, blank=True, default="")
     jurisdiction = models.CharField(max_length=8, blank=True, default="")
-    gpu_memory_gb = models.PositiveIntegerField(default=0)
+    gpu_memory_gb = models.PositiveIntegerField(default=0, help_text="this offer's memory per GPU (H100 NVL: 94)")
     updated_at = models.DateTimeField()
 
     class Meta:
@@ -165,8 +178,8 @@ class Offer(models.Model):
 
 class PriceHistory(models.Model):
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history")
-    price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True)
-    spot_price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True)
+    spot_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True)
     recorded_at = models.DateTimeField(db_index=True)
 
     class Meta:

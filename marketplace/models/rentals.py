@@ -3,7 +3,7 @@
 from django.db import models
 
 from .accounts import Workspace
-from .catalog import Offer, Partner
+from .catalog import PRICE_DIGITS, Offer, Partner
 from .events import StateEvent
 
 
@@ -27,7 +27,7 @@ class Rental(models.Model):
     region_code = models.CharField(max_length=128, blank=True, default="")
     nodes_count = models.PositiveSmallIntegerField(default=1)
     reserved_nodes = models.PositiveSmallIntegerField(default=0, help_text="capacity held on the offer")
-    locked_price_per_hour = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    locked_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     state = models.CharField(max_length=16, choices=RentalState.choices, default=RentalState.PENDING)
     failure_reason = models.TextField(blank=True, default="")
     max_hours = models.DecimalField(max_digits=8, decimal_places=2)

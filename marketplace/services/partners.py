@@ -14,6 +14,7 @@ from marketplace.catalog.gpus import CANONICAL_GPUS, UnknownGpu, canonical_gpu
 from marketplace.catalog.importer import offer_columns, refresh_price_statuses
 from marketplace.catalog.regions import jurisdiction_of
 from marketplace.catalog.upsert import UpsertCounts, upsert_partner_offers
+from marketplace.catalog.variants import GpuVariant, UnknownVariant, resolve_variant
 from marketplace.errors import Conflict
 from marketplace.flows import PARTNER_FLOW, PARTNER_SELLING
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
@@ -148,8 +149,15 @@ def _regions(partner: Partner, codes: set[str]) -> dict[str, Region]:
     return regions
 
 
-def _values(offer: ProviderOffer, region: Region, gpu: GpuModel) -> dict:
-    return {**offer_columns(offer, region, gpu), "available_nodes": offer.available_nodes}
+def _values(offer: ProviderOffer, region: Region, gpu: GpuModel, variant: GpuVariant) -> dict:
+    return {**offer_columns(offer, region, gpu, form_factor=variant.form_factor, gpu_memory_gb=variant.memory_gb),
+            "available_nodes": offer.available_nodes}
+
+
+def _variant(partner: Partner, item: ProviderOffer) -> GpuVariant:
+    """The live offer's variant, read from its GPU name and instance type (live APIs give no GpuInfo)."""
+    return resolve_variant(partner.slug, canonical_gpu(item.gpu), instance_type=item.instance_type,
+                           accelerator=item.gpu, gpus=max(item.gpus_per_node, 1))
 
 
 def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncReport) -> None:
@@ -158,13 +166,15 @@ def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncRep
     rows = []
     for item in offers:
         try:
-            gpu = gpus[canonical_gpu(item.gpu).name]
-        except UnknownGpu:
+            variant = _variant(partner, item)
+        except (UnknownGpu, UnknownVariant) as exc:
+            reason = f"unknown GPU {item.gpu!r}" if isinstance(exc, UnknownGpu) else str(exc)
             if len(report.skipped) < MAX_SKIPPED_EXAMPLES:
-                report.skipped.append(f"{item.instance_type}: unknown GPU {item.gpu!r}")
+                report.skipped.append(f"{item.instance_type}: {reason}")
             continue
         if item.gpus_per_node >= 1:
-            rows.append((regions[item.region], item.instance_type, _values(item, regions[item.region], gpu)))
+            region = regions[item.region]
+            rows.append((region, item.instance_type, _values(item, region, gpus[variant.model], variant)))
     counts = upsert_partner_offers(partner, rows, now=timezone.now(), confirm_unchanged=True)
     report.add(counts)
 

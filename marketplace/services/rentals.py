@@ -20,6 +20,7 @@ from marketplace.errors import Conflict, KeyReused
 from marketplace.flows import RENTAL_TERMINABLE, RENTAL_UNPLACED
 from marketplace.matching import Explanation, PlacementRequest, match
 from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
+from marketplace.money import price_decimal
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for
@@ -171,7 +172,7 @@ def _claim(rental: Rental, placement) -> RentalAttempt | None:
             return None
         fields = {"offer_id": offer.id, "partner_id": Offer.objects.values_list("partner_id", flat=True).get(
             pk=offer.id), "region_code": offer.region, "reserved_nodes": reserved,
-            "locked_price_per_hour": Decimal(str(round(placement.price_per_hour, 4)))}
+            "locked_price_per_hour": price_decimal(placement.price_per_hour)}
         reason = f"reserved {rental.nodes_count}× {_describe(offer)} at ${placement.price_per_hour:.2f}/h"
         if rental.state == S.PENDING:
             moved = transition(rental, S.PROVISIONING, reason=reason, **fields)

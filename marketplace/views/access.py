@@ -1,7 +1,8 @@
 """Who may do what in the dashboard: the active workspace and the role ladder viewer < member < owner.
 
 The active workspace is the session's `workspace_id` when the user still belongs to it, else the
-user's first workspace. Every dashboard view goes through `workspace_required`.
+user's first workspace. Every dashboard view goes through `workspace_required`, except the public
+catalogue pages (`catalogue_page`).
 """
 
 from collections.abc import Callable
@@ -103,6 +104,21 @@ def workspace_required(min_role: str = Role.VIEWER) -> Callable:
         return wrapped
 
     return decorator
+
+
+def catalogue_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A public catalogue page, like the catalogue API: anyone browses; sign-in is asked at "Rent".
+
+    A signed-in user's workspace (`request.access`) still shows in the header; None for a visitor.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        request.access = workspace_access(request) if request.user.is_authenticated else None
+        return view(request, *args, **kwargs)
+
+    wrapped.public = True
+    return wrapped
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

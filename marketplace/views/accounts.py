@@ -96,8 +96,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SESSION_KEY] = workspace.pk
         messages.success(request, f"Welcome! Workspace “{workspace.name}” is ready.")
-        return redirect("dashboard:offers")
-    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect(_safe_next(request))
+    # `next`: where the visitor was going (the rent form of the offer they picked) before signing up.
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    return render(request, "registration/signup.html", {"form": form, "next": next_url},
+                  status=400 if form.errors else 200)
 
 
 @require_POST

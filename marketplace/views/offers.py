@@ -5,7 +5,7 @@ from statistics import median
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
@@ -16,14 +16,14 @@ from marketplace.filtersets import OfferFilterSet
 from marketplace.models import GpuModel, Offer, PartnerStatus, PriceHistory, PriceStatus, Region
 from marketplace.selectors.offer_list import ListedOffers, model_rows, offer_query
 
-from .access import is_htmx, workspace_required
+from .access import catalogue_page, is_htmx
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 500
 TABLE_FIELDS = (
     "id", "instance_type", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
     "spot_price_per_hour", "price_per_gpu_hour", "available_nodes", "price_status", "price_status_reason",
-    "country", "jurisdiction", "gpu_memory_gb", "updated_at",
+    "country", "jurisdiction", "gpu_memory_gb", "form_factor", "updated_at",
     "partner__slug", "partner__name", "region__code", "region__display_name", "gpu__name",
 )
 
@@ -53,6 +53,7 @@ def dress_filter_form(form: forms.Form) -> forms.Form:
     fields["country"].widget = _select([(c, c) for c in _codes("country")], "Any country")
     fields["architecture"].widget.choices = [("", "Any architecture"), *fields["architecture"].choices[1:]]
     fields["interconnect"].widget.choices = [("", "Any interconnect"), *fields["interconnect"].choices[1:]]
+    fields["form_factor"].widget.choices = [("", "Any form factor"), *fields["form_factor"].choices[1:]]
     fields["ordering"].widget.choices = [("", "Cheapest per GPU-hour"), *fields["ordering"].choices[1:]]
     fields["partner"].empty_label = "Any partner"
     fields["partner"].label_from_instance = lambda partner: partner.name or partner.slug
@@ -63,7 +64,7 @@ def dress_filter_form(form: forms.Form) -> forms.Form:
     return form
 
 
-@workspace_required()
+@catalogue_page
 def offer_list(request: HttpRequest) -> HttpResponse:
     """The full page, or just the results partial when htmx asks (the form stays as the user left it)."""
     filterset = OfferFilterSet(request.GET, queryset=offer_table_rows())
@@ -100,13 +101,31 @@ def summarise_prices(rows: list[tuple[str, float]]) -> list[PriceSummary]:
     return sorted(summaries, key=lambda s: (s.lowest, s.label))
 
 
+def _trusted_offers() -> QuerySet[Offer]:
+    return Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, price_status=PriceStatus.OK,
+                                price_per_gpu_hour__gt=0)
+
+
 def _comparison_rows(gpu_name: str) -> tuple[list[tuple[str, str, float]], int]:
     """(partner name, jurisdiction, price per GPU-hour) of the GPU's trusted offers, and how many were left out."""
-    offers = Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, gpu__name=gpu_name)
-    rows = offers.filter(price_status=PriceStatus.OK, price_per_gpu_hour__gt=0).values_list(
-        "partner__name", "jurisdiction", "price_per_gpu_hour")
+    offered = Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, gpu__name=gpu_name).count()
+    rows = _trusted_offers().filter(gpu__name=gpu_name).values_list("partner__name", "jurisdiction",
+                                                                    "price_per_gpu_hour")
     trusted = [(partner, jurisdiction or "unspecified", float(price)) for partner, jurisdiction, price in rows]
-    return trusted, offers.count() - len(trusted)
+    return trusted, offered - len(trusted)
+
+
+def most_offered_gpu() -> str | None:
+    """The GPU model with the most offers from active partners: where the compare page opens."""
+    top = (Offer.objects.filter(partner__status=PartnerStatus.ACTIVE).values("gpu__name")
+           .annotate(offers=Count("id")).order_by("-offers", "gpu__name").first())
+    return top["gpu__name"] if top else None
+
+
+def gpu_overview() -> list[PriceSummary]:
+    """Every GPU model's lowest and median trusted price per GPU-hour, cheapest model first."""
+    return summarise_prices([(gpu, float(price)) for gpu, price in
+                             _trusted_offers().values_list("gpu__name", "price_per_gpu_hour")])
 
 
 def _chart(summaries: list[PriceSummary], title: str) -> str:
@@ -114,12 +133,15 @@ def _chart(summaries: list[PriceSummary], title: str) -> str:
     return mark_safe(bar_chart(groups, series=("lowest", "median"), title=title))  # charts escape all text
 
 
-@workspace_required()
+@catalogue_page
 def offer_compare(request: HttpRequest) -> HttpResponse:
-    """Price per GPU-hour of one GPU model by partner and by jurisdiction."""
+    """Price per GPU-hour of one GPU model (the most offered one unless asked) by partner and by jurisdiction,
+    and every model's lowest and median at a glance."""
     raw = request.GET.get("gpu", "").strip()
-    spec = lookup_gpu(raw) if raw else None
-    context = {"gpus": GpuModel.objects.values_list("name", flat=True), "gpu": spec, "raw_gpu": raw}
+    spec = lookup_gpu(raw or most_offered_gpu() or "")
+    overview = gpu_overview()
+    context = {"gpus": GpuModel.objects.values_list("name", flat=True), "gpu": spec, "raw_gpu": raw,
+               "overview": overview, "overview_chart": _chart(overview, "Price per GPU-hour of every GPU model")}
     if raw and spec is None:
         context["error"] = f"Unknown GPU “{raw}”. Pick one from the list."
         return render(request, "marketplace/offer_compare.html", context, status=400)
@@ -151,7 +173,7 @@ def price_series(offer: Offer, history: list[PriceHistory]) -> list[Series]:
     return [s for s in series if s.points]
 
 
-@workspace_required()
+@catalogue_page
 def offer_detail(request: HttpRequest, offer_id: int) -> HttpResponse:
     offer = get_object_or_404(Offer.objects.filter(partner__status=PartnerStatus.ACTIVE)
                               .select_related("partner", "region", "gpu"), pk=offer_id)

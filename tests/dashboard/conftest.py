@@ -83,8 +83,9 @@ def offer(partner_: Partner, region_: Region, gpu_name: str, *, instance_type: s
         vcpus=8 * gpus, memory_gb=64 * gpus, interconnect=interconnect, price_per_hour=price_d,
         spot_price_per_hour=None if spot is None else Decimal(spot),
         price_per_gpu_hour=None if price_d is None else (price_d / gpus).quantize(Decimal("0.0001")),
-        country=region_.country, jurisdiction=region_.jurisdiction, gpu_memory_gb=model.memory_gb,
-        updated_at=NOW, **extra)
+        country=region_.country, jurisdiction=region_.jurisdiction,
+        **{"gpu_memory_gb": model.memory_gb, "form_factor": CANONICAL_GPUS[gpu_name].form_factors[0], **extra},
+        updated_at=NOW)
 
 
 @pytest.fixture

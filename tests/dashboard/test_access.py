@@ -10,8 +10,9 @@ from .conftest import join
 
 # (url name, method, minimum role) for every workspace view of this phase.
 PAGES = [
-    ("/offers/", "get", Role.VIEWER),
-    ("/offers/compare/", "get", Role.VIEWER),
+    ("/rentals/", "get", Role.VIEWER),
+    ("/usage/", "get", Role.VIEWER),
+    ("/rent/", "get", Role.MEMBER),
     ("/keys/", "get", Role.OWNER),
     ("/keys/new/", "post", Role.OWNER),
     ("/settings/budget/", "get", Role.OWNER),
@@ -34,8 +35,9 @@ def test_anonymous_visitors_are_sent_to_sign_in(db, path, method, _):
 
 
 def test_expired_session_under_htmx_redirects_the_whole_window(db):
-    response = Client().get("/offers/?gpu=H100", headers={"HX-Request": "true"})
-    assert response.status_code == 401 and response["HX-Redirect"] == "/accounts/login/?next=%2Foffers%2F%3Fgpu%3DH100"
+    response = Client().get("/rentals/?state=running", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Frentals%2F%3Fstate%3Drunning"
 
 
 @pytest.mark.parametrize("path,method,needed", PAGES)
@@ -54,7 +56,7 @@ def test_user_without_any_workspace_gets_a_clear_page(db):
     from .conftest import make_user
     client = Client()
     client.force_login(make_user("lonely@example.test"))
-    response = client.get("/offers/")
+    response = client.get("/rentals/")
     assert response.status_code == 403 and b"don\xe2\x80\x99t belong to a workspace" in response.content
 
 
@@ -114,12 +116,20 @@ def test_every_page_carries_the_csrf_header_for_htmx_and_a_skip_link(owner):
 
 
 PUBLIC_VIEWS = {"home", "signup", "login", "logout", "switch-workspace"}
+CATALOGUE_PAGES = {"offers", "offer-compare", "offer"}
 
 
 def test_every_dashboard_view_declares_the_role_it_needs():
     from marketplace import urls_dashboard
 
     guarded = {p.name: getattr(p.callback, "min_role", None) or getattr(p.callback, "staff_only", None)
-               for p in urls_dashboard.urlpatterns}
+               or getattr(p.callback, "public", None) for p in urls_dashboard.urlpatterns}
     unguarded = {name for name, role in guarded.items() if role is None} - PUBLIC_VIEWS
     assert not unguarded, f"views without workspace_required or staff_required: {sorted(unguarded)}"
+
+
+def test_only_the_catalogue_pages_are_public():
+    from marketplace import urls_dashboard
+
+    public = {p.name for p in urls_dashboard.urlpatterns if getattr(p.callback, "public", False)}
+    assert public == CATALOGUE_PAGES

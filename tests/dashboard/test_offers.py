@@ -24,7 +24,7 @@ def test_full_page_has_a_labelled_filter_form_and_the_table(catalogue, viewer):
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
     assert 'hx-get="/offers/"' in html and 'hx-trigger="input changed delay:250ms, change"' in html
-    for name in ("gpu", "min_gpus", "min_gpu_memory_gb", "architecture", "partner", "region", "country",
+    for name in ("gpu", "min_gpus", "min_gpu_memory_gb", "architecture", "form_factor", "partner", "region", "country",
                  "jurisdiction", "spot", "max_price_per_gpu_hour", "interconnect", "ordering"):
         assert f'name="{name}"' in html and f'<label for="id_{name}">' in html
     assert "7</strong> offers match" in html
@@ -110,7 +110,7 @@ def test_compare_page_charts_prices_by_partner_and_jurisdiction(catalogue, viewe
     response = viewer.client.get("/offers/compare/?gpu=h100")
     html = response.content.decode()
     assert response.status_code == 200
-    assert len(parse_svgs(html)) == 2
+    assert len(parse_svgs(html)) == 3  # by partner, by jurisdiction, every GPU model at a glance
     by_partner = {s.label: s for s in response.context["by_partner"]}
     assert set(by_partner) == {"Nimbus Cloud", "Lambda"}
     assert by_partner["Nimbus Cloud"].lowest == 3.0 and by_partner["Nimbus Cloud"].median == 3.25
@@ -126,8 +126,10 @@ def test_compare_leaves_out_suspect_prices_and_says_so(catalogue, viewer):
     assert b"1 offer with a suspect, stale or missing price is left out" in response.content
 
 
-def test_compare_without_a_gpu_asks_for_one_and_rejects_unknown_names(catalogue, viewer):
-    assert b"Choose a GPU" in viewer.client.get("/offers/compare/").content
+def test_compare_without_a_gpu_opens_on_the_most_offered_one_and_rejects_unknown_names(catalogue, viewer):
+    opened = viewer.client.get("/offers/compare/")
+    assert opened.status_code == 200 and opened.context["gpu"].name == "H100"  # 3 active H100 offers
+    assert b"the GPU with the most offers" in opened.content
     response = viewer.client.get("/offers/compare/?gpu=TPU")
     assert response.status_code == 400 and b"Unknown GPU" in response.content
 

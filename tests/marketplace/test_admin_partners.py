@@ -87,7 +87,7 @@ def test_sync_upserts_offers_with_canonical_gpus_and_unknown_region_countries(st
     assert report["ok"] and report["created"] == 2
     assert report["skipped"] == ["1x-mystery: unknown GPU 'Mystery-9000'"]
     h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
-    assert (h100.gpu.name, h100.available_nodes, h100.country, str(h100.price_per_gpu_hour)) == ("H100", 3, "", "3.0000")
+    assert (h100.gpu.name, h100.available_nodes, h100.country, str(h100.price_per_gpu_hour)) == ("H100", 3, "", "3.000000")
     assert h100.region.code == "eu-central-1" and h100.region.jurisdiction == ""
     assert CatalogVersion.objects.values_list("version", flat=True).first() > before
     assert PriceHistory.objects.filter(offer=h100).count() == 1
@@ -100,7 +100,7 @@ def test_resync_records_price_changes_and_removes_offers_no_longer_listed(partne
     report = partner_sync(partner=partner)
     assert (report.updated, report.removed, report.price_changes) == (1, 1, 1)
     h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
-    assert [str(p.price_per_hour) for p in h100.price_history.order_by("recorded_at")] == ["24.0000", "20.0000"]
+    assert [str(p.price_per_hour) for p in h100.price_history.order_by("recorded_at")] == ["24.000000", "20.000000"]
     assert not Offer.objects.filter(partner=partner, instance_type="1x-l4").exists()
 
 
