@@ -15,11 +15,11 @@ def offer(offer_id, price, **extra):
 def test_offers_sends_each_filter_as_the_design_query_parameter(stub, stub_cli):
     stub.on("GET", "/api/v1/offers", Reply(200, {"count": 0, "next": None, "results": []}))
     stub_cli("offers", "--gpu", "H100", "--min-gpus", "8", "--min-gpu-memory", "80", "--architecture", "hopper",
-             "--partner", "lambda", "--region", "us-east-1", "--country", "de", "--jurisdiction", "eu", "--spot",
+             "--form-factor", "nvl", "--partner", "lambda", "--region", "us-east-1", "--country", "de", "--jurisdiction", "eu", "--spot",
              "--max-price", "3.5", "--interconnect", "infiniband", "--ordering=-available_nodes", "--limit", "20")
     query = {key: values[0] for key, values in parse_qs(stub.seen[0].query).items()}
     assert query == {"gpu": "H100", "min_gpus": "8", "min_gpu_memory_gb": "80", "architecture": "hopper",
-                     "partner": "lambda", "region": "us-east-1", "country": "DE", "jurisdiction": "EU",
+                     "form_factor": "nvl", "partner": "lambda", "region": "us-east-1", "country": "DE", "jurisdiction": "EU",
                      "spot": "true", "max_price_per_gpu_hour": "3.5", "interconnect": "infiniband",
                      "ordering": "-available_nodes", "page_size": "20"}
 
@@ -31,6 +31,15 @@ def test_offers_table_is_sorted_by_price_per_gpu_hour(stub, stub_cli):
     assert result.code == 0
     assert [line.split()[0] for line in result.out.splitlines()[1:]] == ["2", "1", "3"]
     assert "2.490" in result.out
+
+
+def test_offers_table_shows_the_form_factor_and_every_digit_of_the_price(stub, stub_cli):
+    stub.on("GET", "/api/v1/offers", Reply(200, {"next": None, "results": [
+        offer(1, 3.43088125, form_factor="sxm", price_per_hour=27.44705)]}))
+    result = stub_cli("offers")
+    header, row = result.out.splitlines()[:2]
+    assert "FORM" in header and " sxm " in row
+    assert "27.44705" in row and "3.43088125" in row
 
 
 def test_offers_json_is_a_list_honouring_limit(stub, stub_cli):

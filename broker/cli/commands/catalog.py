@@ -25,6 +25,7 @@ OFFER_COLUMNS = [
     ("INSTANCE", lambda o: o.get("instance_type")),
     ("GPU", lambda o: o.get("gpu")),
     ("GPUS", lambda o: o.get("gpus_per_node")),
+    ("FORM", lambda o: o.get("form_factor")),
     ("MEM/GPU", lambda o: o.get("gpu_memory_gb")),
     ("LINK", lambda o: o.get("interconnect")),
     ("$/GPU-H", lambda o: money(o.get("price_per_gpu_hour"), 3)),
@@ -34,8 +35,10 @@ OFFER_COLUMNS = [
     ("PRICE", lambda o: o.get("price_status")),
 ]
 
+FORM_FACTORS = ("sxm", "pcie", "nvl", "superchip", "oam")  # the API's form_factor choices
 OFFER_FILTERS = {  # option dest → API query parameter
     "gpu": "gpu", "min_gpus": "min_gpus", "min_gpu_memory": "min_gpu_memory_gb", "architecture": "architecture",
+    "form_factor": "form_factor",
     "partner": "partner", "region": "region", "country": "country", "jurisdiction": "jurisdiction",
     "max_price": "max_price_per_gpu_hour", "interconnect": "interconnect", "ordering": "ordering",
 }
@@ -50,6 +53,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     offers.add_argument("--min-gpus", type=positive_int, metavar="N", help="at least N GPUs per node")
     offers.add_argument("--min-gpu-memory", type=positive_int, metavar="GB", help="at least GB GiB per GPU")
     offers.add_argument("--architecture", choices=ARCHITECTURES)
+    offers.add_argument("--form-factor", choices=FORM_FACTORS, help="e.g. nvl for H100 NVL (94 GB), pcie, sxm")
     offers.add_argument("--partner", metavar="SLUG")
     offers.add_argument("--region", metavar="CODE", help="partner region code")
     offers.add_argument("--country", type=str.upper, metavar="CC", help="ISO 3166-1 alpha-2 country")
