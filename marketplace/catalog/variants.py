@@ -29,6 +29,8 @@ _GPU_NAME = re.compile(r"""['"]Name['"]\s*:\s*['"]([^'"]*)['"]""")
 _SIZE_IS_NODE_TOTAL = {"vast"}
 # A model whose larger or smaller sibling a catalogue files under the same name ("A100" with 80 GB).
 _MEMORY_SIBLINGS = {"A100": "A100-80GB", "A100-80GB": "A100", "V100": "V100-32GB", "V100-32GB": "V100"}
+# A variant's memory when the catalogue gives none (live partner APIs, simulated partners).
+_FORM_FACTOR_MEMORY = {("H100", NVL): 94}
 # Usable memory reads up to ~10 % under the marketed size (GiB vs GB, ECC and driver reservations).
 _BELOW, _ABOVE = 0.88, 1.03
 
@@ -86,11 +88,14 @@ def _family_form_factor(cloud: str, instance_type: str) -> str | None:
 def resolve_variant(cloud: str, spec: GpuSpec, *, instance_type: str, accelerator: str = "", gpu_info: str = "",
                     gpus: int = 1) -> GpuVariant:
     """The offer's model, form factor and memory per GPU; UnknownVariant when the strings contradict the model."""
-    spec, memory = _model_and_memory(spec, gpu_memory_gib(cloud, gpu_info, gpus))
+    gib = gpu_memory_gib(cloud, gpu_info, gpus)
+    spec, memory = _model_and_memory(spec, gib)
     names = " ".join(_GPU_NAME.findall(gpu_info or ""))
     text = f"{instance_type} {accelerator} {names}".upper()
     form_factor = (_hinted_form_factor(cloud, text, spec, memory) or _family_form_factor(cloud, instance_type)
                    or spec.form_factors[0])
     if form_factor not in spec.form_factors:
         raise UnknownVariant(f"{spec.name} does not come as {form_factor} ({instance_type!r})")
+    if gib is None:
+        memory = _FORM_FACTOR_MEMORY.get((spec.name, form_factor), memory)
     return GpuVariant(spec.name, form_factor, memory)

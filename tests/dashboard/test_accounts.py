@@ -50,10 +50,10 @@ def test_sign_in_with_email_in_any_case_then_sign_out(owner):
     client = Client()
     response = client.post("/accounts/login/", {"username": "Owner@ACME.test", "password": PASSWORD})
     assert response.status_code == 302
-    assert client.get("/offers/").status_code == 200
+    assert client.get("/rentals/").status_code == 200
     assert client.get("/accounts/logout/").status_code == 405  # signing out takes a POST
     assert client.post("/accounts/logout/").status_code == 302
-    assert client.get("/offers/").status_code == 302
+    assert client.get("/rentals/").status_code == 302
 
 
 def test_wrong_password_says_so(owner):

@@ -136,7 +136,7 @@ def test_phone_layout_stacks_offers_as_cards_and_charts_render(browser, live_ser
     phone.screenshot(path=SHOTS / "offers-phone.png", full_page=True)
 
     phone.goto(f"{live_server.url}/offers/compare/?gpu=H100")
-    expect(phone.locator("svg.chart")).to_have_count(2)
+    expect(phone.locator("svg.chart")).to_have_count(3)  # by partner, by jurisdiction, every GPU model
     phone.screenshot(path=SHOTS / "compare-phone.png", full_page=True)
     context.close()
 

@@ -136,7 +136,7 @@ def test_remove_asks_for_confirmation_then_removes_and_revokes_their_keys(owner,
     response = owner.client.post(f"/members/{pk}/remove/", follow=True)
     assert b"teammate@acme.test no longer has access" in response.content
     assert not Membership.objects.filter(pk=pk).exists() and resolve_api_key(token) is None
-    assert teammate.client.get("/offers/").status_code == 403  # no workspace left
+    assert teammate.client.get("/rentals/").status_code == 403  # no workspace left
 
 
 def test_removing_the_last_owner_is_refused(owner, viewer):

@@ -89,6 +89,7 @@ def test_sync_upserts_offers_with_canonical_gpus_and_unknown_region_countries(st
     h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
     assert (h100.gpu.name, h100.available_nodes, h100.country, str(h100.price_per_gpu_hour)) == ("H100", 3, "", "3.000000")
     assert h100.region.code == "eu-central-1" and h100.region.jurisdiction == ""
+    assert (h100.form_factor, h100.gpu_memory_gb) == ("sxm", 80)  # the variant, read from the live offer
     assert CatalogVersion.objects.values_list("version", flat=True).first() > before
     assert PriceHistory.objects.filter(offer=h100).count() == 1
 

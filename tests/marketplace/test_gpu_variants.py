@@ -41,6 +41,7 @@ def _info(name: str, mib: int, count: int = 1, total: int | None = None) -> str:
     ("lambda", "GH200", "gpu_1x_gh200", _info("GH200", 98304), 1, ("GH200", "superchip", 96)),
     ("shadeform", "GAUDI2", "denvr_Gaudi2x8", _info("GAUDI2", 96, 8, 768), 8, ("GAUDI2", "oam", 96)),
     ("verda", "H100", "1H100.80S.32V", "", 1, ("H100", "sxm", 80)),
+    ("simulated", "H100", "1x-H100_NVL-32-65536", "", 1, ("H100", "nvl", 94)),  # a live API gives no GpuInfo
     ("hyperstack", "L40", "n3-L40x1", _info("L40", 49152), 1, ("L40", "pcie", 48)),
     ("aws", "L40S", "g6e.xlarge", _info("L40S", 45776), 1, ("L40S", "pcie", 48)),
 ])
