@@ -4,7 +4,7 @@ Pure library (numpy, no Django). The listing keeps one numpy column per filterab
 default order (price per GPU-hour, unknown prices last, then id), and one precomputed permutation per
 single-field ordering. A query is a few vectorised comparisons; its count is a popcount; a page is the
 n-th to m-th hit in the requested order, found chunk by chunk so an early page never visits the whole
-catalogue. Prices are compared in exact ten-thousandths of a dollar (the catalogue's four decimal places),
+catalogue. Prices are compared in exact millionths of a dollar (the six decimal places prices are stored at),
 so a price cap admits exactly what PostgreSQL's numeric comparison admits.
 """
 
@@ -18,12 +18,13 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 
 from marketplace.matching import INTERCONNECT_RANK, OfferSnapshot
+from marketplace.money import PRICE_PLACES
 
 ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
 _MISSING = np.iinfo(np.int64).max  # an unknown price: never under a cap, last in either direction
 _BIG = 2 ** 62  # caps and minimums beyond this are clamped (they admit everything / nothing anyway)
 _CHUNK = 32_768
-_SCALE = Decimal(10_000)
+_SCALE = Decimal(10) ** PRICE_PLACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class ListedFields:
     country: str
     jurisdiction: str
     gpu_memory_gb: int
+    form_factor: str
     price_per_gpu_hour: Decimal | None
     price_status: str
     price_status_reason: str
@@ -46,6 +48,7 @@ class OfferQuery:
     min_gpus: int | None = None
     min_gpu_memory_gb: int | None = None
     architecture: str = ""
+    form_factor: str = ""
     partner: str = ""
     region: str = ""
     country: str = ""
@@ -57,10 +60,10 @@ class OfferQuery:
 
 
 def price_units(value: Decimal | float | None) -> int:
-    """A price in ten-thousandths of a dollar (exact for the catalogue's four decimals); unknown → _MISSING."""
+    """A price in millionths of a dollar (exact for the stored six decimals); unknown → _MISSING."""
     if value is None:
         return _MISSING
-    return int(Decimal(value).scaleb(4).to_integral_value(rounding=ROUND_FLOOR))
+    return int(Decimal(value).scaleb(PRICE_PLACES).to_integral_value(rounding=ROUND_FLOOR))
 
 
 class _Codes:
@@ -107,6 +110,7 @@ class OfferListing:
                                      dtype=np.int8)
         self.gpu = _Codes([o.gpu for o in self.snapshots])
         self.architecture = _Codes([o.architecture for o in self.snapshots])
+        self.form_factor = _Codes([f.form_factor for f in fields])
         self.partner = _Codes([o.partner for o in self.snapshots])
         self.region = _Codes([o.region for o in self.snapshots])
         self.country = _Codes([f.country for f in fields])
@@ -125,7 +129,8 @@ class OfferListing:
             country=self.country.values[self.country.codes[i]],
             jurisdiction=self.jurisdiction.values[self.jurisdiction.codes[i]],
             gpu_memory_gb=int(self.gpu_memory_gb[i]),
-            price_per_gpu_hour=None if units == _MISSING else Decimal(units).scaleb(-4),
+            form_factor=self.form_factor.values[self.form_factor.codes[i]],
+            price_per_gpu_hour=None if units == _MISSING else Decimal(units).scaleb(-PRICE_PLACES),
             price_status=status, price_status_reason=reason)
 
     def sort_key(self, term: str) -> np.ndarray:
@@ -143,7 +148,7 @@ class OfferListing:
         """Boolean mask of the rows the query's filters keep."""
         mask = np.ones(self.size, dtype=bool)
         for codes, value in ((self.gpu, query.gpu), (self.architecture, query.architecture),
-                             (self.partner, query.partner), (self.region, query.region),
+                             (self.form_factor, query.form_factor), (self.partner, query.partner), (self.region, query.region),
                              (self.country, query.country), (self.jurisdiction, query.jurisdiction)):
             if value:
                 rows = codes.equal(value)
@@ -189,12 +194,12 @@ class OfferListing:
         return sum(a.nbytes for a in arrays)
 
     def _codes(self) -> tuple[_Codes, ...]:
-        return (self.gpu, self.architecture, self.partner, self.region, self.country, self.jurisdiction,
-                self.price_status)
+        return (self.gpu, self.architecture, self.form_factor, self.partner, self.region, self.country,
+                self.jurisdiction, self.price_status)
 
 
 def _cap_units(cap: Decimal) -> int:
-    """The largest whole number of ten-thousandths at or under the cap, clamped to the int64 range."""
+    """The largest whole number of millionths at or under the cap, clamped to the int64 range."""
     if cap.is_nan() or cap >= _BIG:
         return _BIG
     return max(-_BIG, math.floor(cap * _SCALE))

@@ -22,6 +22,7 @@ OFFER_COLUMNS = (
     "id", "partner_id", "region_id", "gpu_id", "instance_type", "gpus_per_node", "vcpus", "memory_gb",
     "interconnect", "price_per_hour", "spot_price_per_hour", "available_nodes", "price_status",
     "price_status_reason", "country", "jurisdiction", "gpu_memory_gb", "updated_at", "price_per_gpu_hour",
+    "form_factor",
 )
 
 
@@ -99,9 +100,10 @@ def build_offer_index(*, version: int) -> tuple[OfferIndex, OfferListing, float]
 
 def _listed_fields(row: tuple) -> ListedFields:
     """The stored values the offer list shows as they are (the snapshot normalises them for matching)."""
-    (*_, status, reason, country, jurisdiction, gpu_memory_gb, _updated_at, price_per_gpu_hour) = row
+    (*_, status, reason, country, jurisdiction, gpu_memory_gb, _updated_at, price_per_gpu_hour, form_factor) = row
     return ListedFields(country=country, jurisdiction=jurisdiction, gpu_memory_gb=gpu_memory_gb,
-                        price_per_gpu_hour=price_per_gpu_hour, price_status=status, price_status_reason=reason)
+                        form_factor=form_factor, price_per_gpu_hour=price_per_gpu_hour, price_status=status,
+                        price_status_reason=reason)
 
 
 def _certs(raw) -> frozenset[str]:
@@ -115,7 +117,7 @@ def _money(value) -> float | None:
 def _snapshot(row: tuple, partners: dict, regions: dict, gpus: dict, stale_after_s: float,
               now: datetime) -> OfferSnapshot:
     (offer_id, partner_id, region_id, gpu_id, instance_type, gpus_per_node, vcpus, memory_gb, interconnect,
-     price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at, _) = row
+     price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at, *_) = row
     slug, active, reliability, hq, certs = partners[partner_id]
     code, region_country, region_jurisdiction, lat, lon = regions[region_id]
     gpu_name, gpu_memory, architecture = gpus[gpu_id]

@@ -25,6 +25,7 @@ def offer_query(cleaned: Mapping[str, Any]) -> OfferQuery:
     return OfferQuery(
         gpu=cleaned.get("gpu") or "", min_gpus=cleaned.get("min_gpus"),
         min_gpu_memory_gb=cleaned.get("min_gpu_memory_gb"), architecture=cleaned.get("architecture") or "",
+        form_factor=cleaned.get("form_factor") or "",
         partner=partner.slug if partner is not None else "", region=cleaned.get("region") or "",
         country=cleaned.get("country") or "", jurisdiction=cleaned.get("jurisdiction") or "",
         spot=bool(cleaned.get("spot")), max_price_per_gpu_hour=cleaned.get("max_price_per_gpu_hour"),
@@ -76,7 +77,8 @@ def _value_row(offer: OfferSnapshot, fields: ListedFields, available_nodes: int 
     return {
         "id": offer.id, "partner__slug": offer.partner, "region__code": offer.region, "country": fields.country,
         "jurisdiction": fields.jurisdiction, "instance_type": offer.instance_type, "gpu__name": offer.gpu,
-        "gpu_memory_gb": fields.gpu_memory_gb, "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus,
+        "gpu_memory_gb": fields.gpu_memory_gb, "form_factor": fields.form_factor,
+        "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus,
         "memory_gb": offer.memory_gb, "interconnect": offer.interconnect, "price_per_hour": offer.price_per_hour,
         "spot_price_per_hour": offer.spot_price_per_hour, "price_per_gpu_hour": fields.price_per_gpu_hour,
         "available_nodes": available_nodes, "price_status": fields.price_status,

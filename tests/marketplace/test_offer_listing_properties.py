@@ -19,7 +19,8 @@ GPUS = {"H100": (80, "hopper"), "L4": (24, "ada"), "A100": (40, "ampere"), "B200
 PARTNERS = {"alpha": PartnerStatus.ACTIVE, "beta": PartnerStatus.ACTIVE, "gamma": PartnerStatus.SUSPENDED}
 PLACES = [("eu-central-1", "DE", "EU"), ("eu-west-3", "FR", "EU"), ("us-east-1", "US", "US"), ("default", "", ""),
           ("lon1", "GB", "UK")]
-NODE_PRICES = [None, "0", "1.2000", "2.5000", "2.5001", "4.0000", "9.9999", "16.0000", "31.5000"]
+NODE_PRICES = [None, "0", "1.2000", "2.5000", "2.5001", "4.0000", "9.9999", "16.0000", "31.5000", "27.44705",
+               "2.500001"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -39,23 +40,25 @@ def build_catalogue(count: int = 150, seed: int = 3) -> None:
         gpus_per_node = rng.choice([1, 2, 4, 8])
         price = rng.choice(NODE_PRICES)
         price = None if price is None else Decimal(price)
-        spot = rng.choice([None, None, "0.5000", "1.0000", "5.0000", "12.3456"])
+        spot = rng.choice([None, None, "0.5000", "1.0000", "5.0000", "12.3456", "12.345678"])
         status = rng.choice(["ok", "ok", "ok", "suspect", "stale"])
         Offer.objects.create(
             partner=partners[slug], region=regions[(slug, code)], gpu=gpus[gpu], instance_type=f"shape-{i}",
             gpus_per_node=gpus_per_node, vcpus=rng.choice([8, 26.5]), memory_gb=64 * gpus_per_node,
             interconnect=rng.choice(["pcie", "nvlink", "infiniband"]), price_per_hour=price,
             spot_price_per_hour=None if spot is None else Decimal(spot),
-            price_per_gpu_hour=None if price is None else (price / gpus_per_node).quantize(Decimal("0.0001")),
+            price_per_gpu_hour=None if price is None else (price / gpus_per_node).quantize(Decimal("0.000001")),
             available_nodes=rng.choice([None, 0, 3]), price_status=status,
             price_status_reason="" if status == "ok" else f"{status} since import",
             country=rng.choice([country, country, ""]), jurisdiction=jurisdiction,
             gpu_memory_gb=rng.choice([GPUS[gpu][0], GPUS[gpu][0], 0]),
+            form_factor=rng.choice(["sxm", "pcie", "nvl", ""]),
             updated_at=NOW - timedelta(minutes=rng.randrange(10_000)))
 
 
-caps = st.one_of(st.sampled_from(["0", "0.3", "0.6", "0.6250", "1.25", "2", "3.9999", "4", "100"]),
-                 st.decimals(min_value=0, max_value=20, places=4).map(str))
+caps = st.one_of(st.sampled_from(["0", "0.3", "0.6", "0.6250", "1.25", "2", "3.9999", "4", "100", "3.430881",
+                                  "3.43088", "2.500001"]),
+                 st.decimals(min_value=0, max_value=20, places=6).map(str))
 orderings = st.lists(st.sampled_from([f"{sign}{field}" for field in ORDERING_FIELDS for sign in ("", "-")]),
                      max_size=2).map(",".join)
 queries = st.fixed_dictionaries({}, optional={
@@ -63,6 +66,7 @@ queries = st.fixed_dictionaries({}, optional={
     "min_gpus": st.integers(1, 9).map(str),
     "min_gpu_memory_gb": st.integers(0, 200).map(str),
     "architecture": st.sampled_from(["hopper", "ada", "blackwell", "volta"]),
+    "form_factor": st.sampled_from(["sxm", "pcie", "nvl", "oam"]),
     "partner": st.sampled_from(["alpha", "beta"]),
     "region": st.sampled_from(["eu-central-1", "lon1", "default", "EU-CENTRAL-1", "nowhere"]),
     "country": st.sampled_from(["DE", "de", "US", "GB", "JP"]),
@@ -109,12 +113,14 @@ def test_catalogue_covers_the_edge_cases(catalogue):
     assert offers.filter(price_per_gpu_hour__isnull=True).exists() and offers.filter(country="").exists()
     assert offers.filter(gpu_memory_gb=0).exists() and offers.exclude(price_status="ok").exists()
     assert offers.filter(partner__status=PartnerStatus.SUSPENDED).exists()
+    assert offers.filter(price_per_hour=Decimal("27.44705")).exists() and offers.filter(form_factor="").exists()
     assert offers.values("price_per_gpu_hour").distinct().count() < offers.count() / 3
 
 
 @pytest.mark.parametrize("query", [
     "gpu=TPU&min_gpus=0&spot=maybe", "max_price_per_gpu_hour=cheap&country=Germany&interconnect=ethernet",
     "max_price_per_gpu_hour=-1&ordering=vcpus&partner=gamma", "partner=nobody&jurisdiction=E", "min_gpu_memory_gb=x",
+    "form_factor=sxm5", "form_factor=nvl&max_price_per_gpu_hour=3.430881",
     "gpu=h100-sxm&spot=on&ordering=-price_per_hour,gpu_memory_gb&max_price_per_gpu_hour=2.5", "",
 ])
 def test_lean_validation_gives_the_filtersets_values_and_errors(catalogue, query):
