@@ -63,7 +63,8 @@ def price_units(value: Decimal | float | None) -> int:
     """A price in millionths of a dollar (exact for the stored six decimals); unknown → _MISSING."""
     if value is None:
         return _MISSING
-    return int(Decimal(value).scaleb(PRICE_PLACES).to_integral_value(rounding=ROUND_FLOOR))
+    # str(): a float snapshot price goes through its shortest repr (27.44705, not 27.4470499999…)
+    return int(Decimal(str(value)).scaleb(PRICE_PLACES).to_integral_value(rounding=ROUND_FLOOR))
 
 
 class _Codes:

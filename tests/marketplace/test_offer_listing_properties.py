@@ -131,3 +131,11 @@ def test_lean_validation_gives_the_filtersets_values_and_errors(catalogue, query
     assert errors == {name: list(messages) for name, messages in filterset.errors.items()}
     if valid:
         assert cleaned == filterset.form.cleaned_data
+
+
+def test_float_snapshot_prices_convert_to_exact_millionths():
+    from marketplace.offer_listing import price_units
+
+    # 12.345678 as a float is 12.34567799…: read through its exact binary value it would lose a millionth
+    assert (price_units(12.345678), price_units(0.29), price_units(27.44705), price_units(Decimal("3.430881"))) == (
+        12_345_678, 290_000, 27_447_050, 3_430_881)
