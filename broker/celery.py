@@ -1,31 +1,25 @@
-"""The Celery app: filesystem transport by default (no server), Redis with CELERY_BROKER_URL."""
+"""The Celery app: a SQLite file queue by default (no server), Redis with CELERY_BROKER_URL."""
 
 import os
 
 from celery import Celery
 from django.conf import settings
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
+TRANSPORT_ALIASES.setdefault("sqlite", "broker.sqlite_transport:Transport")
 app = Celery("broker")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _configure_filesystem_transport() -> None:
-    if not settings.CELERY_BROKER_URL.startswith("filesystem"):
-        return
-    queue_dir = settings.CELERY_QUEUE_DIR
-    for sub in ("out", "processed"):
-        (queue_dir / sub).mkdir(parents=True, exist_ok=True)
-    app.conf.broker_transport_options = {
-        "data_folder_in": str(queue_dir / "out"),
-        "data_folder_out": str(queue_dir / "out"),
-        "processed_folder": str(queue_dir / "processed"),
-        "store_processed": False,
-    }
+def _configure_sqlite_transport() -> None:
+    if settings.CELERY_BROKER_URL.startswith("sqlite"):
+        app.conf.broker_transport_options = {"polling_interval": settings.QUEUE_POLL_S,
+                                             "lease_s": settings.QUEUE_LEASE_S}
 
 
-_configure_filesystem_transport()
+_configure_sqlite_transport()
 app.autodiscover_tasks()
 
 

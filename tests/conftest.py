@@ -84,12 +84,12 @@ def _fresh_offer_index():
 
 @pytest.fixture(scope="session", autouse=True)
 def _celery_queue_for_tests():
-    """Tests drive services directly; keep their enqueued tasks off the development queue folder."""
+    """Tests drive services directly; keep their enqueued tasks off the development queue file."""
     from django.conf import settings
 
     from broker.celery import app
 
-    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+    if settings.CELERY_BROKER_URL.startswith("sqlite"):
         app.conf.broker_url = "memory://"
     yield
 

@@ -1,0 +1,38 @@
+"""An idempotent task whose effects are counted in a SQLite file (`QUEUE_TEST_EFFECTS`), for queue tests.
+
+Each run is logged in `runs`; the effect (one row per key in `effects`) is applied at most once however many
+times the message is delivered, as the broker's real tasks are idempotent.
+"""
+
+import os
+import sqlite3
+import time
+
+from celery import shared_task
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (key TEXT NOT NULL, pid INTEGER NOT NULL, queue_wait_s REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY);
+"""
+
+
+def open_effects(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@shared_task(name="tests.record_effect", ignore_result=True, acks_late=True)
+def record_effect(key: str, published_at: float, work_s: float = 0.0) -> None:
+    """Apply the effect for `key` once: a second delivery finds it applied and changes nothing."""
+    queue_wait = time.time() - published_at
+    time.sleep(work_s)
+    conn = open_effects(os.environ["QUEUE_TEST_EFFECTS"])
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO runs VALUES (?, ?, ?)", (key, os.getpid(), queue_wait))
+        conn.execute("INSERT INTO effects VALUES (?) ON CONFLICT (key) DO NOTHING", (key,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
