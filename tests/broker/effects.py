@@ -6,6 +6,7 @@ times the message is delivered, as the broker's real tasks are idempotent.
 
 import os
 import sqlite3
+import threading
 import time
 
 from celery import shared_task
@@ -16,11 +17,16 @@ CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY);
 """
 
 
-def open_effects(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
-    return conn
+_local = threading.local()
+
+
+def _effects_db() -> sqlite3.Connection:
+    """One connection per pool thread, kept for the thread's life."""
+    if not hasattr(_local, "conn"):
+        _local.conn = sqlite3.connect(os.environ["QUEUE_TEST_EFFECTS"], timeout=30, isolation_level=None)
+        _local.conn.execute("PRAGMA journal_mode=WAL")
+        _local.conn.executescript(SCHEMA)
+    return _local.conn
 
 
 @shared_task(name="tests.record_effect", ignore_result=True, acks_late=True)
@@ -28,11 +34,8 @@ def record_effect(key: str, published_at: float, work_s: float = 0.0) -> None:
     """Apply the effect for `key` once: a second delivery finds it applied and changes nothing."""
     queue_wait = time.time() - published_at
     time.sleep(work_s)
-    conn = open_effects(os.environ["QUEUE_TEST_EFFECTS"])
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO runs VALUES (?, ?, ?)", (key, os.getpid(), queue_wait))
-        conn.execute("INSERT INTO effects VALUES (?) ON CONFLICT (key) DO NOTHING", (key,))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    conn = _effects_db()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO runs VALUES (?, ?, ?)", (key, os.getpid(), queue_wait))
+    conn.execute("INSERT INTO effects VALUES (?) ON CONFLICT (key) DO NOTHING", (key,))
+    conn.execute("COMMIT")
