@@ -27,7 +27,8 @@ demo: migrate
 
 run: demo
 	PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
-		GATEWAY_PUBLIC_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(BIN)/honcho -f Procfile start
+		GATEWAY_PUBLIC_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(BIN)/python -m broker.supervisor --procfile Procfile \
+		--state var/supervisor.json
 
 test: install
 	$(BIN)/pytest
