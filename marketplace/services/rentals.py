@@ -321,10 +321,18 @@ def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderErr
 # --- termination --------------------------------------------------------------------------------
 
 def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
-    """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed."""
-    if rental.state in RENTAL_TERMINABLE:
+    """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed.
+
+    A rental the worker moved on since it was read (pending → provisioning → running) is read again and
+    asked again: a terminate racing the worker is never dropped.
+    """
+    for _ in range(3):  # the worker moves a rental at most twice before it is running
+        if rental.state not in RENTAL_TERMINABLE:
+            break
         if transition(rental, S.TERMINATING, reason=reason, actor=actor):
             enqueue(TERMINATE_TASK, rental.pk)
+            break
+        rental.refresh_from_db()
     return rental
 
 
