@@ -14,6 +14,7 @@ rentals (not final `--stuck-after-s` after their terminate), leaked simulator no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -263,6 +264,17 @@ class Sampler:
         return report
 
 
+def _chaos(stack: Stack, name: str, every_s: float, until: float, kills: list[float]) -> None:
+    """SIGKILL the `name` process group every `every_s` (fault injection: the supervisor must bring it back)."""
+    while time.time() + every_s < until:
+        time.sleep(every_s)
+        pid = stack.state().get("processes", {}).get(name, {}).get("pid")
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+                kills.append(time.time())
+
+
 def _setup_keys(stack: Stack, count: int) -> list[str]:
     """One API key per client (the per-key write rate limit is per user, as it would be)."""
     os.environ.update({k: stack.env[k] for k in ("VAR_DIR", "DJANGO_SETTINGS_MODULE", "PUBLIC_BASE_URL")})
@@ -363,6 +375,8 @@ def main() -> None:
     parser.add_argument("--settle-s", type=float, default=180)
     parser.add_argument("--stuck-after-s", type=float, default=60, help="a rental not final this long after its terminate is stuck")
     parser.add_argument("--sample-s", type=float, default=15)
+    parser.add_argument("--kill-worker-every-s", type=float, default=0,
+                        help="fault injection: SIGKILL the worker this often (0 = never)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     stack = Stack(tmp)
@@ -372,12 +386,16 @@ def main() -> None:
     sampler = Sampler(stack, args.sample_s)
     threading.Thread(target=sampler.run, daemon=True).start()
     stopped: dict = {}
+    kills: list[float] = []
     try:
         deployment_id, model = _deploy(stack, keys[0])
         started = time.time()
         traffic = Traffic(stack, keys, args, until=started + args.minutes * 60)
         threads = [threading.Thread(target=traffic.rental_client, args=(i,)) for i in range(args.clients)]
         threads += [threading.Thread(target=traffic.chat_client, args=(model,)), threading.Thread(target=traffic.browser)]
+        if args.kill_worker_every_s:
+            threads.append(threading.Thread(target=_chaos, args=(stack, "worker", args.kill_worker_every_s,
+                                                                 traffic.until, kills)))
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -399,7 +417,8 @@ def main() -> None:
                     "gateway_calls": _summary(traffic.chat_ms), "gateway_errors": len(traffic.chat_errors),
                     "gateway_error_samples": traffic.chat_errors[:5],
                     "offer_pages": _summary(traffic.browse_ms), "offer_page_errors": len(traffic.browse_errors)},
-        "crashes": sum(p["restarts"] for p in processes.values()),
+        "injected_worker_kills": len(kills),
+        "crashes": sum(p["restarts"] for p in processes.values()) - len(kills),
         "restarts": {name: p["restarts"] for name, p in processes.items()},
         "exits": {name: p["exits"] for name, p in processes.items() if p["exits"]},
         "rentals": rentals, "settle_s": settle_s, "queue_backlog_max": max(backlog, default=None),

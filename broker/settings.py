@@ -164,9 +164,11 @@ CACHES = {
 }
 
 # Celery: a server-less SQLite queue by default (broker/sqlite_transport.py), Redis (or any broker URL) in production.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or f"sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 QUEUE_POLL_S = env_number("QUEUE_POLL_S", 0.05)  # SQLite queue: idle poll interval (worst added queue wait)
 QUEUE_LEASE_S = env_number("QUEUE_LEASE_S", 30.0)  # SQLite queue: a dead worker's messages come back after this
+if QUEUE_POLL_S <= 0 or QUEUE_LEASE_S <= 0:
+    raise ImproperlyConfigured("QUEUE_POLL_S and QUEUE_LEASE_S must be > 0")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
