@@ -89,7 +89,8 @@ def main() -> None:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
-    print(json.dumps({"transport": "sqlite", "worker": " ".join(_procfile_worker()[3:]), "task_work_ms": args.work_ms,
+    print(json.dumps({"transport": "sqlite", "load_average_1m": round(os.getloadavg()[0], 1),
+                      "cpus": os.cpu_count(), "worker": " ".join(_procfile_worker()[3:]), "task_work_ms": args.work_ms,
                       "steady": {"target_tasks_per_s": args.rate, **steady}, "burst": burst}, indent=2))
 
 

@@ -237,7 +237,7 @@ class Sampler:
                for name, p in procs.items() if p.get("pid")}
         runtimes = [pid for pid in _runtime_pids(self.stack.tmp) if _alive(pid)]
         rss["node_runtimes"] = round(sum(_rss_mb(pid) for pid in runtimes), 1)
-        return {"t": time.time(), "rss_mb": rss, "node_runtimes": len(runtimes), "queue_backlog": self._backlog()}
+        return {"t": time.time(), "load_1m": round(os.getloadavg()[0], 1), "rss_mb": rss, "node_runtimes": len(runtimes), "queue_backlog": self._backlog()}
 
     def _backlog(self) -> int | None:
         try:
@@ -410,8 +410,10 @@ def main() -> None:
         sampler.stop.set()
         stopped = stack.stop()
     backlog = [s["queue_backlog"] for s in sampler.samples if s["queue_backlog"] is not None]
+    load = [s["load_1m"] for s in sampler.samples]
     print(json.dumps({
-        "minutes": round(traffic_s / 60, 1), "var_dir": str(tmp),
+        "minutes": round(traffic_s / 60, 1), "var_dir": str(tmp), "cpus": os.cpu_count(),
+        "load_average_1m_during": [min(load), max(load)] if load else None,
         "traffic": {"rental_clients": args.clients, "rentals_per_min": round(len(traffic.rentals) / traffic_s * 60, 1),
                     "rental_requests_refused": traffic.refused,
                     "gateway_calls": _summary(traffic.chat_ms), "gateway_errors": len(traffic.chat_errors),
