@@ -180,6 +180,8 @@ class Transport(virtual.Transport):
     driver_type = "sqlite"
     driver_name = "sqlite3"
     global_state = virtual.BrokerState()  # exchange bindings are per process, as in kombu's filesystem transport
+    # a database locked past the busy timeout is retried by kombu (publish) or Celery (reconnect), never fatal
+    connection_errors = (*virtual.Transport.connection_errors, sqlite3.OperationalError)
     implements = virtual.Transport.implements.extend(asynchronous=False, exchange_type=frozenset(["direct", "topic"]))
 
     def __init__(self, client, **kwargs) -> None:
