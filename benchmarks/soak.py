@@ -259,8 +259,10 @@ class Sampler:
                 continue
             before = first["rss_mb"].get(name, 0.0)
             peak = max(s["rss_mb"].get(name, 0.0) for s in steady)
+            series = [s["rss_mb"].get(name, 0.0) for s in steady[::max(1, len(steady) // 8)]]
             report[name] = {"rss_start_mb": before, "rss_end_mb": mb, "rss_peak_mb": peak,
-                            "growth_mb": round(mb - before, 1), "growth_mb_per_h": round((mb - before) / hours, 1)}
+                            "growth_mb": round(mb - before, 1), "growth_mb_per_h": round((mb - before) / hours, 1),
+                            "rss_series_mb": series}
         return report
 
 
