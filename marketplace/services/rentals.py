@@ -215,9 +215,24 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
         return False
     rental.refresh_from_db()
     if rental.state != S.PROVISIONING:  # terminated while we were launching
+        closed_early = list(rental.nodes.filter(attempt=attempt, state=NodeState.TERMINATED)
+                            .exclude(provider_ref="").select_related("partner"))
         nodes_terminate(rental, rental.nodes.filter(attempt=attempt))
+        _terminate_at_partner(closed_early)
         return False
     return True
+
+
+def _terminate_at_partner(nodes: list[Node]) -> None:
+    """Nodes whose row a termination closed before the partner answered with their ref: stop them there.
+
+    One that fails here is an orphan for reconciliation (no live rental owns it).
+    """
+    for node in nodes:
+        try:
+            adapter_for(node.partner).terminate(node.provider_ref)
+        except ProviderError as exc:
+            log.warning("terminate %s at %s failed: %s", node.provider_ref, node.partner.slug, exc.kind)
 
 
 def _node_row(rental: Rental, attempt: RentalAttempt, index: int) -> Node:

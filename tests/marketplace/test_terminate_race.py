@@ -27,3 +27,32 @@ def test_terminate_of_a_rental_already_final_changes_nothing(owner, sim_catalog)
     rental_terminate(stale, reason="again", actor="owner")
     assert Rental.objects.get(pk=rental_id).state == "terminated"
     assert Rental.objects.get(pk=rental_id).events.count() == events
+
+
+def test_node_the_partner_starts_after_the_rental_was_terminated_is_terminated_too(owner, sim_catalog, monkeypatch):
+    from marketplace.services import rentals
+
+    real_adapter_for = rentals.adapter_for
+
+    class TerminatedMidLaunch:
+        """The user's terminate and its task run while the partner is still answering the launch."""
+
+        def __init__(self, adapter):
+            self.adapter = adapter
+
+        def provision(self, spec):
+            rental = Rental.objects.get(pk=int(spec.rental_id))
+            rental_terminate(rental, reason="terminated by the user", actor="owner")
+            assert rentals.rental_finish_termination(rental.pk)  # no partner ref yet: the row is just closed
+            return self.adapter.provision(spec)
+
+        def __getattr__(self, name):
+            return getattr(self.adapter, name)
+
+    monkeypatch.setattr(rentals, "adapter_for", lambda partner: TerminatedMidLaunch(real_adapter_for(partner)))
+    rental_id = owner.client.post("/api/v1/rentals", EU_H200, format="json").json()["id"]
+    rentals.rental_provision(rental_id)
+    rental = Rental.objects.get(pk=rental_id)
+    assert rental.state == "terminated"
+    assert [n for n in sim_catalog.store.list_nodes(rental.partner.slug)] == []  # nothing left running there
+    assert set(rental.nodes.values_list("state", flat=True)) == {"terminated"}
