@@ -57,11 +57,13 @@ class Stack:
     """The `make run` stack in a temporary directory."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp, self.port, self.sim_port = tmp, _free_port(), _free_port()
+        self.tmp, self.port, self.sim_port, self.gateway_port = tmp, _free_port(), _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.gateway_url = f"http://127.0.0.1:{self.gateway_port}/v1"
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER")}
         self.env.update(VAR_DIR=str(tmp), PORT=str(self.port), SIM_PORT=str(self.sim_port), PYTHONPATH=str(REPO),
+                        GATEWAY_PORT=str(self.gateway_port), GATEWAY_PUBLIC_URL=self.gateway_url,
                         PUBLIC_BASE_URL=self.url, SIMULATOR_URL=f"http://127.0.0.1:{self.sim_port}",
                         DJANGO_SETTINGS_MODULE="broker.settings")
         self.supervisor: subprocess.Popen | None = None
@@ -188,7 +190,7 @@ class Traffic:
     def chat_client(self, model: str) -> None:
         from openai import OpenAI
 
-        client = OpenAI(base_url=f"{self.stack.url}/v1", api_key=self.keys[0], max_retries=0, timeout=30)
+        client = OpenAI(base_url=self.stack.gateway_url, api_key=self.keys[0], max_retries=0, timeout=30)
         self._paced(self.args.chat_rps, lambda: client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": "How busy is the queue?"}], max_tokens=16),
             self.chat_ms, self.chat_errors)
