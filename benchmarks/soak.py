@@ -103,7 +103,10 @@ class Stack:
         pgids = [p["pid"] for p in self.state().get("processes", {}).values() if p.get("pid")]
         self.supervisor.send_signal(signal.SIGTERM)
         code = self.supervisor.wait(60)
-        left = [pid for pid in _all_pids() if _pgid(pid) in pgids]
+        deadline = time.monotonic() + 5  # SIGKILLed group members may still be exiting
+        while (left := [pid for pid in _all_pids() if _pgid(pid) in pgids and _alive(pid)]) and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
         runtimes = [pid for pid in _runtime_pids(self.tmp) if _alive(pid)]
         return {"supervisor_exit": code, "processes_left": len(left), "node_runtimes_left": len(runtimes),
                 "state_file_left": (self.tmp / "supervisor.json").exists()}
