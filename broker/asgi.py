@@ -8,7 +8,9 @@ and back on every request — several milliseconds under load. Everything else g
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.utils.module_loading import import_string
@@ -39,7 +41,17 @@ class GatewayASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
 
+def refuse_persistent_connections() -> None:
+    """Under ASGI each request's sync code runs on a new thread; a persistent connection there is never
+    reused nor closed, so the web process would pile up idle connections until PostgreSQL refuses more."""
+    for alias, db in settings.DATABASES.items():
+        if db.get("CONN_MAX_AGE"):
+            raise ImproperlyConfigured(f"DATABASES[{alias!r}] CONN_MAX_AGE must be 0 under ASGI "
+                                       f"(DB_CONN_MAX_AGE={db['CONN_MAX_AGE']}): persistent connections leak here")
+
+
 django_application = get_asgi_application()  # sets Django up before the gateway handler loads
+refuse_persistent_connections()
 gateway_application = GatewayASGIHandler()
 
 

@@ -90,10 +90,12 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections stay off by default: under ASGI every request's sync code runs on a fresh thread,
+# so a kept-alive connection is never reused nor closed (broker/asgi.py refuses to start with them).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'broker.sqlite3'}"),
-        conn_max_age=int(env_number("DB_CONN_MAX_AGE", 60, int)),
+        conn_max_age=int(env_number("DB_CONN_MAX_AGE", 0, int)),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
