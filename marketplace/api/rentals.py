@@ -15,6 +15,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.errors import Conflict
 from marketplace.models import HealthState, NodeState, Rental, RentalState
 from marketplace.placement import parse_rental_request
 from marketplace.services.metering import rental_cost, usage_rows, usage_summary
@@ -143,11 +144,12 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(RentalSerializer(rental).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=None, responses={202: RentalSerializer})
+    @extend_schema(request=None, responses={202: RentalSerializer, 409: DetailSerializer})
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):
-        rental = self.get_object()
-        rental_terminate(rental, reason="terminated by the user", actor=request.user.username)
+        rental = rental_terminate(self.get_object(), reason="terminated by the user", actor=request.user.username)
+        if rental.state == RentalState.FAILED:
+            raise Conflict(f"rental {rental.pk} already failed, nothing runs to terminate: {rental.failure_reason}")
         return Response(RentalSerializer(self.get_queryset().get(pk=rental.pk)).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from marketplace.flows import NODE_FLOW, RENTAL_FLOW, RENTAL_UNPLACED
@@ -24,7 +25,7 @@ BATCH = 500
 
 
 def reconcile_all(*, now=None) -> dict[str, int]:
-    totals: dict[str, int] = {"orphans": 0, "vanished": 0, "resumed": 0, "timed_out": 0, "terminations": 0}
+    totals: dict[str, int] = {"orphans": 0, "vanished": 0, "nodeless": 0, "resumed": 0, "timed_out": 0, "terminations": 0}
     for partner in Partner.objects.exclude(kind=PartnerKind.CATALOG).exclude(status=PartnerStatus.PENDING):
         for key, value in reconcile_partner(partner, now=now).items():
             totals[key] += value
@@ -50,7 +51,7 @@ def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
         if _is_orphan(node, info):
             _terminate_remote(adapter, partner, info.ref, node)
             orphans += 1
-    return {"orphans": orphans, "vanished": _fail_vanished(adapter, partner, refs)}
+    return {"orphans": orphans, "vanished": _fail_vanished(adapter, partner, refs), "nodeless": _fail_nodeless(partner)}
 
 
 def _is_orphan(node: Node | None, info) -> bool:
@@ -91,6 +92,17 @@ def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[st
         transition(node, NodeState.FAILED, reason=reason, actor="reconciliation", terminated_at=timezone.now())
         vanished += rental_fail(node.rental, reason, actor="reconciliation")
     return vanished
+
+
+def _fail_nodeless(partner: Partner) -> int:
+    """A running rental with fewer running nodes than it rents is billed for nodes it does not have."""
+    from marketplace.services.rentals import rental_fail
+
+    short = (Rental.objects.filter(partner=partner, state=S.RUNNING)
+             .annotate(running=Count("nodes", filter=Q(nodes__state=NodeState.RUNNING)))
+             .filter(running__lt=F("nodes_count"))[:BATCH])
+    return sum(rental_fail(rental, f"running with {rental.running} of {rental.nodes_count} node(s) running at "
+                                   f"{partner.slug}", actor="reconciliation") for rental in short)
 
 
 def resume_stalled(*, now=None) -> dict[str, int]:

@@ -214,7 +214,9 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
         _abandon_attempt(rental, attempt, exc)
         return False
     rental.refresh_from_db()
-    if rental.state != S.PROVISIONING:  # terminated while we were launching
+    # Only an ending rental gives its nodes up: one that went on to `running` meanwhile (a poll task won the
+    # race with this resumed launch) runs on exactly these nodes.
+    if rental.state in (S.TERMINATING, S.TERMINATED, S.FAILED):
         closed_early = list(rental.nodes.filter(attempt=attempt, state=NodeState.TERMINATED)
                             .exclude(provider_ref="").select_related("partner"))
         nodes_terminate(rental, rental.nodes.filter(attempt=attempt))
@@ -246,10 +248,15 @@ def _node_row(rental: Rental, attempt: RentalAttempt, index: int) -> Node:
 
 
 def _abandon_attempt(rental: Rental, attempt: RentalAttempt, exc: ProviderError) -> None:
-    nodes = rental.nodes.filter(attempt=attempt)
-    nodes_terminate(rental, nodes)
-    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome=AttemptOutcome.FAILED, error_kind=exc.kind,
-                                                       error_message=exc.message[:2000])
+    """Give up a started attempt: terminate its nodes and release its reservation.
+
+    The compare-and-set on the attempt's outcome decides between this and the poll that marks it succeeded:
+    an attempt another task already settled is left alone (its nodes may serve a running rental).
+    """
+    if not RentalAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.STARTED).update(
+            outcome=AttemptOutcome.FAILED, error_kind=exc.kind, error_message=exc.message[:2000]):
+        return
+    nodes_terminate(rental, rental.nodes.filter(attempt=attempt))
     rental.refresh_from_db()
     rental_release_capacity(rental)
     record_event(rental, f"attempt on {attempt.partner_slug}/{attempt.region_code} {attempt.instance_type} "
@@ -319,10 +326,12 @@ def rental_poll(rental_id: int) -> bool:
             _abandon_and_resume(rental, attempt, ProviderError("transient", "node did not start in time"))
             return True
         return False
+    if not RentalAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.STARTED).update(
+            outcome=AttemptOutcome.SUCCEEDED):
+        return True  # another task gave this attempt up meanwhile
     for node, info in zip(nodes, infos, strict=True):
         transition(node, NodeState.RUNNING, reason=f"running at {attempt.partner_slug}", ip=info.ip or node.ip,
                    endpoint=info.endpoint or node.endpoint)
-    RentalAttempt.objects.filter(pk=attempt.pk).update(outcome=AttemptOutcome.SUCCEEDED)
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
     return True
@@ -336,18 +345,14 @@ def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderErr
 # --- termination --------------------------------------------------------------------------------
 
 def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
-    """Ask for termination (idempotent): the partner nodes are terminated by a task until confirmed.
-
-    A rental the worker moved on since it was read (pending → provisioning → running) is read again and
-    asked again: a terminate racing the worker is never dropped.
-    """
-    for _ in range(3):  # the worker moves a rental at most twice before it is running
-        if rental.state not in RENTAL_TERMINABLE:
-            break
+    """Ask for termination (idempotent) from whatever live state the row is in now; a task terminates the
+    partner nodes until confirmed. The returned rental is `terminating`/`terminated`, or `failed` (nothing
+    left to stop)."""
+    while rental.state in RENTAL_TERMINABLE:
         if transition(rental, S.TERMINATING, reason=reason, actor=actor):
             enqueue(TERMINATE_TASK, rental.pk)
-            break
-        rental.refresh_from_db()
+            return rental
+        rental.refresh_from_db()  # a worker moved it since it was read: states only advance, so this ends
     return rental
 
 

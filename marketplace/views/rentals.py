@@ -74,8 +74,11 @@ def rental_terminate_view(request: HttpRequest, rental_id: int) -> HttpResponse:
     rental = _rental_or_404(request, rental_id)
     if request.method == "GET":
         return render(request, "marketplace/rental_terminate.html", rental_context(rental))
-    if rental.state in RENTAL_TERMINABLE:
-        rental_terminate(rental, reason="terminated by the user in the dashboard", actor=request.user.username)
+    asked = rental.state in RENTAL_TERMINABLE
+    if asked:
+        rental = rental_terminate(rental, reason="terminated by the user in the dashboard",
+                                  actor=request.user.username)
+    if asked and rental.state == "terminating":
         messages.success(request, f"Rental {rental.pk} is terminating: its nodes are being released.")
     else:
         messages.info(request, f"Rental {rental.pk} is already {rental.state}.")

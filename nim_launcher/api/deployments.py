@@ -14,6 +14,7 @@ from marketplace.api.fields import BlankAsNull, EventSerializer
 from marketplace.api.placement import PolicyField, StoredRequestField
 from marketplace.api.rentals import IDEMPOTENCY_KEY
 from marketplace.api.throttling import ApiKeyWriteThrottle
+from marketplace.errors import Conflict
 from marketplace.inputs import BadValue
 from marketplace.placement import canonical_gpu
 from nim_launcher.flows import REPLICA_FLOW
@@ -136,9 +137,13 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(DeploymentSerializer(deployment).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
-    @extend_schema(responses={202: DeploymentSerializer})
+    @extend_schema(responses={202: DeploymentSerializer, 409: DetailSerializer})
     def destroy(self, request, *args, **kwargs):
         deployment = deployment_delete(self.get_object(), actor=request.user.username)
+        if deployment.state == DeploymentState.FAILED:
+            why = deployment.events.filter(to_state=DeploymentState.FAILED).values_list("reason", flat=True).last()
+            raise Conflict(f"deployment {deployment.name!r} already failed, nothing runs to delete: "
+                           f"{why or 'no reason recorded'}")
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
 

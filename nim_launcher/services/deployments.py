@@ -101,10 +101,13 @@ def deployment_wake_for_rental(rental_id: int) -> None:
 
 
 def deployment_delete(deployment: Deployment, *, actor: str) -> Deployment:
-    """Tear down every replica's rental; the deployment ends `terminated` once all are gone."""
-    if deployment.state not in DEPLOYMENT_ENDING:
-        transition(deployment, D.TERMINATING, reason=f"deleted by {actor}", actor=actor)
-        enqueue_reconcile(deployment.pk)
+    """Tear down every replica's rental from whatever live state the row is in now; the deployment ends
+    `terminated` once all are gone. The returned deployment is `terminating`/`terminated`, or `failed`."""
+    while deployment.state not in DEPLOYMENT_ENDING:
+        if transition(deployment, D.TERMINATING, reason=f"deleted by {actor}", actor=actor):
+            enqueue_reconcile(deployment.pk)
+            return deployment
+        deployment.refresh_from_db()  # the control loop moved it since it was read
     return deployment
 
 
@@ -194,6 +197,10 @@ def _add_replica(deployment: Deployment) -> Replica | None:
     body = {**deployment.request, "max_hours": str(deployment.max_hours), "deployment": deployment.pk}
     try:
         with transaction.atomic():
+            # The row lock orders this against deletion: a deployment deleted meanwhile gets no new rental.
+            if not Deployment.objects.select_for_update().filter(pk=deployment.pk).exclude(
+                    state__in=(D.TERMINATING, D.TERMINATED, D.FAILED)).exists():
+                return None
             rental, _ = rental_create(workspace=deployment.workspace, user=None, body_hash=request_hash(body),
                                       data=RentalInput(request=request, max_hours=deployment.max_hours))
             replica = Replica.objects.create(deployment=deployment, rental=rental)
@@ -230,7 +237,11 @@ def _tear_down(deployment: Deployment, replicas: list[Replica]) -> bool:
     pending = [r for r in replicas if r.rental.state not in RENTAL_FLOW.final]
     if pending:
         return False
-    transition(deployment, D.TERMINATED, reason="every replica's node terminated")
+    with transaction.atomic():  # under the row lock _add_replica takes: no replica is added after this check
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        if Replica.objects.filter(deployment=deployment).exclude(rental__state__in=RENTAL_FLOW.final).exists():
+            return False
+        transition(deployment, D.TERMINATED, reason="every replica's node terminated")
     return True
 
 
