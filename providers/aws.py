@@ -86,16 +86,22 @@ def map_client_error(exc: botocore.exceptions.ClientError) -> ProviderError:
     return ProviderError(kind, f"{code}: {message}")
 
 
+def map_botocore_error(exc: Exception) -> ProviderError:
+    """The ProviderError for anything botocore raises: no botocore exception crosses the adapter boundary."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return map_client_error(exc)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return ProviderError(AUTH_FAILED, "no AWS credentials")
+    if isinstance(exc, botocore.exceptions.ParamValidationError | botocore.exceptions.NoRegionError):
+        return ProviderError(INVALID_REQUEST, f"{type(exc).__name__}: {exc}")
+    return ProviderError(TRANSIENT, f"{type(exc).__name__}: {exc}")  # connection, timeout, endpoint, parsing
+
+
 def _call(fn: Any, **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
-    except botocore.exceptions.ClientError as exc:
-        raise map_client_error(exc) from exc
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
-        raise ProviderError(AUTH_FAILED, "no AWS credentials") from exc
-    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-            botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError) as exc:
-        raise ProviderError(TRANSIENT, type(exc).__name__) from exc
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise map_botocore_error(exc) from exc
 
 
 def client_token(key: str) -> str:
@@ -130,9 +136,30 @@ class AwsAdapter:
     def client(self, region: str) -> Any:
         """The EC2 client for one region (the place tests attach botocore event hooks)."""
         if region not in self._clients:
-            self._clients[region] = boto3.session.Session().client(
-                "ec2", region_name=region, endpoint_url=self.endpoint_url, config=self.config, **self.credentials)
+            try:
+                self._clients[region] = boto3.session.Session().client(
+                    "ec2", region_name=region, endpoint_url=self.endpoint_url, config=self.config,
+                    **self.credentials)
+            except ValueError as exc:  # botocore refuses a malformed endpoint URL or region name
+                raise ProviderError(INVALID_REQUEST, f"EC2 client for {region!r}: {exc}") from exc
+            except botocore.exceptions.BotoCoreError as exc:
+                raise map_botocore_error(exc) from exc
         return self._clients[region]
+
+    def verify(self) -> list[str]:
+        """Authenticated calls that prove the keys and the endpoint: DescribeRegions, then which of our GPU
+        instance types each configured region offers. Returns the GPU names on sale."""
+        known = {r["RegionName"] for r in _call(self.client(self.regions[0]).describe_regions)["Regions"]}
+        missing = [region for region in self.regions if region not in known]
+        if missing:
+            raise ProviderError(INVALID_REQUEST, f"regions not available to this account: {', '.join(missing)}")
+        offered: set[str] = set()
+        for region in self.regions:
+            pages = self.client(region).get_paginator("describe_instance_type_offerings").paginate(
+                LocationType="region", Filters=[{"Name": "instance-type", "Values": sorted(EC2_GPU_TYPES)}])
+            offered |= set(_call(lambda pages=pages: [o["InstanceType"] for page in pages
+                                                      for o in page["InstanceTypeOfferings"]]))
+        return sorted({EC2_GPU_TYPES[name].gpu for name in offered if EC2_GPU_TYPES[name].price is not None})
 
     def list_offers(self) -> list[ProviderOffer]:
         """The static GPU table in every configured region; AWS reports no capacity, so it is unknown."""
@@ -213,12 +240,11 @@ class AwsAdapter:
         kwargs: dict[str, Any] = {"Filters": filters} if filters else {"InstanceIds": instance_ids}
         pages = self.client(region).get_paginator("describe_instances").paginate(**kwargs)
         try:
-            return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
-        except botocore.exceptions.ClientError as exc:
-            error = map_client_error(exc)
-            if error.kind == NOT_FOUND and not strict:
+            return _call(lambda: [i for page in pages for r in page["Reservations"] for i in r["Instances"]])
+        except ProviderError as exc:
+            if exc.kind == NOT_FOUND and not strict:
                 return []
-            raise error from exc
+            raise
 
     def _consistent(self, call: Callable[[], Any]) -> Any:
         """Repeat `call` while EC2 answers not_found, with backoff, for up to the consistency window."""

@@ -99,6 +99,9 @@ class NodeInfo:
 class ProviderAdapter(Protocol):
     kind: str
 
+    def verify(self) -> list[str]:
+        """Authenticated calls that prove the credentials and the endpoint work; the GPU names on sale."""
+
     def list_offers(self) -> list[ProviderOffer]:
         """Every node shape the partner sells, with live capacity when the partner reports it."""
 

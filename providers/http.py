@@ -16,7 +16,10 @@ from typing import Any
 
 import requests
 
-from .base import TRANSIENT, ProviderError
+from .base import INVALID_REQUEST, TRANSIENT, ProviderError
+
+BAD_URL_ERRORS = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                  requests.exceptions.InvalidHeader, requests.exceptions.URLRequired)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -69,6 +72,9 @@ class HttpClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not retryable or attempt >= self.retries:
                     raise ProviderError(TRANSIENT, f"{method} {path}: {type(exc).__name__}") from exc
+            except requests.RequestException as exc:  # a malformed URL (permanent), a broken body (transient)
+                kind = INVALID_REQUEST if isinstance(exc, BAD_URL_ERRORS) else TRANSIENT
+                raise ProviderError(kind, f"{method} {path}: {type(exc).__name__}") from exc
             else:
                 if response.status_code == RATE_LIMITED:
                     wait = max(retry_after(response, default=self._delay(limited)), 1.0)  # always progress

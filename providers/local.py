@@ -50,6 +50,10 @@ class LocalAdapter:
         self.instance_type, self.region, self.price_per_hour = instance_type, region, price_per_hour
         self.nvml = nvml
 
+    def verify(self) -> list[str]:
+        """No credentials: reading the local GPUs through NVML is the whole check."""
+        return sorted({offer.gpu for offer in self.list_offers()})
+
     def list_offers(self) -> list[ProviderOffer]:
         """One offer when NVML sees GPUs (none otherwise), available while no node is running."""
         gpus = local_gpus(self.nvml)

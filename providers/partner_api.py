@@ -79,6 +79,10 @@ class PartnerApiAdapter:
         self.http = http or HttpClient(base_url, headers={"Authorization": f"Bearer {token}"},
                                        timeout=timeout, retries=retries, backoff=backoff)
 
+    def verify(self) -> list[str]:
+        """Listing the offers is an authenticated call here."""
+        return sorted({offer.gpu for offer in self.list_offers()})
+
     def list_offers(self) -> list[ProviderOffer]:
         """GET /v1/offers: the partner's shapes with live capacity."""
         return [offer_from_json(item) for item in _json(self.http.request("GET", "/v1/offers"))["offers"]]

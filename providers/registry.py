@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from typing import Any
 
-from .base import ProviderAdapter
+from .base import INVALID_REQUEST, ProviderAdapter, ProviderError
 
 ADAPTERS: dict[str, str] = {
     "aws": "providers.aws.AwsAdapter",
@@ -24,6 +25,22 @@ def adapter_class(kind: str) -> type:
     return getattr(import_module(module_name), class_name)
 
 
+def option_names(kind: str) -> set[str]:
+    """The adapter options a kind accepts (its constructor's keyword arguments beyond URL and credentials)."""
+    params = inspect.signature(adapter_class(kind)).parameters
+    return {name for name, p in params.items() if p.kind == p.KEYWORD_ONLY} - {"base_url", "credentials"}
+
+
+def unknown_options(kind: str, options: dict) -> list[str]:
+    return sorted(set(options) - option_names(kind))
+
+
 def get_adapter(kind: str, *, base_url: str = "", credentials: dict | None = None, **options: Any) -> ProviderAdapter:
     """Build the adapter for a partner kind from its API base URL, decrypted credentials and options."""
-    return adapter_class(kind)(base_url=base_url, credentials=credentials or {}, **options)
+    if unknown := unknown_options(kind, options):
+        raise ProviderError(INVALID_REQUEST, f"unknown adapter option(s) {', '.join(unknown)} for {kind}; "
+                                             f"known: {', '.join(sorted(option_names(kind))) or 'none'}")
+    try:
+        return adapter_class(kind)(base_url=base_url, credentials=credentials or {}, **options)
+    except (TypeError, ValueError) as exc:  # an option of the wrong type or value
+        raise ProviderError(INVALID_REQUEST, f"adapter options for {kind}: {exc}") from exc

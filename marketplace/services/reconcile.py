@@ -27,7 +27,12 @@ BATCH = 500
 def reconcile_all(*, now=None) -> dict[str, int]:
     totals: dict[str, int] = {"orphans": 0, "vanished": 0, "nodeless": 0, "resumed": 0, "timed_out": 0, "terminations": 0}
     for partner in Partner.objects.exclude(kind=PartnerKind.CATALOG).exclude(status=PartnerStatus.PENDING):
-        for key, value in reconcile_partner(partner, now=now).items():
+        try:
+            counts = reconcile_partner(partner, now=now)
+        except Exception:  # one broken partner (or adapter bug) must not stop reconciliation for the others
+            log.exception("reconcile %s: skipped after an unexpected error", partner.slug)
+            continue
+        for key, value in counts.items():
             totals[key] += value
     for key, value in resume_stalled(now=now).items():
         totals[key] += value
@@ -40,7 +45,7 @@ def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
         remote = adapter.list_nodes()
     except ProviderError as exc:
         log.warning("reconcile %s: cannot list nodes: %s", partner.slug, exc.kind)
-        return {}
+        return {"nodeless": _fail_nodeless(partner)}
     remote = [n for n in remote if n.state not in ("terminated", "failed")][:BATCH]
     refs = {n.ref for n in remote}
     known = {n.provider_ref: n for n in Node.objects.filter(partner=partner, provider_ref__in=refs)
@@ -96,13 +101,18 @@ def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[st
 
 def _fail_nodeless(partner: Partner) -> int:
     """A running rental with fewer running nodes than it rents is billed for nodes it does not have."""
-    from marketplace.services.rentals import rental_fail
 
     short = (Rental.objects.filter(partner=partner, state=S.RUNNING)
              .annotate(running=Count("nodes", filter=Q(nodes__state=NodeState.RUNNING)))
              .filter(running__lt=F("nodes_count"))[:BATCH])
     return sum(rental_fail(rental, f"running with {rental.running} of {rental.nodes_count} node(s) running at "
                                    f"{partner.slug}", actor="reconciliation") for rental in short)
+
+
+def _launched(rental: Rental) -> bool:
+    """Every node of the rental's open attempt was provisioned at the partner."""
+    return rental.state == S.PROVISIONING and rental.nodes.filter(attempt__outcome="started").exclude(
+        provider_ref="").count() >= rental.nodes_count
 
 
 def resume_stalled(*, now=None) -> dict[str, int]:
@@ -114,12 +124,17 @@ def resume_stalled(*, now=None) -> dict[str, int]:
     stuck = Rental.objects.filter(state__in=RENTAL_UNPLACED, state_changed_at__lt=stalled_before)
     for rental in stuck.order_by("state_changed_at")[:BATCH]:
         if rental.state == S.PROVISIONING and rental.state_changed_at < timeout_before:
-            rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")
+            try:
+                rental_fail(rental, f"provisioning did not finish within {settings.PROVISION_TIMEOUT_S} s")
+            except Exception:
+                log.exception("reconcile: timing out rental %s failed", rental.pk)
+                continue
             counts["timed_out"] += 1
             continue
         if rental.lease_until and rental.lease_until > now:
             continue
-        enqueue(PROVISION_TASK, rental.pk)
+        if not _launched(rental):  # nodes still booting only need polling, not another launch
+            enqueue(PROVISION_TASK, rental.pk)
         if rental.state == S.PROVISIONING:
             enqueue(POLL_TASK, rental.pk)
         counts["resumed"] += 1

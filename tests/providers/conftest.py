@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -59,6 +60,7 @@ class Harness:
     # A spot launch and how to ask the partner itself whether the node is spot (None: sells no spot).
     spot_spec: ProvisionSpec | None = None
     partner_says_spot: Callable[[str], bool] | None = None
+    unreachable_adapter: Callable[[], ProviderAdapter | None] = lambda: None
     sells_offers: bool = True
     notes: dict = field(default_factory=dict)
 
@@ -205,10 +207,20 @@ def aws_harness(moto_url: str, ami: str, monkeypatch: pytest.MonkeyPatch) -> Har
         spot_spec=ProvisionSpec("spot-1", "rental-1", "p5.48xlarge", "us-east-1", "echo ok", key, spot=True),
         partner_says_spot=lambda ref: adapter.client("us-east-1").describe_instances(
             InstanceIds=[ref.split("/")[1]])["Reservations"][0]["Instances"][0].get("InstanceLifecycle") == "spot",
+        unreachable_adapter=lambda: AwsAdapter(credentials=creds, endpoint_url=f"http://127.0.0.1:{closed_port()}",
+                                               regions=["us-east-1"], ami=ami, max_attempts=1, timeout=2),
     )
 
 
-def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[str], ProviderAdapter]) -> Harness:
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[str], ProviderAdapter],
+                unreachable: Callable[[], ProviderAdapter]) -> Harness:
     def control(**changes) -> None:
         requests.post(f"{server.url}/_control/{SLUG}", json=changes, timeout=5).raise_for_status()
 
@@ -225,6 +237,7 @@ def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[s
         fail_next=lambda n: control(error_next=n),
         spot_spec=ProvisionSpec("spot-1", "rental-1", "gpu_1x_a10", "us-east-1", "echo ok", key, spot=True),
         partner_says_spot=None if kind == "lambda" else lambda ref: server.store.get_node(SLUG, ref)["spot"],
+        unreachable_adapter=unreachable,
     )
 
 
@@ -238,18 +251,18 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     if kind in ("lambda", "partner_api"):
         server = request.getfixturevalue("simulator")
         sleep = request.getfixturevalue("clock").sleep
+        cls, url = ((LambdaCloudAdapter, server.lambda_url(SLUG)) if kind == "lambda"
+                    else (PartnerApiAdapter, server.partner_api_url(SLUG)))
 
         def factory(token: str) -> ProviderAdapter:
-            if kind == "lambda":
-                adapter = LambdaCloudAdapter(base_url=server.lambda_url(SLUG), credentials={"api_key": token},
-                                             retries=2, backoff=0)
-            else:
-                adapter = PartnerApiAdapter(base_url=server.partner_api_url(SLUG), credentials={"api_key": token},
-                                            retries=2, backoff=0)
+            adapter = cls(base_url=url, credentials={"api_key": token}, retries=2, backoff=0)
             adapter.http.sleep = sleep
             return adapter
 
-        yield _sim_common(server, kind, factory)
+        def unreachable() -> ProviderAdapter:
+            return cls(base_url=f"http://127.0.0.1:{closed_port()}", credentials={"api_key": "k"}, retries=0, backoff=0)
+
+        yield _sim_common(server, kind, factory, unreachable)
         return
     adapter = LocalAdapter(state_dir=tmp_path / "local-nodes")
 

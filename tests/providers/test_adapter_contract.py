@@ -130,3 +130,25 @@ def test_a_spot_launch_reaches_the_partner_as_spot_or_is_refused(harness: Harnes
     assert harness.partner_says_spot(node.ref) and harness.adapter.describe(node.ref).spot
     on_demand = harness.adapter.provision(harness.make_spec("on-demand"))
     assert not harness.partner_says_spot(on_demand.ref)
+
+
+def test_verify_makes_a_call_that_proves_the_credentials(harness: Harness):
+    gpus = harness.adapter.verify()
+    assert isinstance(gpus, list)
+    if harness.sells_offers:
+        assert gpus
+    if harness.wrong_key_adapter is not None:
+        with pytest.raises(ProviderError) as err:
+            harness.wrong_key_adapter().verify()
+        assert (err.value.kind, err.value.permanent) == ("auth_failed", True)
+
+
+def test_an_unreachable_endpoint_raises_provider_errors_only(harness: Harness):
+    adapter = harness.unreachable_adapter()
+    if adapter is None:
+        pytest.skip(f"{harness.kind} has no endpoint")
+    for call in (adapter.verify, adapter.list_nodes, lambda: adapter.describe(harness.unknown_ref),
+                 lambda: adapter.terminate(harness.unknown_ref), lambda: adapter.provision(harness.make_spec("k"))):
+        with pytest.raises(ProviderError) as err:
+            call()
+        assert err.value.kind == "transient"
