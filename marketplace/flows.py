@@ -35,12 +35,12 @@ NODE_FLOW = register(StateFlow(Node, NodeEvent, "node", changed_at_field=None, m
     N.FAILED: {N.TERMINATED},
 }, final={N.TERMINATED, N.FAILED}))
 
-# New credentials send a verified partner back to pending; no partner state is final.
+# A change of kind, URL, options or credentials sends a partner back to pending; no partner state is final.
 PARTNER_FLOW = register(StateFlow(Partner, PartnerEvent, "partner", state_field="status", changed_at_field=None,
                                   moves={
     P.PENDING: {P.VERIFIED},
     P.VERIFIED: {P.PENDING, P.ACTIVE, P.SUSPENDED},
-    P.ACTIVE: {P.SUSPENDED},
-    P.SUSPENDED: {P.ACTIVE},
+    P.ACTIVE: {P.SUSPENDED, P.PENDING},  # → pending: what verification vouched for changed
+    P.SUSPENDED: {P.ACTIVE, P.PENDING},
 }, final=set()))
 PARTNER_SELLING = frozenset({P.VERIFIED, P.ACTIVE})  # partners whose offers are synced

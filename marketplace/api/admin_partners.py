@@ -61,6 +61,11 @@ class AdminPartnerSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("An object of adapter settings.")
         return value
 
+    def validate_base_url(self, value: str) -> str:
+        if value and (problem := partner_services.base_url_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
+
     def validate(self, attrs: dict) -> dict:
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         base_url = attrs.get("base_url", getattr(self.instance, "base_url", ""))

@@ -6,6 +6,7 @@ Partner calls never run inside a transaction: the adapter is called first, then 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -50,31 +51,50 @@ def partner_create(*, slug: str, credentials: dict | None = None, **fields) -> P
     return partner
 
 
+VERIFIED_FIELDS = ("kind", "base_url", "adapter_options")  # what a verification vouched for, with the credentials
+
+
 def partner_update(*, partner: Partner, credentials: dict | None = None, actor: str = "admin", **fields) -> Partner:
-    """Change editable fields; new credentials replace the old ones and send the partner back to pending."""
+    """Change editable fields. A change to what verification vouched for (kind, URL, options, credentials)
+    sends the partner back to pending, off the marketplace, until it verifies again."""
+    reverify = any(name in fields and fields[name] != getattr(partner, name) for name in VERIFIED_FIELDS)
     for name, value in fields.items():
         setattr(partner, name, value)
     if "hq_country" in fields and "hq_jurisdiction" not in fields:
         partner.hq_jurisdiction = jurisdiction_of(partner.hq_country) if partner.hq_country else ""
     if credentials is not None:
+        reverify = reverify or credentials != partner.credentials
         partner.credentials = credentials
     partner.save(update_fields=[f.name for f in Partner._meta.concrete_fields
                                 if not f.primary_key and f.name != PARTNER_FLOW.state_field])
-    if credentials is not None and partner.status == PartnerStatus.VERIFIED:
-        transition(partner, PartnerStatus.PENDING, reason="new credentials: verify again", actor=actor)
+    if reverify and partner.status != PartnerStatus.PENDING:
+        transition(partner, PartnerStatus.PENDING, reason="kind, URL, options or credentials changed: verify again",
+                   actor=actor, verify_result={})
     bump_catalog_version()
     return partner
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why a partner API base URL is refused (None when fine): credentials never travel inside a URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Use an http(s) URL, e.g. https://api.partner.example/v1."
+    if parts.username is not None or parts.password is not None:
+        return "Credentials do not belong in the URL: put them in `credentials`, which is stored encrypted."
+    return None
+
+
 def partner_verify(*, partner: Partner, actor: str = "admin") -> dict:
-    """A live call (authenticate + list offers); the result is stored and a pending partner becomes verified."""
+    """Live authenticated calls (the adapter's `verify`, then its offers); the result is stored and a pending
+    partner becomes verified."""
     try:
-        offers = adapter_for(partner).list_offers()
+        adapter = adapter_for(partner)
+        gpus = adapter.verify()
+        offers = adapter.list_offers()
     except ProviderError as exc:
         result = {"ok": False, "at": timezone.now().isoformat(), "error_kind": exc.kind, "message": exc.message}
     else:
-        result = {"ok": True, "at": timezone.now().isoformat(), "offers": len(offers),
-                  "gpus": sorted({o.gpu for o in offers})}
+        result = {"ok": True, "at": timezone.now().isoformat(), "offers": len(offers), "gpus": gpus}
     Partner.objects.filter(pk=partner.pk).update(verify_result=result)
     partner.refresh_from_db()
     if result["ok"] and partner.status == PartnerStatus.PENDING:
