@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
 GATEWAY_PREFIX = "/v1/"
-GATEWAY_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware",)
+GATEWAY_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware", "broker.middleware.RequestGuardMiddleware")
 
 
 class GatewayASGIHandler(ASGIHandler):

@@ -29,6 +29,7 @@ class Deployment(models.Model):
     max_hours = models.DecimalField(max_digits=8, decimal_places=2, default=24)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING)
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True, default="", help_text="of the create request body")
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     last_scaled_at = models.DateTimeField(null=True, blank=True)
@@ -39,6 +40,8 @@ class Deployment(models.Model):
                 fields=["workspace", "name"], name="deployment_unique_live_name",
                 condition=~models.Q(state__in=["terminated", "failed"]),
             ),
+            models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="deployment_idempotency",
+                                    condition=models.Q(idempotency_key__isnull=False)),
         ]
         ordering = ["-created_at", "-id"]
 

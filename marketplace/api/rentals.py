@@ -103,6 +103,17 @@ def _current_attempt_id(rental: Rental) -> int | None:
     return attempts[-1].pk if attempts else None
 
 
+MAX_IDEMPOTENCY_KEY = 128
+
+
+def idempotency_key(request) -> str | None:
+    """The Idempotency-Key header (None when absent); 400 when it is too long to store."""
+    key = request.headers.get("Idempotency-Key") or None
+    if key and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError({"Idempotency-Key": [f"at most {MAX_IDEMPOTENCY_KEY} characters"]})
+    return key
+
+
 class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, CanWriteInWorkspace]
     throttle_classes = [ApiKeyWriteThrottle]
@@ -134,9 +145,7 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                               402: DetailSerializer, 409: ConflictSerializer, 422: DetailSerializer})
     def create(self, request, *args, **kwargs):
         parsed = parse_rental_request(request.data)
-        key = request.headers.get("Idempotency-Key") or None
-        if key and len(key) > 128:
-            raise ValidationError({"Idempotency-Key": ["at most 128 characters"]})
+        key = idempotency_key(request)
         data = RentalInput(request=parsed.request, max_hours=parsed.max_hours, ssh_public_key=parsed.ssh_public_key)
         rental, created = rental_create(workspace=request_workspace(request), user=request.user, data=data,
                                         body_hash=request_hash(request.data), idempotency_key=key)

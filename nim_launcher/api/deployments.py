@@ -12,11 +12,12 @@ from marketplace.api.access import CanWriteInWorkspace, request_workspace
 from marketplace.api.errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
 from marketplace.api.fields import BlankAsNull, EventSerializer
 from marketplace.api.placement import PolicyField, StoredRequestField
-from marketplace.api.rentals import IDEMPOTENCY_KEY
+from marketplace.api.rentals import IDEMPOTENCY_KEY, idempotency_key
 from marketplace.api.throttling import ApiKeyWriteThrottle
 from marketplace.errors import Conflict
 from marketplace.inputs import BadValue
 from marketplace.placement import canonical_gpu
+from marketplace.services.rentals import request_hash
 from nim_launcher.flows import REPLICA_FLOW
 from nim_launcher.gateway.stats import deployment_stats
 from nim_launcher.models import Deployment, DeploymentState, ReplicaState
@@ -127,13 +128,14 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(parameters=[IDEMPOTENCY_KEY], request=DeploymentRequestSerializer,
                    responses={202: DeploymentSerializer, 200: DeploymentSerializer, 400: ErrorsSerializer,
-                              402: DetailSerializer, 409: ConflictSerializer})
+                              402: DetailSerializer, 409: ConflictSerializer, 422: DetailSerializer})
     def create(self, request, *args, **kwargs):
         serializer = DeploymentRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         deployment, created = deployment_create(workspace=request_workspace(request), user=request.user,
                                                 data=deployment_input(serializer.validated_data),
-                                                idempotency_key=request.headers.get("Idempotency-Key"))
+                                                idempotency_key=idempotency_key(request),
+                                                body_hash=request_hash(request.data))
         return Response(DeploymentSerializer(deployment).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 

@@ -2,7 +2,7 @@
 
 from django.http import JsonResponse
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
           405: "invalid_request_error", 502: "upstream_error", 503: "service_unavailable"}
 
 

@@ -50,7 +50,8 @@ async def resolve_route(workspace_id: int, name: str, *, fresh: bool = False) ->
     route = None if fresh else _routes.get((workspace_id, name))
     if fresh or is_missing(route):
         route = await sync_to_async(_load_route)(workspace_id, name)
-        _routes.set((workspace_id, name), route)
+        if route is not None:  # no negative cache: a deployment created a moment ago must be found at once
+            _routes.set((workspace_id, name), route)
     if route is None:
         raise GatewayError(404, f"The model `{name}` does not exist: no deployment of that name in this workspace.",
                            code="model_not_found", param="model")

@@ -5,17 +5,22 @@ import json
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from marketplace.json_body import BodyError, load_json
+
 from .auth import authenticate
 from .errors import GatewayError
 from .routing import list_models, resolve_route
 from .upstream import forward
 
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per embeddings request
 
-def _parse(request: HttpRequest) -> dict:
+
+def _parse(request: HttpRequest, path: str) -> dict:
     try:
-        body = json.loads(request.body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise GatewayError(400, "The request body must be JSON.", code="invalid_json", param="body") from None
+        body = load_json(request.body)
+    except BodyError as exc:
+        code = "request_too_large" if exc.status == 413 else "invalid_json"
+        raise GatewayError(exc.status, exc.message, code=code, param=exc.field) from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json", param="body")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -23,6 +28,10 @@ def _parse(request: HttpRequest) -> dict:
                            code="invalid_model", param="model")
     if not isinstance(body.get("stream", False), bool | None):
         raise GatewayError(400, "stream must be true or false.", code="invalid_stream", param="stream")
+    inputs = body.get("input")
+    if path == "/v1/embeddings" and isinstance(inputs, list) and len(inputs) > MAX_EMBEDDING_INPUTS:
+        raise GatewayError(400, f"input holds {len(inputs)} items; at most {MAX_EMBEDDING_INPUTS} per request.",
+                           code="too_many_inputs", param="input")
     return body
 
 
@@ -34,7 +43,7 @@ async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
         if request.method != "POST":
             raise GatewayError(405, "Use POST.", code="method_not_allowed")
         caller = await authenticate(request.headers.get("Authorization", ""))
-        body = _parse(request)
+        body = _parse(request, path)
         name = body["model"]
         route = await resolve_route(caller.workspace_id, name)
         body["model"] = route.model  # the replica serves the NIM model id, not the deployment name

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import requests
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.errors import Conflict
@@ -19,7 +19,14 @@ from marketplace.models import HealthState, NodeState, RentalState, Workspace
 from marketplace.placement import parse_placement_request
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
-from marketplace.services.rentals import NoPlacement, RentalInput, rental_create, rental_terminate, request_hash
+from marketplace.services.rentals import (
+    IdempotencyConflict,
+    NoPlacement,
+    RentalInput,
+    rental_create,
+    rental_terminate,
+    request_hash,
+)
 from marketplace.states import record_event, transition
 from nim_launcher.flows import DEPLOYMENT_ENDING, DEPLOYMENT_FLOW, REPLICA_FLOW
 from nim_launcher.models import Deployment, DeploymentState, Replica, ReplicaState
@@ -66,26 +73,45 @@ def choose_placement(model: str, *, gpu: str | None, policy: dict, extras: dict)
     return best
 
 
-def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idempotency_key: str | None = None
-                      ) -> tuple[Deployment, bool]:
-    if idempotency_key:
-        existing = Deployment.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
-        if existing:
-            return existing, False
-    if Deployment.objects.filter(workspace=workspace, name=data.name).exclude(
-            state__in=DEPLOYMENT_FLOW.final).exists():
+def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idempotency_key: str | None = None,
+                      body_hash: str = "") -> tuple[Deployment, bool]:
+    """Accept a deployment (202). The same Idempotency-Key with the same body returns the first deployment;
+    with another body it is refused (IdempotencyConflict), as for rentals. A taken live name is NameTaken."""
+    if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
+        return _same_request_or_conflict(existing, body_hash), False
+    if _live_named(workspace, data.name).exists():
         raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace")
     request = choose_placement(data.model, gpu=data.gpu, policy=data.policy, extras=data.request_extras)
     profile = profile_for_request(data.model, request)
-    with transaction.atomic():
-        deployment = Deployment.objects.create(
-            workspace=workspace, name=data.name, model=data.model, profile=profile.name,
-            replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
-            request=request, max_hours=data.max_hours, idempotency_key=idempotency_key)
-        record_event(deployment, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
-                                 f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"), created=True)
-        enqueue_reconcile(deployment.pk)
+    try:
+        with transaction.atomic():
+            deployment = Deployment.objects.create(
+                workspace=workspace, name=data.name, model=data.model, profile=profile.name,
+                replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
+                request=request, max_hours=data.max_hours, idempotency_key=idempotency_key, request_hash=body_hash)
+            record_event(deployment, f"{data.model} {profile.name} on {request['gpus_per_node']}× "
+                                     f"{request['gpu'] or 'any GPU'}", actor=getattr(user, "username", "api"),
+                         created=True)
+            enqueue_reconcile(deployment.pk)
+    except IntegrityError:  # a concurrent create won the key or the name: the constraints decide, not the checks
+        if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
+            return _same_request_or_conflict(existing, body_hash), False
+        raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace") from None
     return deployment, True
+
+
+def _by_key(workspace: Workspace, key: str) -> Deployment | None:
+    return Deployment.objects.filter(workspace=workspace, idempotency_key=key).first()
+
+
+def _live_named(workspace: Workspace, name: str):
+    return Deployment.objects.filter(workspace=workspace, name=name).exclude(state__in=DEPLOYMENT_FLOW.final)
+
+
+def _same_request_or_conflict(deployment: Deployment, body_hash: str) -> Deployment:
+    if deployment.request_hash != body_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+    return deployment
 
 
 def enqueue_reconcile(deployment_id: int, *, countdown: float | None = None) -> None:
