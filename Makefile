@@ -26,7 +26,7 @@ demo: migrate
 	$(BIN)/python manage.py setup_demo --simulator-url http://127.0.0.1:$(SIM_PORT) --public-url http://127.0.0.1:$(PORT)
 
 run: demo
-	PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
+	DEV_SECRETS=true PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) SIM_PORT=$(SIM_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) \
 		GATEWAY_PUBLIC_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(BIN)/python -m broker.supervisor --procfile Procfile \
 		--state var/supervisor.json
 

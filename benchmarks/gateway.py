@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         replica_port = free_port()
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": tmp,
+        env = {**os.environ, "DEV_SECRETS": "true", "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": tmp,
                "DJANGO_SETTINGS_MODULE": "broker.settings", "LOG_LEVEL": "WARNING", "DEBUG": "false"}
         token = prepare_database(env, f"http://127.0.0.1:{replica_port}")
         report["layouts"] = {layout: run_layout(args, layout == "pinned", env, token, replica_port)

@@ -71,7 +71,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     tmp = Path(tempfile.mkdtemp(prefix="rentals-bench-"))
     sim_port = _free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    env = {**os.environ, "DATABASE_URL": db_url, "CELERY_BROKER_URL": broker_url, "VAR_DIR": str(tmp),
+    env = {**os.environ, "DEV_SECRETS": "true", "DATABASE_URL": db_url, "CELERY_BROKER_URL": broker_url, "VAR_DIR": str(tmp),
            "PROVISION_POLL_S": "0.5", "LOG_LEVEL": "WARNING", "RENTAL_RATE_LIMIT_PER_MIN": "100000"}
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "CELERY_BROKER_URL", "VAR_DIR", "RENTAL_RATE_LIMIT_PER_MIN")})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")

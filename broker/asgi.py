@@ -15,6 +15,8 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.utils.module_loading import import_string
 
+from broker.startup import require_own_secrets
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
 GATEWAY_PREFIX = "/v1/"
@@ -52,6 +54,7 @@ def refuse_persistent_connections() -> None:
 
 django_application = get_asgi_application()  # sets Django up before the gateway handler loads
 refuse_persistent_connections()
+require_own_secrets()
 gateway_application = GatewayASGIHandler()
 
 

@@ -3,8 +3,11 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
 from django.conf import settings
 from kombu.transport import TRANSPORT_ALIASES
+
+from broker.startup import require_own_secrets
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
@@ -37,3 +40,9 @@ def _beat_schedule() -> dict:
 
 
 app.conf.beat_schedule = _beat_schedule()
+
+
+@worker_init.connect
+@beat_init.connect
+def _check_secrets(**_) -> None:
+    require_own_secrets()

@@ -39,9 +39,11 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key-change-me")
-if not DEBUG and SECRET_KEY.startswith("dev-insecure") and env_bool("REQUIRE_SECRET_KEY", False):
-    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+# Servers refuse to start on the development SECRET_KEY / derived encryption keys unless this is on
+# (broker/startup.py); `make run` turns it on and prints a warning.
+DEV_SECRETS = env_bool("DEV_SECRETS", DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -182,7 +184,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-# Secrets at rest: Fernet keys (comma-separated, first one encrypts) derived from SECRET_KEY if unset.
+# Secrets at rest: Fernet keys (comma-separated, first one encrypts); derived from SECRET_KEY only in development.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
 
 # Catalogue and matching

@@ -83,6 +83,14 @@ def _fresh_offer_index():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _development_secrets():
+    """The suite runs on the development secrets, as `make run` does (servers it starts would refuse them)."""
+    from django.conf import settings
+
+    settings.DEV_SECRETS = True
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _celery_queue_for_tests():
     """Tests drive services directly; keep their enqueued tasks off the development queue file."""
     from django.conf import settings

@@ -50,7 +50,7 @@ def _switch_broker(url: str) -> None:
 def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "CELERY_BROKER_URL": BROKER_URL, "PROVISION_POLL_S": "0.5", "PROVISION_LEASE_S": "5", "SECRET_KEY": settings.SECRET_KEY,
+           "DEV_SECRETS": "true", "CELERY_BROKER_URL": BROKER_URL, "PROVISION_POLL_S": "0.5", "PROVISION_LEASE_S": "5", "SECRET_KEY": settings.SECRET_KEY,
            "VAR_DIR": str(tmp_path)}
     log = (tmp_path / f"{name}.log").open("w")
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "broker", "worker", "--pool", "threads",
