@@ -196,6 +196,9 @@ PARTNER_SYNC_INTERVAL_S = env_number("PARTNER_SYNC_INTERVAL_S", 300, int)
 PARTNER_HTTP_TIMEOUT_S = env_number("PARTNER_HTTP_TIMEOUT_S", 10.0)
 
 # Rentals
+# Tagged on every node with the partner row's id; reconciliation only touches nodes carrying its own value.
+# Empty: derived from SECRET_KEY (each installation has its own). Set it when two installations share one.
+BROKER_INSTALLATION_ID = env_str("BROKER_INSTALLATION_ID", "")
 RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
 PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work

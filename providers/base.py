@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 RENTAL_TAG = "gpu-broker:rental"
+# Which broker installation and which partner row launched the node: reconciliation only ever touches nodes
+# carrying its own value, so two rows on one cloud account (or staging beside production) leave each other alone.
+OWNER_TAG = "gpu-broker:owner"
 NODE_STATES = ("pending", "running", "terminated", "failed")
 
 NO_CAPACITY = "no_capacity"
@@ -93,6 +96,10 @@ class NodeInfo:
     @property
     def rental_id(self) -> str | None:
         return self.tags.get(RENTAL_TAG)
+
+    @property
+    def owner(self) -> str | None:
+        return self.tags.get(OWNER_TAG)
 
 
 @runtime_checkable

@@ -2,12 +2,32 @@
 
 from django.conf import settings
 
+import hashlib
+
+from django.conf import settings
+
 from marketplace.models import Partner, PartnerKind
-from providers.base import INVALID_REQUEST, ProviderAdapter, ProviderError
+from providers.base import INVALID_REQUEST, OWNER_TAG, NodeInfo, ProviderAdapter, ProviderError
 from providers.registry import get_adapter
 
 # Adapters that call a partner over the network take a timeout; the local adapter does not.
 NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PARTNER_API})
+
+
+def installation_id() -> str:
+    """This broker installation's id (BROKER_INSTALLATION_ID, else derived from its own SECRET_KEY)."""
+    return settings.BROKER_INSTALLATION_ID or hashlib.sha256(
+        ("installation:" + settings.SECRET_KEY).encode()).hexdigest()[:8]
+
+
+def owner_tag(partner: Partner) -> dict[str, str]:
+    """The tag naming this installation and this partner row on every node it launches."""
+    return {OWNER_TAG: f"{installation_id()}p{partner.pk}"}
+
+
+def owned_by(partner: Partner, node: NodeInfo) -> bool:
+    """Whether this installation launched `node` through this partner row (only those are reconciled)."""
+    return node.owner == owner_tag(partner)[OWNER_TAG]
 
 
 def adapter_for(partner: Partner) -> ProviderAdapter:

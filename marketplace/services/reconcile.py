@@ -14,7 +14,7 @@ from django.utils import timezone
 from marketplace.flows import NODE_FLOW, RENTAL_FLOW, RENTAL_UNPLACED
 from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
 from marketplace.scheduling import enqueue
-from marketplace.services.adapters import adapter_for
+from marketplace.services.adapters import adapter_for, owned_by
 from marketplace.services.rentals import POLL_TASK, PROVISION_TASK, TERMINATE_TASK, rental_fail
 from marketplace.states import record_event, transition
 from providers.base import ProviderAdapter, ProviderError
@@ -46,7 +46,7 @@ def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
     except ProviderError as exc:
         log.warning("reconcile %s: cannot list nodes: %s", partner.slug, exc.kind)
         return {"nodeless": _fail_nodeless(partner)}
-    remote = [n for n in remote if n.state not in ("terminated", "failed")][:BATCH]
+    remote = [n for n in remote if n.state not in ("terminated", "failed") and owned_by(partner, n)][:BATCH]
     refs = {n.ref for n in remote}
     known = {n.provider_ref: n for n in Node.objects.filter(partner=partner, provider_ref__in=refs)
              .select_related("rental")}

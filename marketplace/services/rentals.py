@@ -23,7 +23,7 @@ from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, R
 from marketplace.money import price_decimal
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
-from marketplace.services.adapters import adapter_for
+from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.capacity import offer_claim, rental_release_capacity
 from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.metering import budget_check
@@ -201,7 +201,7 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
                 idempotency_key=node.idempotency_key, rental_id=str(rental.pk), instance_type=offer.instance_type,
                 region=offer.region.code, user_data=render_user_data(rental, node),
                 ssh_public_key=rental.ssh_public_key or settings.NODE_DEFAULT_SSH_PUBLIC_KEY,
-                tags={"gpu-broker:node": str(node.pk)}, spot=spot, ports=ports))
+                tags={"gpu-broker:node": str(node.pk), **owner_tag(offer.partner)}, spot=spot, ports=ports))
             Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "",
                                                    endpoint=info.endpoint or "", region_code=info.region)
             if info.region != offer.region.code:

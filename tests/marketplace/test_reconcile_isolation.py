@@ -6,7 +6,7 @@ import botocore.exceptions
 import pytest
 
 from marketplace.models import Partner, PartnerKind, PartnerStatus
-from marketplace.services.adapters import adapter_for
+from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.reconcile import reconcile_all
 from providers.aws import AwsAdapter
 from providers.base import ProviderError, ProvisionSpec
@@ -20,7 +20,8 @@ def _orphan_at(partner: Partner) -> str:
     adapter = adapter_for(partner)
     offer = partner.offers.select_related("region").first()
     return adapter.provision(ProvisionSpec(idempotency_key="leaked", rental_id="999999",
-                                           instance_type=offer.instance_type, region=offer.region.code)).ref
+                                           instance_type=offer.instance_type, region=offer.region.code,
+                                           tags=owner_tag(partner))).ref
 
 
 def _aws_partner(slug: str, **fields) -> Partner:

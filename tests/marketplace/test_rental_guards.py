@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from marketplace.models import Node, Offer, Rental, RentalAttempt
-from marketplace.services.adapters import adapter_for
+from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.budgets import budget_enforce
 from marketplace.services.reconcile import reconcile_all
 from providers import registry
@@ -56,7 +56,8 @@ def test_reconciliation_terminates_orphans_at_the_partner(owner, sim_catalog):
     rental = _running_rental(owner)
     adapter = adapter_for(rental.partner)
     orphan = adapter.provision(ProvisionSpec(idempotency_key="leaked-1", rental_id="999999",
-                                             instance_type=rental.offer.instance_type, region=rental.offer.region.code))
+                                             instance_type=rental.offer.instance_type, region=rental.offer.region.code,
+                                             tags=owner_tag(rental.partner)))
     assert orphan.ref in {n.ref for n in adapter.list_nodes()}
     totals = reconcile_all()
     assert totals["orphans"] == 1
