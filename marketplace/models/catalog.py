@@ -147,6 +147,8 @@ class Offer(models.Model):
     spot_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     price_per_gpu_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     available_nodes = models.IntegerField(null=True, blank=True, help_text="null = unknown")
+    capacity_read_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="when the partner reported the capacity the count is based on")
     price_status = models.CharField(max_length=8, choices=PriceStatus.choices, default=PriceStatus.OK)
     price_status_reason = models.CharField(max_length=200, blank=True, default="")
     # Denormalised from region/gpu so the hot filters hit one table and its indexes.

@@ -27,6 +27,7 @@ class Rental(models.Model):
     region_code = models.CharField(max_length=128, blank=True, default="")
     nodes_count = models.PositiveSmallIntegerField(default=1)
     reserved_nodes = models.PositiveSmallIntegerField(default=0, help_text="capacity held on the offer")
+    reserved_at = models.DateTimeField(null=True, blank=True)
     locked_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     state = models.CharField(max_length=16, choices=RentalState.choices, default=RentalState.PENDING)
     failure_reason = models.TextField(blank=True, default="")

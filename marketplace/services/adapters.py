@@ -1,7 +1,5 @@
 """The one place a Partner row becomes a provider adapter (credentials decrypted only here)."""
 
-from django.conf import settings
-
 import hashlib
 
 from django.conf import settings

@@ -1,8 +1,16 @@
-"""Atomic capacity: an offer's known capacity is claimed by one conditional UPDATE, never read-then-write."""
+"""Atomic capacity: an offer's known capacity is claimed by one conditional UPDATE, never read-then-write.
 
-from django.db.models import F
+The count composes the partner's last report with the broker's own reservations: a reservation made before
+the partner's report (`capacity_read_at`) is already in the partner's number, one made after is subtracted
+from it. Releasing gives a reservation back only if the count still holds it, so nothing is counted twice.
+"""
 
-from marketplace.models import Offer, Rental
+from datetime import datetime
+
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Greatest
+
+from marketplace.models import Offer, Partner, Rental, RentalState
 
 
 def offer_claim(*, offer_id: int, nodes: int) -> tuple[bool, int]:
@@ -25,6 +33,21 @@ def rental_release_capacity(rental: Rental) -> None:
     if not reserved or rental.offer_id is None:
         return
     if Rental.objects.filter(pk=rental.pk, reserved_nodes=reserved).update(reserved_nodes=0):
-        Offer.objects.filter(pk=rental.offer_id, available_nodes__isnull=False).update(
+        still_counted = Q(capacity_read_at__isnull=True)
+        if rental.reserved_at is not None:
+            still_counted |= Q(capacity_read_at__lt=rental.reserved_at)
+        Offer.objects.filter(still_counted, pk=rental.offer_id, available_nodes__isnull=False).update(
             available_nodes=F("available_nodes") + reserved)
         rental.reserved_nodes = 0
+
+
+def partner_capacity_reported(partner: Partner, *, read_at: datetime) -> None:
+    """After a sync wrote the partner's absolute counts (as of `read_at`): subtract what the broker reserved
+    since, which the partner could not have counted yet. Call inside the sync's transaction, after the write."""
+    Offer.objects.filter(partner=partner, available_nodes__isnull=False).update(capacity_read_at=read_at)
+    since = (Rental.objects.filter(offer__partner=partner, reserved_nodes__gt=0, reserved_at__gt=read_at)
+             .exclude(state__in=(RentalState.TERMINATED, RentalState.FAILED))
+             .values("offer_id").annotate(held=Sum("reserved_nodes")))
+    for row in since:
+        Offer.objects.filter(pk=row["offer_id"], available_nodes__isnull=False).update(
+            available_nodes=Greatest(F("available_nodes") - row["held"], 0))

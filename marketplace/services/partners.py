@@ -21,6 +21,7 @@ from marketplace.flows import PARTNER_FLOW, PARTNER_SELLING
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
+from marketplace.services.capacity import partner_capacity_reported
 from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
 
@@ -129,6 +130,7 @@ def partner_suspend(*, partner: Partner, actor: str = "admin") -> Partner:
 
 def partner_sync(*, partner: Partner) -> SyncReport:
     """Fetch the partner's offers and upsert them; if it does not answer, mark its offers stale."""
+    read_at = timezone.now()  # the partner's counts are as of (at latest) this instant
     try:
         offers = adapter_for(partner).list_offers()
     except ProviderError as exc:
@@ -136,6 +138,7 @@ def partner_sync(*, partner: Partner) -> SyncReport:
     report = SyncReport(ok=True)
     with transaction.atomic():
         _apply_offers(partner, offers, report)
+        partner_capacity_reported(partner, read_at=read_at)
         Partner.objects.filter(pk=partner.pk).update(last_sync_at=timezone.now(), sync_error="")
         refresh_price_statuses()
         bump_catalog_version()

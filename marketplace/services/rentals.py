@@ -171,7 +171,7 @@ def _claim(rental: Rental, placement) -> RentalAttempt | None:
         if not ok:
             return None
         fields = {"offer_id": offer.id, "partner_id": Offer.objects.values_list("partner_id", flat=True).get(
-            pk=offer.id), "region_code": offer.region, "reserved_nodes": reserved,
+            pk=offer.id), "region_code": offer.region, "reserved_nodes": reserved, "reserved_at": timezone.now(),
             "locked_price_per_hour": price_decimal(placement.price_per_hour)}
         reason = f"reserved {rental.nodes_count}× {_describe(offer)} at ${placement.price_per_hour:.2f}/h"
         if rental.state == S.PENDING:
