@@ -101,7 +101,6 @@ def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[st
 
 def _fail_nodeless(partner: Partner) -> int:
     """A running rental with fewer running nodes than it rents is billed for nodes it does not have."""
-
     short = (Rental.objects.filter(partner=partner, state=S.RUNNING)
              .annotate(running=Count("nodes", filter=Q(nodes__state=NodeState.RUNNING)))
              .filter(running__lt=F("nodes_count"))[:BATCH])

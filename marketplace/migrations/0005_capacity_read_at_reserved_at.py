@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0003_offer_gpu_jurisdiction_index'),
+        ('marketplace', '0004_node_launch_without_kubernetes'),
     ]
 
     operations = [
