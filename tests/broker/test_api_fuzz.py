@@ -1,0 +1,23 @@
+"""The API under a schema-driven fuzzer (schemathesis on /api/schema/): no input makes it answer 5xx, and
+responses conform to the schema where it describes them. Examples are bounded to keep the suite fast."""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+EXAMPLES_PER_OPERATION = 6
+
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_no_input_makes_the_api_fail(case, owner):
+    case.call_and_validate(headers={"Authorization": f"Bearer {owner.token}"},
+                           checks=[not_a_server_error, response_schema_conformance])
