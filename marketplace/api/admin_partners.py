@@ -6,7 +6,7 @@ import inspect
 import re
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -35,8 +35,9 @@ class AdminPartnerSerializer(serializers.ModelSerializer):
         model = Partner
         fields = ["slug", "name", "kind", "base_url", "credentials", "has_credentials", "adapter_options",
                   "hq_country", "hq_jurisdiction", "certifications", "status", "reliability", "last_sync_at",
-                  "sync_error", "verify_result", "offers", "created_at"]
-        read_only_fields = ["status", "reliability", "last_sync_at", "sync_error", "verify_result", "created_at"]
+                  "sync_error", "verify_result", "sync_report", "offers", "created_at"]
+        read_only_fields = ["status", "reliability", "last_sync_at", "sync_error", "verify_result", "sync_report",
+                            "created_at"]
 
     def get_has_credentials(self, partner: Partner) -> bool:
         return bool(partner.credentials_encrypted)
@@ -86,10 +87,14 @@ def _adapter_settings(kind: str) -> set[str]:
                                                                         "nvml"}
 
 
-class VerifyResultSerializer(serializers.Serializer):
-    """The live call's outcome: offers and GPUs seen, or the error's kind and message."""
+JOB_STATES = ["queued", "done"]
 
-    ok = serializers.BooleanField()
+
+class VerifyResultSerializer(serializers.Serializer):
+    """`queued` until the worker made the live call; then its outcome: offers and GPUs seen, or the error."""
+
+    state = serializers.ChoiceField(choices=JOB_STATES)
+    ok = serializers.BooleanField(required=False)
     at = serializers.DateTimeField()
     offers = serializers.IntegerField(required=False)
     gpus = serializers.ListField(child=serializers.CharField(), required=False)
@@ -103,14 +108,18 @@ class VerifyAnswerSerializer(serializers.Serializer):
 
 
 class SyncReportSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    removed = serializers.IntegerField()
-    price_changes = serializers.IntegerField()
-    skipped = serializers.ListField(child=serializers.CharField())
-    error = serializers.CharField(allow_blank=True)
+    """`queued` until the worker synced; then the upsert's counts (or the error)."""
+
+    state = serializers.ChoiceField(choices=JOB_STATES)
+    at = serializers.DateTimeField()
+    ok = serializers.BooleanField(required=False)
+    created = serializers.IntegerField(required=False)
+    updated = serializers.IntegerField(required=False)
+    unchanged = serializers.IntegerField(required=False)
+    removed = serializers.IntegerField(required=False)
+    price_changes = serializers.IntegerField(required=False)
+    skipped = serializers.ListField(child=serializers.CharField(), required=False)
+    error = serializers.CharField(allow_blank=True, required=False)
 
 
 class SyncAnswerSerializer(serializers.Serializer):
@@ -134,22 +143,25 @@ class AdminPartnerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins
         serializer.instance = partner_services.partner_update(partner=serializer.instance,
                                                               **serializer.validated_data)
 
-    @extend_schema(request=None, responses={200: VerifyAnswerSerializer})
+    @extend_schema(request=None, responses={202: VerifyAnswerSerializer})
     @action(detail=True, methods=["post"])
     def verify(self, request, slug=None):
+        """Queue a live verification (202); poll the partner: `verify_result.state` is `queued` until `done`."""
         partner = self.get_object()
-        result = partner_services.partner_verify(partner=partner)
-        return Response(VerifyAnswerSerializer({"partner": partner, "result": result}).data)
+        result = partner_services.partner_verify_request(partner=partner)
+        return Response(VerifyAnswerSerializer({"partner": partner, "result": result}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: SyncAnswerSerializer, 409: ConflictSerializer})
+    @extend_schema(request=None, responses={202: SyncAnswerSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def sync(self, request, slug=None):
+        """Queue an offer sync (202); poll the partner: `sync_report.state` is `queued` until `done`."""
         partner = self.get_object()
         if partner.kind == PartnerKind.CATALOG:
             raise Conflict("A catalogue-only partner has no live API to sync from.")
-        report = partner_services.partner_sync(partner=partner)
-        partner.refresh_from_db()
-        return Response(SyncAnswerSerializer({"partner": partner, "report": report.as_dict()}).data)
+        report = partner_services.partner_sync_request(partner=partner)
+        return Response(SyncAnswerSerializer({"partner": partner, "report": report}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={200: AdminPartnerSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])

@@ -81,6 +81,7 @@ class Partner(models.Model):
     last_sync_at = models.DateTimeField(null=True, blank=True)
     sync_error = models.TextField(blank=True, default="")
     verify_result = models.JSONField(default=dict, blank=True)
+    sync_report = models.JSONField(default=dict, blank=True, help_text="the last requested sync: state, report")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,6 +19,7 @@ from marketplace.catalog.variants import GpuVariant, UnknownVariant, resolve_var
 from marketplace.errors import Conflict
 from marketplace.flows import PARTNER_FLOW, PARTNER_SELLING
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
+from marketplace.scheduling import enqueue
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
 from marketplace.services.capacity import partner_capacity_reported
@@ -85,6 +86,28 @@ def base_url_problem(url: str) -> str | None:
     return None
 
 
+VERIFY_TASK = "marketplace.tasks.partners.verify_partner_task"
+SYNC_TASK = "marketplace.tasks.partners.sync_partner_task"
+
+
+def partner_verify_request(*, partner: Partner) -> dict:
+    """Queue a verification (the partner call runs in the worker); `verify_result` says `queued` until done."""
+    status = {"state": "queued", "at": timezone.now().isoformat()}
+    Partner.objects.filter(pk=partner.pk).update(verify_result=status)
+    enqueue(VERIFY_TASK, partner.pk)
+    partner.verify_result = status
+    return status
+
+
+def partner_sync_request(*, partner: Partner) -> dict:
+    """Queue a sync (the partner call runs in the worker); `sync_report` says `queued` until it has a report."""
+    status = {"state": "queued", "at": timezone.now().isoformat()}
+    Partner.objects.filter(pk=partner.pk).update(sync_report=status)
+    enqueue(SYNC_TASK, partner.pk)
+    partner.sync_report = status
+    return status
+
+
 def partner_verify(*, partner: Partner, actor: str = "admin") -> dict:
     """Live authenticated calls (the adapter's `verify`, then its offers); the result is stored and a pending
     partner becomes verified."""
@@ -93,9 +116,10 @@ def partner_verify(*, partner: Partner, actor: str = "admin") -> dict:
         gpus = adapter.verify()
         offers = adapter.list_offers()
     except ProviderError as exc:
-        result = {"ok": False, "at": timezone.now().isoformat(), "error_kind": exc.kind, "message": exc.message}
+        result = {"state": "done", "ok": False, "at": timezone.now().isoformat(), "error_kind": exc.kind,
+                  "message": exc.message}
     else:
-        result = {"ok": True, "at": timezone.now().isoformat(), "offers": len(offers), "gpus": gpus}
+        result = {"state": "done", "ok": True, "at": timezone.now().isoformat(), "offers": len(offers), "gpus": gpus}
     Partner.objects.filter(pk=partner.pk).update(verify_result=result)
     partner.refresh_from_db()
     if result["ok"] and partner.status == PartnerStatus.PENDING:
@@ -129,7 +153,15 @@ def partner_suspend(*, partner: Partner, actor: str = "admin") -> Partner:
 
 
 def partner_sync(*, partner: Partner) -> SyncReport:
-    """Fetch the partner's offers and upsert them; if it does not answer, mark its offers stale."""
+    """Fetch the partner's offers and upsert them; if it does not answer, mark its offers stale. The report is
+    kept on the row (`sync_report`) for whoever requested the sync."""
+    report = _sync(partner)
+    Partner.objects.filter(pk=partner.pk).update(
+        sync_report={"state": "done", "at": timezone.now().isoformat(), **report.as_dict()})
+    return report
+
+
+def _sync(partner: Partner) -> SyncReport:
     read_at = timezone.now()  # the partner's counts are as of (at latest) this instant
     try:
         offers = adapter_for(partner).list_offers()

@@ -3,7 +3,15 @@
 from celery import shared_task
 
 from marketplace.models import Partner
-from marketplace.services.partners import partner_sync, partners_to_sync
+from marketplace.services.partners import partner_sync, partner_verify, partners_to_sync
+
+
+@shared_task(ignore_result=True)
+def verify_partner_task(partner_id: int) -> None:
+    partner = Partner.objects.filter(pk=partner_id).first()
+    if partner is None:
+        return
+    partner_verify(partner=partner)
 
 
 @shared_task(ignore_result=True)

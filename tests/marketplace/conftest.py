@@ -1,5 +1,7 @@
 """Rental fixtures: the real catalogue, served by the partner simulator, with the partners wired to it."""
 
+from contextlib import contextmanager
+
 import pytest
 
 from marketplace.models import NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
@@ -40,3 +42,20 @@ def sim_catalog(real_catalog, simulator):
     Partner.objects.exclude(slug__in=SIM_PARTNERS).update(status=PartnerStatus.SUSPENDED)
     wire_partners(simulator)
     return simulator
+
+
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks):
+    """Run what a request queues, as the worker would: `with worker(): client.post(...)`."""
+    from broker.celery import app
+
+    @contextmanager
+    def run():
+        app.conf.task_always_eager = True
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield
+        finally:
+            app.conf.task_always_eager = False
+
+    return run

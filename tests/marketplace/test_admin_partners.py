@@ -30,6 +30,18 @@ def _body(sim, **extra) -> dict:
             "credentials": {"api_key": "sim-acme"}, "hq_country": "de", "certifications": ["ISO27001"], **extra}
 
 
+def queued_then_done(staff, worker, slug: str, job: str) -> dict:
+    """POST verify/sync: 202 `queued` at once; the worker runs it; polling the partner shows the outcome."""
+    field = {"verify": "verify_result", "sync": "sync_report"}[job]
+    with worker():
+        response = staff.client.post(f"{URL}/{slug}/{job}")
+        assert response.status_code == 202, response.content
+        assert response.json()["partner"][field]["state"] == "queued"
+    polled = staff.client.get(f"{URL}/{slug}").json()[field]
+    assert polled["state"] == "done"
+    return polled
+
+
 @pytest.fixture
 def partner(staff, sim) -> Partner:
     assert staff.client.post(URL, _body(sim), format="json").status_code == 201
@@ -65,25 +77,31 @@ def test_bad_partner_fields_answer_400_naming_the_field(staff, sim, changes, fie
     assert field in response.json()["errors"]
 
 
-def test_verify_makes_a_live_call_and_marks_the_partner_verified(staff, partner):
-    response = staff.client.post(f"{URL}/acme/verify")
-    assert response.status_code == 200
-    assert response.json()["result"]["ok"] is True and response.json()["result"]["offers"] == 3
+def test_verify_makes_a_live_call_and_marks_the_partner_verified(staff, partner, worker):
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert result["ok"] is True and result["offers"] == 3
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.VERIFIED and partner.verify_result["ok"] is True
 
 
-def test_verify_with_a_wrong_key_stores_the_failure_and_stays_pending(staff, partner):
+def test_verify_with_a_wrong_key_stores_the_failure_and_stays_pending(staff, partner, worker):
     staff.client.patch(f"{URL}/acme", {"credentials": {"api_key": "wrong"}}, format="json")
-    result = staff.client.post(f"{URL}/acme/verify").json()["result"]
+    result = queued_then_done(staff, worker, "acme", "verify")
     assert result["ok"] is False and result["error_kind"] == "auth_failed"
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.PENDING
 
 
-def test_sync_upserts_offers_with_canonical_gpus_and_unknown_region_countries(staff, partner):
+def test_verify_and_sync_answer_at_once_and_leave_the_partner_call_to_the_worker(staff, partner):
+    assert staff.client.post(f"{URL}/acme/verify").json()["result"]["state"] == "queued"
+    assert staff.client.post(f"{URL}/acme/sync").json()["report"]["state"] == "queued"
+    partner.refresh_from_db()
+    assert partner.status == PartnerStatus.PENDING and not partner.offers.exists()  # nothing called yet
+
+
+def test_sync_upserts_offers_with_canonical_gpus_and_unknown_region_countries(staff, partner, worker):
     before = CatalogVersion.objects.values_list("version", flat=True).first() or 0
-    report = staff.client.post(f"{URL}/acme/sync").json()["report"]
+    report = queued_then_done(staff, worker, "acme", "sync")
     assert report["ok"] and report["created"] == 2
     assert report["skipped"] == ["1x-mystery: unknown GPU 'Mystery-9000'"]
     h100 = Offer.objects.get(partner=partner, instance_type="8x-h100")
@@ -117,9 +135,9 @@ def test_sync_of_a_partner_that_does_not_answer_marks_its_offers_stale(partner, 
     assert set(Offer.objects.filter(partner=partner).values_list("price_status", flat=True)) == {PriceStatus.STALE}
 
 
-def test_activate_needs_a_verified_partner_and_suspend_takes_it_off(staff, partner):
+def test_activate_needs_a_verified_partner_and_suspend_takes_it_off(staff, partner, worker):
     assert staff.client.post(f"{URL}/acme/activate").status_code == 409
-    staff.client.post(f"{URL}/acme/verify")
+    queued_then_done(staff, worker, "acme", "verify")
     assert staff.client.post(f"{URL}/acme/activate").json()["status"] == "active"
     assert staff.client.post(f"{URL}/acme/activate").json()["status"] == "active"
     assert staff.client.post(f"{URL}/acme/suspend").json()["status"] == "suspended"
