@@ -155,7 +155,7 @@ SPECTACULAR_SETTINGS = {
         "RentalStateEnum": "marketplace.models.RentalState", "NodeStateEnum": "marketplace.models.NodeState",
         "DeploymentStateEnum": "nim_launcher.models.DeploymentState",
         "ReplicaStateEnum": "nim_launcher.models.ReplicaState", "RepairEnum": "marketplace.models.Repair",
-        "AgentRepairEnum": "marketplace.api.nodes.AGENT_REPAIRS",
+        "AgentRepairEnum": "marketplace.api.nodes.AGENT_REPAIRS", "PartnerJobStateEnum": "marketplace.api.admin_partners.JOB_STATES",
     },
     "APPEND_COMPONENTS": {"securitySchemes": {"NodeToken": {
         "type": "apiKey", "in": "header", "name": "Authorization",
