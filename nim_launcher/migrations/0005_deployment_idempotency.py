@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('marketplace', '0003_offer_gpu_jurisdiction_index'),
-        ('nim_launcher', '0003_drop_unused_failure_reason_and_unhealthy_replica'),
+        ('nim_launcher', '0004_replica_events'),
     ]
 
     operations = [

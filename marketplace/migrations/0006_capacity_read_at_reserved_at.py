@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0004_node_launch_without_kubernetes'),
+        ('marketplace', '0005_node_partner_events_state_choices'),
     ]
 
     operations = [
