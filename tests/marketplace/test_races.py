@@ -8,9 +8,10 @@ from marketplace.models import Node, Rental
 from marketplace.services import rentals as rental_services
 from marketplace.services.reconcile import reconcile_all
 from marketplace.services.rentals import rental_poll, rental_provision
+from marketplace.states import transition
 from nim_launcher.api.deployments import DeploymentViewSet
 from nim_launcher.models import Deployment, Replica
-from nim_launcher.services.deployments import _add_replica, deployment_delete, deployment_set_state
+from nim_launcher.services.deployments import _add_replica, deployment_delete
 from tests.conftest import drive_rental
 from tests.marketplace.test_rentals import _rent, _sim_nodes
 
@@ -66,7 +67,7 @@ def _deployment(owner, state="pending") -> Deployment:
 def test_delete_lands_when_the_control_loop_moves_the_deployment_after_the_view_read_it(owner, monkeypatch):
     deployment = _deployment(owner)
     _after_read(monkeypatch, DeploymentViewSet,
-                lambda pk: deployment_set_state(Deployment.objects.get(pk=pk), "provisioning", "renting nodes"))
+                lambda pk: transition(Deployment.objects.get(pk=pk), "provisioning", reason="renting nodes"))
 
     response = owner.client.delete(f"/api/v1/deployments/{deployment.pk}")
 
