@@ -112,6 +112,10 @@ class LambdaCloudAdapter:
         self.ssh_key_name = ssh_key_name
         self._rulesets: dict[tuple[str, str], str] = {}
 
+    def verify(self) -> list[str]:
+        """Listing the offers is an authenticated call here."""
+        return sorted({offer.gpu for offer in self.list_offers()})
+
     def list_offers(self) -> list[ProviderOffer]:
         """One offer per instance type and region with capacity (Lambda reports no counts)."""
         offers = []
