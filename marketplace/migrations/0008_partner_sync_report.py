@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0006_capacity_read_at_reserved_at'),
+        ('marketplace', '0007_capacity_read_at_reserved_at'),
     ]
 
     operations = [

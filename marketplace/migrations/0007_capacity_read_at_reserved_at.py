@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0005_node_partner_events_state_choices'),
+        ('marketplace', '0006_offer_form_factor_and_price_precision'),
     ]
 
     operations = [
