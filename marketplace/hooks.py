@@ -19,8 +19,15 @@ class RentalOwner:
     url: str  # its dashboard page
 
 
-# (rental, node, node token) → the node's user data, or None when the rental is not this app's
-LaunchPlanHook = Callable[[Rental, Node, str], str | None]
+@dataclass(frozen=True)
+class LaunchPlan:
+    user_data: str  # what the partner is given
+    redacted: str  # the same text with every secret as `<redacted>`: kept on the node for its owner to read
+
+
+NO_PLAN = LaunchPlan("", "")
+# (rental, node, node token) → the node's launch plan, or None when the rental is not this app's
+LaunchPlanHook = Callable[[Rental, Node, str], LaunchPlan | None]
 # rental ids → {rental id: owner} for the rentals this app owns (one query for all of them)
 RentalOwnersHook = Callable[[Collection[int]], dict[int, RentalOwner]]
 # rental → the inbound TCP ports its workload serves on (the NIM port for a replica; [] when not this app's)
@@ -51,13 +58,13 @@ def served_ports(rental: Rental) -> list[int]:
     return sorted({port for hook in _served_ports for port in hook(rental)})
 
 
-def launch_plan(rental: Rental, node: Node, node_token: str) -> str:
+def launch_plan(rental: Rental, node: Node, node_token: str) -> LaunchPlan:
     """The first registered plan for this node; none (the partner's default image) for a plain rental."""
     for hook in _launch_plans:
         plan = hook(rental, node, node_token)
         if plan is not None:
             return plan
-    return ""
+    return NO_PLAN
 
 
 def rental_owners(rental_ids: Collection[int]) -> dict[int, RentalOwner]:

@@ -140,15 +140,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def live_partners(real_catalog, parsed_catalog, tmp_path):
-    """The real catalogue; a few partners are live on the simulator, which runs their nodes' launch plans
-    as local processes (so a deployment's NIM runtime really serves). The others are suspended."""
+def live_partners(real_catalog, parsed_catalog, tmp_path, live_server, settings):
+    """The real catalogue; a few partners are live on the simulator, which boots each node's cloud-init plan
+    on a simulated VM: the plan downloads the agent from the live broker (PUBLIC_BASE_URL), whose heartbeats
+    reach it, and starts the NIM runtime in place of the container. The others are suspended."""
     from marketplace.models import Partner, PartnerStatus
     from nim_launcher.gateway import routing
     from providers.processes import kill_group
     from providers.simulator import Faults, SimulatorServer
     from tests.marketplace.conftest import SIM_PARTNERS, wire_partners
 
+    settings.PUBLIC_BASE_URL = live_server.url
     nodes_dir = tmp_path / "nodes"
     server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in SIM_PARTNERS], capacity=2,
                              state_path=tmp_path / "sim.sqlite3", random_seed=7, faults=Faults(),

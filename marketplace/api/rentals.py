@@ -114,6 +114,26 @@ def idempotency_key(request) -> str | None:
     return key
 
 
+class NodeLaunchPlanSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    attempt = serializers.IntegerField(source="attempt_id", allow_null=True)
+    index = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=NodeState.choices)
+    format = serializers.SerializerMethodField()
+    launch_plan = serializers.CharField(help_text="as sent to the node, every secret as `<redacted>`")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["cloud-config", "shell", "none"]))
+    def get_format(self, node) -> str:
+        if not node.launch_plan:
+            return "none"
+        return "cloud-config" if node.launch_plan.startswith("#cloud-config") else "shell"
+
+
+class LaunchPlansSerializer(serializers.Serializer):
+    rental = serializers.IntegerField()
+    nodes = NodeLaunchPlanSerializer(many=True)
+
+
 class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, CanWriteInWorkspace]
     throttle_classes = [ApiKeyWriteThrottle]
@@ -152,6 +172,13 @@ class RentalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         rental = self.get_queryset().get(pk=rental.pk)
         return Response(RentalSerializer(rental).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={200: LaunchPlansSerializer})
+    @action(detail=True, methods=["get"], url_path="launch-plan")
+    def launch_plan(self, request, pk=None):
+        """What each node was sent (DESIGN §10), exactly, with every secret as `<redacted>`."""
+        rental = self.get_object()
+        return Response(LaunchPlansSerializer({"rental": rental.pk, "nodes": rental.nodes.all()}).data)
 
     @extend_schema(request=None, responses={202: RentalSerializer, 409: DetailSerializer})
     @action(detail=True, methods=["post"])

@@ -12,8 +12,15 @@ SSH_PORT = 22
 
 
 def render_user_data(rental: Rental, node: Node) -> str:
-    """The launch plan for this node in the form its partner takes (cloud-init, local process …)."""
-    return launch_plan(rental, node, node_token(node))
+    """The launch plan for this node in the form its partner takes (cloud-init, local process …).
+
+    The redacted copy is kept on the node, so its owner can read what the node was sent.
+    """
+    plan = launch_plan(rental, node, node_token(node))
+    if node.launch_plan != plan.redacted:
+        Node.objects.filter(pk=node.pk).update(launch_plan=plan.redacted)
+        node.launch_plan = plan.redacted
+    return plan.user_data
 
 
 def launch_ports(rental: Rental) -> tuple[PortRule, ...]:

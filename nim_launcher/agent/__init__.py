@@ -3,4 +3,4 @@
 Runs on bare nodes with only `requests` and `nvidia-ml-py`: nothing in this package imports Django.
 """
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = "0.2.0"

@@ -9,36 +9,40 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .collector import Collector
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
 from .nvml import NvmlSession, open_nvml
+from .options import BROKER_URL, INTERVAL, NODE_ID, NODE_TOKEN, STATE_FILE
 from .state import default_state_path, read_boot_id
 
 log = logging.getLogger("nim_launcher.agent")
 DEFAULT_INTERVAL_S = 60.0
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Options win over their environment variables (`options.py` names both)."""
+    env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="python -m nim_launcher.agent", description=__doc__)
-    parser.add_argument("--broker", default=os.environ.get("GPUB_BROKER_URL", ""),
-                        help="broker base URL (env GPUB_BROKER_URL); without it the report is only printed")
-    parser.add_argument("--node-token", default=os.environ.get("GPUB_NODE_TOKEN", ""),
-                        help="this node's token (env GPUB_NODE_TOKEN keeps it off the process list)")
-    parser.add_argument("--node-id", default=os.environ.get("GPUB_NODE_ID", ""), help="this node's id at the broker")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between readings")
+    for setting in (BROKER_URL, NODE_TOKEN, NODE_ID):
+        parser.add_argument(setting.option, dest=setting.dest, default=env.get(setting.env, ""),
+                            help=f"{setting.help} (env {setting.env})")
+    parser.add_argument(INTERVAL.option, dest=INTERVAL.dest, type=float,
+                        default=env.get(INTERVAL.env, DEFAULT_INTERVAL_S), help=f"{INTERVAL.help} (env {INTERVAL.env})")
     parser.add_argument("--once", action="store_true", help="one reading: print it, send one heartbeat, exit")
-    parser.add_argument("--state-file", type=Path, default=None, help="where Xid/reboot history is kept")
+    parser.add_argument(STATE_FILE.option, dest=STATE_FILE.dest, type=Path, default=env.get(STATE_FILE.env) or None,
+                        help=f"{STATE_FILE.help} (env {STATE_FILE.env})")
     parser.add_argument("--no-kernel-log", action="store_true", help="take Xids from NVML events only")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.broker and not (args.node_id and args.node_token):
-        parser.error("--broker needs --node-id and --node-token (or GPUB_NODE_ID / GPUB_NODE_TOKEN)")
+        parser.error(f"{BROKER_URL.option} needs {NODE_ID.option} and {NODE_TOKEN.option} "
+                     f"(or {NODE_ID.env} / {NODE_TOKEN.env})")
     if args.interval <= 0:
-        parser.error("--interval must be positive")
+        parser.error(f"{INTERVAL.option} must be positive")
     return args
 
 

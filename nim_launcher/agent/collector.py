@@ -7,7 +7,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import AGENT_VERSION
@@ -73,7 +73,7 @@ class Collector:
             "kernel_log": self._kernel_log_status(),
             "hostname": socket.gethostname(),
             "agent_version": AGENT_VERSION,
-            "reported_at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "reported_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
         }
 
     def _kernel_log_status(self) -> str:
@@ -96,5 +96,5 @@ def _attach_gpu(event: XidEvent, gpus: Sequence[GpuReading]) -> XidEvent:
 
 def _wire_event(entry: dict) -> dict:
     wire = {key: value for key, value in entry.items() if key != "kind"}
-    wire["at"] = datetime.fromtimestamp(entry["at"], UTC).isoformat()
+    wire["at"] = datetime.fromtimestamp(entry["at"], timezone.utc).isoformat()
     return wire

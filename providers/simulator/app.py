@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import random
+import shlex
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
 
-from . import lambda_routes, partner_routes
+from . import checkout, lambda_routes, partner_routes
 from .messages import Request, Response
 from .ratelimit import RateLimiter
 from .store import SimError, Store
@@ -98,9 +100,9 @@ class SimulatorApp:
             return False
         return value == self.store.token(slug)
 
-    # -- nodes that run their user_data locally ----------------------------------------------------
+    # -- nodes that run their user data ---------------------------------------------------------------
     def node_started(self, slug: str, node: dict, user_data: str) -> dict:
-        """Run the node's user_data as a local process when enabled, serving on the node's own address.
+        """Boot a simulated VM that runs the node's user data as cloud-init would, on the node's own address.
 
         The node's address is a loopback address of its own (see `simulated_ip`), so what its plan
         serves is reached the way a real node is: the reported IP and the port the launch opened.
@@ -108,8 +110,15 @@ class SimulatorApp:
         if not (self.run_user_data and user_data.strip()):
             return node
         port = service_port(node["ports"])
-        env = {"NODE_ID": node["id"], "NODE_HOST": node["ip"], "NODE_PORT": str(port), "PORT": str(port)}
-        start_process(user_data, state_dir=self.runtime_dir, name=node["id"], env=env)
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        user_data_file = (self.runtime_dir / f"{node['id']}.user-data").resolve()
+        user_data_file.write_text(user_data, encoding="utf-8")
+        command = shlex.join([sys.executable, "-m", "providers.simulator.vm", "--root",
+                              str((self.runtime_dir / node["id"]).resolve()), "--host", node["ip"],
+                              "--port", str(port), "--user-data", str(user_data_file)])
+        env = {"NODE_ID": node["id"], "NODE_HOST": node["ip"], "NODE_PORT": str(port), "PORT": str(port),
+               "PYTHONPATH": checkout.pythonpath()}
+        start_process(f"exec {command}", state_dir=self.runtime_dir, name=node["id"], env=env)
         return node
 
     def node_stopped(self, node_id: str) -> None:

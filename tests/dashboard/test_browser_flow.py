@@ -5,8 +5,8 @@ chat model → try it → terminate; and a viewer cannot rent.
 
 The rental pipeline normally runs in a Celery worker. Here the test thread plays the worker
 (`drive_rental`, `deployment_reconcile`) while the page polls, so the page really watches the
-states change rather than finding them done. The simulator runs each deployment node's launch plan
-as a local process (`run_user_data=True`), so the NIM runtime really answers the "try it" prompt.
+states change rather than finding them done. The simulator boots each deployment node's cloud-init plan
+(`run_user_data=True`), so the NIM runtime really answers the "try it" prompt.
 """
 
 import os

@@ -28,7 +28,7 @@ def wire_partners(server: SimulatorServer, slugs=SIM_PARTNERS) -> None:
         else:
             partner.kind, partner.base_url = PartnerKind.PARTNER_API, server.partner_api_url(partner.slug)
         partner.credentials = {"api_key": f"sim-{partner.slug}"}
-        partner.node_launch = NodeLaunch.LOCAL_PROCESS
+        partner.node_launch = NodeLaunch.CLOUD_INIT
         partner.adapter_options = {"retries": 0} if partner.kind == PartnerKind.PARTNER_API else {}
         partner.status = PartnerStatus.ACTIVE
         partner.save()

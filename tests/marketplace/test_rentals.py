@@ -133,6 +133,17 @@ def test_another_workspace_rental_is_404(owner, stranger, sim_catalog):
     assert stranger.client.get("/api/v1/rentals").json()["count"] == 0
 
 
+def test_a_plain_rentals_launch_plan_says_it_sent_none_and_is_404_to_others(owner, stranger, sim_catalog):
+    rental = drive_rental(_rent(owner).json()["id"])
+    plan = owner.client.get(f"/api/v1/rentals/{rental.pk}/launch-plan")
+    assert plan.status_code == 200
+    (node,) = plan.json()["nodes"]
+    assert (node["format"], node["launch_plan"], node["state"]) == ("none", "", "running")
+    assert _sim_nodes(sim_catalog, rental.partner.slug)[0]["user_data"] == ""  # nothing was sent indeed
+    assert stranger.client.get(f"/api/v1/rentals/{rental.pk}/launch-plan").status_code == 404
+    assert owner.client.get("/api/v1/rentals/999999/launch-plan").status_code == 404
+
+
 def test_viewer_cannot_rent(owner, sim_catalog):
     from marketplace.models import Membership, Role
     from tests.conftest import make_persona

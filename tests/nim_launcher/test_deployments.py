@@ -10,12 +10,16 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from marketplace.models import Node, Rental
+from marketplace.secrets import encrypt_text
 from marketplace.services.node_health import node_token
+from nim_launcher.agent import AGENT_VERSION
 from nim_launcher.models import Deployment, Replica
+from nim_launcher.plans import REDACTED
 from nim_launcher.services.deployments import deployment_autoscale, deployment_reconcile
 from tests.conftest import drive_rental
 from tests.marketplace.conftest import SIM_PARTNERS
 
+NGC_KEY = "nvapi-e2e-SECRET"
 BODY = {"name": "chat", "model": "gpu-broker/tiny-cpu-chat", "replicas": {"min": 1, "max": 2},
         "policy": {"jurisdictions": ["EU"]}, "max_hours": 2}
 
@@ -45,7 +49,19 @@ def _unhealthy_report() -> dict:
             "xid_events": [{"xid": 79, "gpu": 0}], "agent_version": "test", "reported_at": timezone.now().isoformat()}
 
 
-def test_deploy_serve_replace_unhealthy_replica_and_tear_down(owner, live_partners):
+def first_heartbeat(node: Node, timeout: float = 30.0) -> Node:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        node.refresh_from_db()
+        if node.last_heartbeat_at is not None:
+            return node
+        time.sleep(0.2)
+    raise AssertionError(f"no heartbeat from node {node.pk}")
+
+
+def test_deploy_serve_replace_unhealthy_replica_and_tear_down(owner, stranger, live_partners):
+    owner.workspace.ngc_api_key_encrypted = encrypt_text(NGC_KEY)
+    owner.workspace.save(update_fields=["ngc_api_key_encrypted"])
     response = owner.client.post("/api/v1/deployments", BODY, format="json")
     assert response.status_code == 202, response.content
     deployment = settle(response.json()["id"], lambda d: d.state == "ready")
@@ -55,7 +71,20 @@ def test_deploy_serve_replace_unhealthy_replica_and_tear_down(owner, live_partne
     answer = _chat(owner)
     assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
 
-    node = Node.objects.get(rental=first.rental, state="running")
+    # The node booted its cloud-init plan: the agent it downloaded from the broker heartbeats.
+    node = first_heartbeat(Node.objects.get(rental=first.rental, state="running"))
+    assert node.health_report["agent_version"] == AGENT_VERSION and node.health == "unknown"  # no GPU here
+    sent = live_partners.store.get_node(node.partner.slug, node.provider_ref)["user_data"]
+    assert sent.startswith("#cloud-config\n")
+    plan = owner.client.get(f"/api/v1/rentals/{first.rental_id}/launch-plan")
+    assert plan.status_code == 200
+    (shown,) = plan.json()["nodes"]
+    assert shown["format"] == "cloud-config"
+    assert NGC_KEY in sent and node_token(node) in sent
+    # exactly as sent, each secret redacted
+    assert shown["launch_plan"] == sent.replace(node_token(node), REDACTED).replace(NGC_KEY, REDACTED)
+    assert stranger.client.get(f"/api/v1/rentals/{first.rental_id}/launch-plan").status_code == 404
+
     agent = APIClient()
     agent.credentials(HTTP_AUTHORIZATION=f"Node {node_token(node)}")
     heartbeat = agent.post(f"/api/v1/nodes/{node.pk}/health", _unhealthy_report(), format="json")

@@ -177,7 +177,7 @@ def test_run_user_data_serves_on_the_node_ip_and_opened_port_and_terminate_stops
     sim = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
     try:
         adapter = partner(sim)
-        serve = "exec python3 -m http.server $PORT --bind $NODE_HOST"
+        serve = "#!/bin/bash\nexec python3 -m http.server $PORT --bind $NODE_HOST\n"  # booted as cloud-init would
         ports = (PortRule(22), PortRule(18000, "127.0.0.1/32"))
         nodes = [adapter.provision(ProvisionSpec(key, "r-1", *H100, user_data=serve, ports=ports)) for key in "ab"]
         assert len({n.ip for n in nodes}) == 2 and all(n.ip.startswith("127.") for n in nodes)

@@ -27,7 +27,7 @@ class Command(BaseCommand):
             else:
                 partner.kind, partner.base_url = PartnerKind.PARTNER_API, f"{simulator_url}/p/{partner.slug}"
             partner.credentials = {"api_key": f"sim-{partner.slug}"}
-            partner.node_launch = NodeLaunch.LOCAL_PROCESS
+            partner.node_launch = NodeLaunch.CLOUD_INIT
             partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch"])
             if partner.status == PartnerStatus.PENDING:
                 transition(partner, PartnerStatus.VERIFIED, reason="simulated partner (demo)", actor="setup_demo")

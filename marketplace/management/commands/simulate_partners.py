@@ -44,7 +44,8 @@ class Command(BaseCommand):
         parser.add_argument("--state", default=str(Path(settings.VAR_DIR) / "simulator.sqlite3"))
         parser.add_argument("--seed", type=int, default=None, help="random seed for the injected faults")
         parser.add_argument("--run-user-data", action="store_true",
-                            help="run each node's user_data as a local process serving on the node's own "
+                            help="boot each node as a simulated VM running its user_data as cloud-init would "
+                                 "(systemctl/docker mapped to local processes), serving on the node's own "
                                  "loopback IP (127.x.y.z) and the port its launch opened")
         parser.add_argument("--rate-limits", action="store_true",
                             help="Lambda's documented limits on every API: 1 request/s, 1 launch per 12 s (429)")

@@ -1,0 +1,54 @@
+"""The agent's settings, each with its command-line option and environment variable, defined once.
+
+The agent's parser (`cli.py`) and the launch plans (its env file and systemd unit) both take the
+names from here, so a plan can never set a variable the agent does not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    option: str
+    env: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.option.lstrip("-").replace("-", "_")
+
+
+BROKER_URL = Setting("--broker", "GPUB_BROKER_URL", "broker base URL; without it the report is only printed")
+NODE_ID = Setting("--node-id", "GPUB_NODE_ID", "this node's id at the broker")
+NODE_TOKEN = Setting("--node-token", "GPUB_NODE_TOKEN",
+                     "this node's token; give it in the environment, which keeps it off the process list")
+STATE_FILE = Setting("--state-file", "GPUB_AGENT_STATE_FILE", "where Xid/reboot history is kept")
+INTERVAL = Setting("--interval", "GPUB_AGENT_INTERVAL", "seconds between readings")
+
+# What a launch plan writes to the agent's root-only env file (never to its command line).
+ENV_FILE_SETTINGS = (BROKER_URL, NODE_ID, NODE_TOKEN)
+
+
+def env_file_text(values: Mapping[Setting, object]) -> str:
+    """`NAME=value` lines, the format both systemd's EnvironmentFile and `docker --env-file` read."""
+    lines = []
+    for setting, value in values.items():
+        text = str(value)
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"{setting.env} must be one line")
+        lines.append(f"{setting.env}={text}\n")
+    return "".join(lines)
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """The variables of an env file as systemd reads them (comments and blank lines skipped)."""
+    env = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            name, _, value = line.partition("=")
+            env[name.strip()] = value.strip().strip('"')
+    return env

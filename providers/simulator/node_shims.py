@@ -1,0 +1,258 @@
+"""`systemctl` and `docker` on a simulated VM: the subset a launch plan uses, mapped to local processes.
+
+systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-active` on unit files below
+the node's root; a unit runs as systemd runs it — a clean environment plus its `EnvironmentFile=`s,
+`ExecStartPre=` (a leading `-` ignores failure), then `ExecStart=` in the background (no restarts).
+docker: `run` starts the simulator's container runtime (the NIM runtime in place of a NIM image) with
+the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; `login`, `pull`,
+`rm -f`, `stop` act on those processes. Everything stays in the VM's process group, so terminating
+the node stops it all.
+
+    python -m providers.simulator.node_shims systemctl|docker ARGS...
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+UNIT_DIR = "etc/systemd/system"
+RUN_DIR = ".sim/run"
+LOG_DIR = "var/log"
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The NIM runtime in place of every NIM image: it serves the model named by NIM_SERVED_MODEL_NAME.
+CONTAINER_COMMAND = [sys.executable, "-m", "nim_launcher.runtime"]
+
+
+def _root() -> Path:
+    return Path(os.environ["GPUB_SIM_ROOT"])
+
+
+def _fail(tool: str, message: str, status: int = 1) -> int:
+    sys.stderr.write(f"{tool} (simulated): {message}\n")
+    return status
+
+
+# -- processes ---------------------------------------------------------------------------------------
+def _pid_file(kind: str, name: str) -> Path:
+    return _root() / RUN_DIR / f"{kind}-{name}.pid"
+
+
+def _running(kind: str, name: str) -> int | None:
+    try:
+        pid = int(_pid_file(kind, name).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.is_file() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+        return None
+    return pid
+
+
+def _stop(kind: str, name: str) -> None:
+    pid = _running(kind, name)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    _pid_file(kind, name).unlink(missing_ok=True)
+
+
+def _spawn(kind: str, name: str, argv: list[str], env: dict[str, str]) -> int:
+    (_root() / RUN_DIR).mkdir(parents=True, exist_ok=True)
+    (_root() / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    with open(_root() / LOG_DIR / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=_root())
+    _pid_file(kind, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+# -- systemctl ---------------------------------------------------------------------------------------
+def read_unit(path: Path) -> dict[str, list[str]]:
+    """`[Service]` keys → their values in order (keys such as ExecStartPre may repeat)."""
+    section, service = "", {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "Service" and "=" in line:
+            key, _, value = line.partition("=")
+            service.setdefault(key.strip(), []).append(value.strip())
+    return service
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip().strip('"')
+    return env
+
+
+def unit_env(service: dict[str, list[str]]) -> dict[str, str]:
+    """What systemd gives a service: a clean environment plus Environment= and EnvironmentFile=."""
+    env = {"PATH": f"{_root() / '.sim/bin'}{os.pathsep}{BASE_PATH}", "LANG": "C.UTF-8", "HOME": str(_root())}
+    for item in service.get("Environment", []):
+        env.update(pair.split("=", 1) for pair in shlex.split(item) if "=" in pair)
+    for item in service.get("EnvironmentFile", []):
+        optional, path = item.startswith("-"), Path(item.lstrip("-"))
+        if path.is_file():
+            env.update(read_env_file(path))
+        elif not optional:
+            raise FileNotFoundError(f"EnvironmentFile {path} is missing")
+    return env
+
+
+def _command(line: str) -> tuple[bool, list[str]]:
+    ignore_failure = line.startswith("-")
+    argv = shlex.split(line.lstrip("-@+!"))
+    if Path(argv[0]).name in ("docker", "systemctl"):
+        argv[0] = str(_root() / ".sim/bin" / Path(argv[0]).name)
+    return ignore_failure, argv
+
+
+def start_unit(unit: str) -> int:
+    path = _root() / UNIT_DIR / unit
+    if not path.is_file():
+        return _fail("systemctl", f"Unit {unit} not found.", 5)
+    if _running("unit", unit):
+        return 0
+    service = read_unit(path)
+    try:
+        env = unit_env(service)
+    except FileNotFoundError as exc:
+        return _fail("systemctl", f"{unit}: {exc}")
+    for line in service.get("ExecStartPre", []):
+        ignore_failure, argv = _command(line)
+        if subprocess.run(argv, env=env, cwd=_root(), stdin=subprocess.DEVNULL).returncode and not ignore_failure:
+            return _fail("systemctl", f"{unit}: ExecStartPre failed: {line}")
+    if not service.get("ExecStart"):
+        return _fail("systemctl", f"{unit} has no ExecStart")
+    _spawn("unit", unit, _command(service["ExecStart"][-1])[1], env)
+    return 0
+
+
+def systemctl(args: list[str]) -> int:
+    if not args:
+        return _fail("systemctl", "no command")
+    command, rest = args[0], args[1:]
+    units = [a for a in rest if not a.startswith("-")]
+    if command == "daemon-reload":
+        return 0
+    if command == "enable":
+        return max((start_unit(u) for u in units), default=0) if "--now" in rest else 0
+    if command in ("start", "restart"):
+        if command == "restart":
+            for unit in units:
+                _stop("unit", unit)
+        return max((start_unit(u) for u in units), default=0)
+    if command in ("stop", "disable"):
+        for unit in units:
+            _stop("unit", unit)
+        return 0
+    if command == "is-active":
+        active = all(_running("unit", u) for u in units)
+        print("active" if active else "inactive")
+        return 0 if active else 3
+    return _fail("systemctl", f"unsupported command {command!r}")
+
+
+# -- docker ------------------------------------------------------------------------------------------
+VALUE_OPTIONS = {"--name", "--gpus", "--shm-size", "--env-file", "-e", "--env", "-v", "--volume", "-p", "--publish",
+                 "--restart", "--network", "--ipc", "--ulimit", "-u", "--user", "-w", "--workdir"}
+
+
+def parse_run(args: list[str]) -> tuple[dict[str, list[str]], set[str], str]:
+    """`docker run` options (name → values), flags, and the image."""
+    options: dict[str, list[str]] = {}
+    flags: set[str] = set()
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        arg = args[index]
+        name, eq, value = arg.partition("=")
+        if name in VALUE_OPTIONS:
+            if not eq:
+                index += 1
+                value = args[index]
+            options.setdefault(name, []).append(value)
+        else:
+            flags.add(arg)
+        index += 1
+    if index >= len(args):
+        raise ValueError("docker run needs an image")
+    return options, flags, args[index]
+
+
+def container_env(options: dict[str, list[str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for path in options.get("--env-file", []):
+        env.update(read_env_file(Path(path)))
+    for item in options.get("-e", []) + options.get("--env", []):
+        name, eq, value = item.partition("=")
+        env[name] = value if eq else os.environ.get(name, "")
+    return env
+
+
+def docker_run(args: list[str]) -> int:
+    try:
+        options, flags, image = parse_run(args)
+    except (ValueError, IndexError) as exc:
+        return _fail("docker", str(exc), 125)
+    env = container_env(options)
+    model = env.get("NIM_SERVED_MODEL_NAME")
+    if not model:
+        return _fail("docker", f"cannot run {image}: only NIM images with NIM_SERVED_MODEL_NAME are simulated", 125)
+    argv = [*CONTAINER_COMMAND, "--host", os.environ["GPUB_SIM_NODE_HOST"],
+            "--port", os.environ["GPUB_SIM_NODE_PORT"], "--model", model]
+    name = (options.get("--name") or [image.replace("/", "_")])[-1]
+    if _running("container", name):
+        return _fail("docker", f'the container name "/{name}" is already in use', 125)
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    if "-d" in flags or "--detach" in flags:
+        print(f"{_spawn('container', name, argv, full_env):064x}")
+        return 0
+    (_root() / RUN_DIR).mkdir(parents=True, exist_ok=True)
+    _pid_file("container", name).write_text(str(os.getpid()))
+    os.execvpe(argv[0], argv, full_env)  # in the foreground, as `docker run` without -d
+
+
+def docker(args: list[str]) -> int:
+    if not args:
+        return _fail("docker", "no command")
+    command, rest = args[0], args[1:]
+    if command == "run":
+        return docker_run(rest)
+    if command == "login":
+        sys.stdin.read()
+        print("Login Succeeded")
+        return 0
+    if command == "pull":
+        return 0
+    if command in ("rm", "stop", "kill"):
+        for name in (a for a in rest if not a.startswith("-")):
+            _stop("container", name)
+        return 0
+    return _fail("docker", f"unsupported command {command!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    tools = {"systemctl": systemctl, "docker": docker}
+    if not argv or argv[0] not in tools:
+        return _fail("node_shims", "usage: node_shims systemctl|docker ARGS...", 2)
+    return tools[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
