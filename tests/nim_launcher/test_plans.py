@@ -139,6 +139,22 @@ def test_cloud_init_schema_accepts_every_rendered_plan(tmp_path):
     assert all("Valid cloud-config" in r.stdout for r in results)
 
 
+def test_systemd_accepts_both_units(tmp_path):
+    """`systemd-analyze verify`: only the binaries that exist on the node alone (docker, the venv) may be missing."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("needs systemd-analyze")
+    files = _files(render_cloud_init(MODEL, PROFILE, CTX, ngc_api_key=NGC_KEY))
+    units = []
+    for unit in (layout.AGENT_UNIT, layout.NIM_UNIT):
+        units.append(tmp_path / unit)
+        units[-1].write_text(files[f"{layout.UNIT_DIR}/{unit}"]["content"])
+    done = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=60)
+    problems = [line for line in (done.stdout + done.stderr).splitlines()
+                if line.strip() and "is not executable: No such file or directory" not in line]
+    assert not problems
+
+
 def test_local_plan_starts_the_runtime_on_the_port_with_the_delay():
     plan = local_process_plan(get_model("gpu-broker/tiny-cpu-chat"), port=9123, startup_delay=2.5,
                               python="/usr/bin/python3")
