@@ -6,6 +6,7 @@ documented schema, where an object may carry no field the schema does not name.
 """
 
 import re
+from urllib.parse import urlparse
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -74,7 +75,7 @@ class SchemaChecker:
             self.validate(operation["requestBody"]["content"]["application/json"]["schema"], body, f"{key} request")
         documented = operation["responses"].get(str(status))
         assert documented is not None, f"{key} answered {status}, not documented: {response.content[:300]!r}"
-        media_type = response["Content-Type"].split(";")[0] if response.content else None
+        media_type = response["Content-Type"].split(";")[0] if response.streaming or response.content else None
         if media_type is not None:
             assert media_type in documented.get("content", {}), f"{key} {status}: {media_type} not documented"
             if media_type == "application/json":
@@ -139,6 +140,13 @@ def test_every_endpoint_answers_as_its_schema_says(checker, owner, staff, strang
     call("GET", "/api/v1/rentals?state=sleeping", expect=400)
     call("GET", f"/api/v1/rentals/{rental['id']}", expect=200)
     Caller(checker, stranger.client)("GET", f"/api/v1/rentals/{rental['id']}", expect=404)
+
+    # the launch plan each node was sent; the node agent nodes download (no key)
+    call("GET", f"/api/v1/rentals/{rental['id']}/launch-plan", expect=200)
+    Caller(checker, stranger.client)("GET", f"/api/v1/rentals/{rental['id']}/launch-plan", expect=404)
+    agent_file = urlparse(anon("GET", "/api/v1/agent", expect=200).json()["url"]).path
+    anon("GET", agent_file, expect=200)
+    anon("GET", "/api/v1/agent/gpu-broker-agent-0.0.0-000000000000.pyz", expect=404)
 
     # nodes: the agent's heartbeat and the workspace's read
     node = Node.objects.filter(rental_id=rental["id"]).first()
