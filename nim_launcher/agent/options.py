@@ -28,9 +28,6 @@ NODE_TOKEN = Setting("--node-token", "GPUB_NODE_TOKEN",
 STATE_FILE = Setting("--state-file", "GPUB_AGENT_STATE_FILE", "where Xid/reboot history is kept")
 INTERVAL = Setting("--interval", "GPUB_AGENT_INTERVAL", "seconds between readings")
 
-# What a launch plan writes to the agent's root-only env file (never to its command line).
-ENV_FILE_SETTINGS = (BROKER_URL, NODE_ID, NODE_TOKEN)
-
 
 def env_file_text(values: Mapping[Setting, object]) -> str:
     """`NAME=value` lines, the format both systemd's EnvironmentFile and `docker --env-file` read."""
@@ -42,13 +39,3 @@ def env_file_text(values: Mapping[Setting, object]) -> str:
         lines.append(f"{setting.env}={text}\n")
     return "".join(lines)
 
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """The variables of an env file as systemd reads them (comments and blank lines skipped)."""
-    env = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", ";")) and "=" in line:
-            name, _, value = line.partition("=")
-            env[name.strip()] = value.strip().strip('"')
-    return env

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from nim_launcher.agent import cli, options
+from nim_launcher.agent import cli
 from nim_launcher.plans import (
     REDACTED,
     AgentDownload,
@@ -20,6 +20,7 @@ from nim_launcher.plans import (
 )
 from nim_launcher.plans import cloud_init as layout
 from nim_launcher.profiles import TINY_CHAT_MODEL, get_model
+from providers.simulator.node_shims import read_env_file
 
 NGC_KEY = "nvapi-SECRET-ngc-value-123"
 NODE_TOKEN = "node-token-SECRET-456"
@@ -33,12 +34,19 @@ def _files(user_data: str) -> dict[str, dict]:
     return {f["path"]: f for f in yaml.safe_load(user_data)["write_files"]}
 
 
+def _env_file(tmp_path, content: str) -> dict[str, str]:
+    """Read as systemd and `docker --env-file` read it (the simulated VM's reader)."""
+    path = tmp_path / "env"
+    path.write_text(content)
+    return read_env_file(path)
+
+
 def _exec_start(unit: str) -> list[str]:
     (line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     return shlex.split(line.removeprefix("ExecStart="))
 
 
-def test_the_agents_own_parser_reads_the_rendered_unit_and_env_file():
+def test_the_agents_own_parser_reads_the_rendered_unit_and_env_file(tmp_path):
     files = _files(render_cloud_init(MODEL, PROFILE, CTX, ngc_api_key=NGC_KEY))
     unit = files[f"{layout.UNIT_DIR}/{layout.AGENT_UNIT}"]["content"]
     assert f"EnvironmentFile={layout.AGENT_ENV_FILE}" in unit
@@ -47,7 +55,7 @@ def test_the_agents_own_parser_reads_the_rendered_unit_and_env_file():
     python, zipapp, *argv = _exec_start(unit)
     assert (python, zipapp) == (f"{layout.AGENT_VENV}/bin/python", layout.AGENT_ZIPAPP)
 
-    args = cli.parse_args(argv, environ=options.parse_env_file(env_file["content"]))
+    args = cli.parse_args(argv, environ=_env_file(tmp_path, env_file["content"]))
 
     assert (args.broker, args.node_id, args.node_token) == ("https://broker.example", "42", NODE_TOKEN)
     assert str(args.state_file) == layout.AGENT_STATE_FILE
@@ -70,11 +78,11 @@ def test_the_plan_installs_the_brokers_agent_by_its_hash_never_a_package_by_name
     assert yaml.safe_load(user_data)["runcmd"] == [["bash", layout.BOOTSTRAP_SCRIPT]]
 
 
-def test_cloud_init_runs_the_nim_container_with_the_key_from_a_root_only_file():
+def test_cloud_init_runs_the_nim_container_with_the_key_from_a_root_only_file(tmp_path):
     files = _files(render_cloud_init(MODEL, PROFILE, CTX, ngc_api_key=NGC_KEY))
     nim_env = files[layout.NIM_ENV_FILE]
     assert (nim_env["owner"], nim_env["permissions"]) == ("root:root", "0600")
-    assert options.parse_env_file(nim_env["content"]) == {
+    assert _env_file(tmp_path, nim_env["content"]) == {
         "NGC_API_KEY": NGC_KEY, "NIM_MODEL_PROFILE": "tensorrt_llm-fp8-tp2",
         "NIM_SERVED_MODEL_NAME": "meta/llama-3.1-70b-instruct"}
     unit = files[f"{layout.UNIT_DIR}/{layout.NIM_UNIT}"]["content"]
