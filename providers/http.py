@@ -3,8 +3,9 @@
 Retries (with exponential backoff) happen only for transient failures — connection errors,
 timeouts and 5xx — and only when the call is idempotent: GET/PUT/DELETE/HEAD, or a POST that
 carries an Idempotency-Key header. A plain POST is sent once, because repeating it could start a
-second machine. A 429 is different: the partner refused the request before acting on it, so every
-method is repeated after the partner's `Retry-After`, for up to `rate_limit_wait_s` in all — a
+second machine; a call overrides its method's default with `idempotent=` (a PUT that rents a
+machine is sent once, a search sent as POST is retried). A 429 is different: the partner refused
+the request before acting on it, so every method is repeated after the partner's `Retry-After`, for up to `rate_limit_wait_s` in all — a
 rate limit slows a launch down but never fails it.
 """
 
@@ -60,10 +61,12 @@ class HttpClient:
         self.session = session or build_session(headers)
 
     def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-                **kwargs: Any) -> requests.Response:
+                idempotent: bool | None = None, **kwargs: Any) -> requests.Response:
         """Send one request (retrying when safe); return the last response, 4xx/5xx included."""
         method = method.upper()
         retryable = method in IDEMPOTENT_METHODS or "Idempotency-Key" in (headers or {})
+        if idempotent is not None:
+            retryable = idempotent
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt, limited, rate_limited_s = 0, 0, 0.0
         while True:

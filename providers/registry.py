@@ -13,6 +13,9 @@ ADAPTERS: dict[str, str] = {
     "lambda": "providers.lambda_cloud.LambdaCloudAdapter",
     "partner_api": "providers.partner_api.PartnerApiAdapter",
     "local": "providers.local.LocalAdapter",
+    "shadeform": "providers.shadeform.ShadeformAdapter",
+    "vast": "providers.vast.VastAdapter",
+    "verda": "providers.verda.VerdaAdapter",
 }
 
 

@@ -77,6 +77,14 @@ class AdminPartnerSerializer(serializers.ModelSerializer):
             known = ", ".join(sorted(_adapter_settings(kind)))
             raise serializers.ValidationError({"adapter_options": [
                 f"Unknown setting(s) for a {kind} partner: {', '.join(unknown)} (known: {known})."]})
+        # A new kind needs its own credentials, unless it asks for the same fields as the old kind did.
+        creating = self.instance is None or (
+            "kind" in attrs and attrs["kind"] != self.instance.kind
+            and partner_services.CREDENTIAL_FIELDS.get(attrs["kind"]) != partner_services.CREDENTIAL_FIELDS.get(
+                self.instance.kind))
+        errors = partner_services.credential_errors(kind, attrs.get("credentials"), creating=creating)
+        if errors:
+            raise serializers.ValidationError({"credentials": errors})
         return attrs
 
 

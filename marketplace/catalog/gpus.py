@@ -81,6 +81,22 @@ GPU_ALIASES: dict[str, str] = {
     "RTXPRO6000S": "RTXPRO6000",
     "RTX PRO 6000 96GB": "RTXPRO6000",
     "RTX-PRO-6000": "RTXPRO6000",
+    # Shadeform's configuration.gpu_type spellings.
+    "A100_80G": "A100-80GB",
+    "V100_32G": "V100-32GB",
+    # Vast.ai's gpu_name spellings, spaces removed (as the catalogue maps them; the vast adapter adds
+    # " 80GB" to an A100 with 80 GB).
+    "A100PCIE": "A100",
+    "A100SXM4": "A100",
+    "A100PCIE80GB": "A100-80GB",
+    "A100SXM480GB": "A100-80GB",
+    "H100NVL": "H100",
+    "H100SXM": "H100",
+    "H100PCIE": "H100",
+    "RTX3060TI": "RTX3060",
+    "RTX4060TI": "RTX4060",
+    "RTX4070STI": "RTX4070",
+    "TESLAV100": "V100",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 
@@ -92,6 +108,8 @@ class UnknownGpu(ValueError):
 def canonical_gpu(raw: str) -> GpuSpec:
     """Map a catalogue's GPU name to its canonical model; raise UnknownGpu for a name we do not know."""
     key = raw.strip().upper()
+    if key not in _BY_UPPER:
+        key = key.replace(" ", "")  # vendors' spaced names: "RTX 4090", "RTX A6000"
     if key not in _BY_UPPER:
         raise UnknownGpu(f"unknown GPU name {raw!r}")
     return CANONICAL_GPUS[_BY_UPPER[key]]

@@ -13,6 +13,9 @@ class PartnerKind(models.TextChoices):
     LAMBDA = "lambda"
     PARTNER_API = "partner_api"
     LOCAL = "local"
+    SHADEFORM = "shadeform"
+    VAST = "vast", "Vast.ai"
+    VERDA = "verda", "Verda (DataCrunch)"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
 
 

@@ -9,7 +9,8 @@ from providers.base import INVALID_REQUEST, OWNER_TAG, NodeInfo, ProviderAdapter
 from providers.registry import get_adapter
 
 # Adapters that call a partner over the network take a timeout; the local adapter does not.
-NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PARTNER_API})
+NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PARTNER_API, PartnerKind.SHADEFORM,
+                           PartnerKind.VAST, PartnerKind.VERDA})
 
 
 def installation_id() -> str:

@@ -18,7 +18,7 @@ from marketplace.catalog.upsert import UpsertCounts, upsert_partner_offers
 from marketplace.catalog.variants import GpuVariant, UnknownVariant, resolve_variant
 from marketplace.errors import Conflict
 from marketplace.flows import PARTNER_FLOW, PARTNER_SELLING
-from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, PriceStatus, Region
+from marketplace.models import GpuModel, Offer, Partner, PartnerKind, PartnerStatus, PriceStatus, Region
 from marketplace.scheduling import enqueue
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.adapters import adapter_for
@@ -27,6 +27,29 @@ from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
 
 MAX_SKIPPED_EXAMPLES = 10
+
+# The secrets each adapter kind authenticates with: (required, optional). Nothing else is stored.
+CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    PartnerKind.AWS: (("aws_access_key_id", "aws_secret_access_key"), ("aws_session_token",)),
+    PartnerKind.LAMBDA: (("api_key",), ()),
+    PartnerKind.PARTNER_API: (("api_key",), ()),
+    PartnerKind.SHADEFORM: (("api_key",), ()),
+    PartnerKind.VAST: (("api_key",), ()),
+    PartnerKind.VERDA: (("client_id", "client_secret"), ()),
+    PartnerKind.LOCAL: ((), ()),
+    PartnerKind.CATALOG: ((), ()),
+}
+
+
+def credential_errors(kind: str, credentials: dict | None, *, creating: bool) -> list[str]:
+    """What is wrong with `credentials` for a partner of `kind` (empty when they are exactly right)."""
+    required, optional = CREDENTIAL_FIELDS.get(kind, ((), ()))
+    if credentials is None:
+        return [f"A partner of kind {kind} needs credentials: {', '.join(required)}."] if creating and required else []
+    unknown = sorted(set(credentials) - set(required) - set(optional))
+    missing = [name for name in required if not credentials.get(name)]
+    errors = [f"A partner of kind {kind} takes no credential {name!r}." for name in unknown]
+    return errors + [f"A partner of kind {kind} needs {name!r}." for name in missing]
 
 
 class PartnerStateConflict(Conflict):

@@ -17,7 +17,7 @@ from marketplace.services import partners as partner_services
 from .access import staff_required
 from .placement_form import split_list
 
-SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key")
+SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret")
 
 
 def _secret(label: str, help_text: str = "") -> forms.CharField:
@@ -35,9 +35,12 @@ class OnboardForm(forms.Form):
     hq_country = forms.CharField(label="Headquarters country", required=False, max_length=2,
                                  help_text="ISO code, e.g. DE; sets the HQ jurisdiction.")
     certifications = forms.CharField(label="Certifications", required=False, help_text="e.g. ISO27001, SOC2")
-    api_key = _secret("API key", "For partner API and Lambda partners. Stored encrypted; never shown again.")
+    api_key = _secret("API key", "For Partner API, Lambda, Shadeform (X-API-KEY) and Vast.ai partners. "
+                      "Stored encrypted; never shown again.")
     aws_access_key_id = _secret("AWS access key id", "AWS partners only.")
     aws_secret_access_key = _secret("AWS secret access key", "AWS partners only.")
+    client_id = _secret("OAuth client id", "Verda (DataCrunch) partners only.")
+    client_secret = _secret("OAuth client secret", "Verda (DataCrunch) partners only.")
 
     def body(self) -> dict:
         data = self.cleaned_data

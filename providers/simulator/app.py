@@ -1,6 +1,8 @@
 """The simulator's WSGI app: routing, bearer auth, injected faults, and node processes.
 
 Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-shaped API),
+`/shadeform/<slug>/v1/...` (Shadeform-shaped), `/vast/<slug>/api/v0/...` (Vast.ai-shaped),
+`/verda/<slug>/v1/...` (Verda-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
@@ -21,15 +23,15 @@ from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
 
-from . import checkout, lambda_routes, partner_routes
+from . import checkout, lambda_routes, partner_routes, shadeform_routes, vast_routes, verda_routes
 from .messages import Request, Response
 from .ratelimit import RateLimiter
 from .store import SimError, Store
 
 DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
 
-STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-               404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+               403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
                500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -43,7 +45,8 @@ class SimulatorApp:
         self.runtime_dir = runtime_dir or Path("var/simulator-nodes")
         self.sleep = sleep
         self.rate_limiter = RateLimiter(store.clock)
-        self.apis = {"p": partner_routes, "lambda": lambda_routes}
+        self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
+                     "verda": verda_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:

@@ -52,6 +52,15 @@ class SimulatorServer:
     def lambda_url(self, slug: str) -> str:
         return f"{self.url}/lambda/{slug}/api/v1"
 
+    def shadeform_url(self, slug: str) -> str:
+        return f"{self.url}/shadeform/{slug}/v1"
+
+    def vast_url(self, slug: str) -> str:
+        return f"{self.url}/vast/{slug}/api/v0"
+
+    def verda_url(self, slug: str) -> str:
+        return f"{self.url}/verda/{slug}/v1"
+
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()

@@ -166,3 +166,27 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
         assert Offer.objects.filter(partner=partner).count() == 2
     finally:
         app.conf.task_always_eager = False
+
+
+@pytest.mark.parametrize("kind, credentials, message", [
+    ("shadeform", None, "A partner of kind shadeform needs credentials: api_key."),
+    ("vast", {"token": "x"}, "A partner of kind vast needs 'api_key'."),
+    ("aws", {"api_key": "k"}, "A partner of kind aws takes no credential 'api_key'."),
+    ("verda", {"api_key": "k"}, "A partner of kind verda needs 'client_secret'."),
+])
+def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
+    body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}
+    response = staff.client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["credentials"]
+
+
+@pytest.mark.parametrize("kind, url", [("shadeform", "shadeform_url"), ("vast", "vast_url")])
+def test_a_vendor_kind_verifies_through_its_own_api_shape(staff, sim, worker, kind, url):
+    body = _body(sim, kind=kind, base_url=getattr(sim, url)("acme"))
+    assert staff.client.post(URL, body, format="json").status_code == 201
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert result["ok"] is True and result["offers"] == 3
+    staff.client.patch(f"{URL}/acme", {"credentials": {"api_key": "wrong"}}, format="json")
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert (result["ok"], result["error_kind"]) == (False, "auth_failed")

@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
-aws runs against moto's server mode over real HTTP; lambda and partner_api against the partner
-simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
+aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast and verda
+against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
 injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
 botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -27,7 +27,10 @@ from providers.base import ProviderAdapter, ProvisionSpec
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
+from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
+from providers.vast import VastAdapter
+from providers.verda import VerdaAdapter
 
 from .lambda_contract import AnswerLog
 
@@ -37,6 +40,8 @@ SEED = {SLUG: [
      "memory_gb": 1800, "interconnect": "infiniband", "price_per_hour": 23.92, "spot_price_per_hour": None},
     {"region": "us-east-1", "instance_type": "gpu_1x_a10", "gpu": "A10", "gpus_per_node": 1, "vcpus": 30,
      "memory_gb": 200, "interconnect": "pcie", "price_per_hour": 0.75, "spot_price_per_hour": 0.4},
+    {"region": "Texas, US", "instance_type": "1x-RTX_4090-16-65536", "gpu": "RTX4090", "gpus_per_node": 1,
+     "vcpus": 16, "memory_gb": 64, "interconnect": "pcie", "price_per_hour": 0.42, "spot_price_per_hour": 0.21},
 ]}
 AMI_NAME = "ubuntu-22.04-test-image"
 
@@ -62,6 +67,7 @@ class Harness:
     partner_says_spot: Callable[[str], bool] | None = None
     unreachable_adapter: Callable[[], ProviderAdapter | None] = lambda: None
     sells_offers: bool = True
+    forgets_terminated: bool = False  # describing a terminated node answers not_found (Vast)
     notes: dict = field(default_factory=dict)
 
 
@@ -220,49 +226,90 @@ def closed_port() -> int:
 
 
 def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[str], ProviderAdapter],
-                unreachable: Callable[[], ProviderAdapter]) -> Harness:
+                unreachable: Callable[[], ProviderAdapter],
+                shape: tuple[str, str] = ("gpu_8x_h100_sxm5", "eu-central-1"),
+                spot_shape: tuple[str, str] = ("gpu_1x_a10", "us-east-1"), unknown_ref: str = "0" * 32,
+                partner_says_spot: Callable[[str], bool] | None = None, **options) -> Harness:
     def control(**changes) -> None:
         requests.post(f"{server.url}/_control/{SLUG}", json=changes, timeout=5).raise_for_status()
 
     key = ssh_public_key()
     return Harness(
         kind=kind, adapter=adapter_factory(f"sim-{SLUG}"),
-        make_spec=lambda k: ProvisionSpec(k, "rental-1", "gpu_8x_h100_sxm5", "eu-central-1", "echo ok", key,
-                                          {"team": "ml"}),
-        invalid_spec=ProvisionSpec("bad", "rental-1", "no-such-type", "eu-central-1", "", key),
-        unknown_ref="0" * 32,
+        make_spec=lambda k: ProvisionSpec(k, "rental-1", *shape, "echo ok", key, {"team": "ml"}),
+        invalid_spec=ProvisionSpec("bad", "rental-1", "no-such-type", shape[1], "", key),
+        unknown_ref=unknown_ref,
         arrange_no_capacity=lambda: control(capacity=0),
         wrong_key_adapter=lambda: adapter_factory("wrong-key"),
         arrange_quota=lambda: control(quota_nodes=0),
         fail_next=lambda n: control(error_next=n),
-        spot_spec=ProvisionSpec("spot-1", "rental-1", "gpu_1x_a10", "us-east-1", "echo ok", key, spot=True),
-        partner_says_spot=None if kind == "lambda" else lambda ref: server.store.get_node(SLUG, ref)["spot"],
+        spot_spec=ProvisionSpec("spot-1", "rental-1", *spot_shape, "echo ok", key, spot=True),
+        partner_says_spot=partner_says_spot,
         unreachable_adapter=unreachable,
+        **options,
     )
 
 
-@pytest.fixture(params=["aws", "lambda", "partner_api", "local"])
+def _node_spot(server: SimulatorServer) -> Callable[[str], bool]:
+    return lambda ref: server.store.get_node(SLUG, ref)["spot"]
+
+
+def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
+    """Vast's own record of an interruptible instance: the bid it was created with."""
+    from providers.simulator.vast_routes import BID_TAG, vast_id
+
+    def says(ref: str) -> bool:
+        node = next(n for n in server.store.list_nodes(SLUG) if str(vast_id(n["id"])) == ref)
+        return BID_TAG in node["tags"]
+
+    return says
+
+
+# Per kind: the adapter class, the simulator URL of its API shape and its credentials for a token.
+SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str], dict]]] = {
+    "lambda": (LambdaCloudAdapter, "lambda_url", lambda token: {"api_key": token}),
+    "partner_api": (PartnerApiAdapter, "partner_api_url", lambda token: {"api_key": token}),
+    "shadeform": (ShadeformAdapter, "shadeform_url", lambda token: {"api_key": token}),
+    "vast": (VastAdapter, "vast_url", lambda token: {"api_key": token}),
+    "verda": (VerdaAdapter, "verda_url", lambda token: {"client_id": "broker", "client_secret": token}),
+}
+# Per kind: the shape it launches, how the partner itself records a spot node (absent: sells no spot).
+SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
+    "lambda": lambda server: {},
+    "shadeform": lambda server: {},
+    "partner_api": lambda server: {"partner_says_spot": _node_spot(server)},
+    "verda": lambda server: {"partner_says_spot": _node_spot(server)},
+    "vast": lambda server: {"shape": ("1x-RTX_4090-16-65536", "Texas, US"),
+                            "spot_shape": ("1x-RTX_4090-16-65536", "Texas, US"), "unknown_ref": "999999",
+                            "forgets_terminated": True, "partner_says_spot": _vast_bid(server)},
+}
+
+
+@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":
         yield aws_harness(request.getfixturevalue("moto_url"), request.getfixturevalue("moto_ami"), monkeypatch)
         requests.post(f"{request.getfixturevalue('moto_url')}/moto-api/reset-auth", data=b"inf", timeout=5)
         return
-    if kind in ("lambda", "partner_api"):
+    if kind in SIM_ADAPTERS:
         server = request.getfixturevalue("simulator")
         sleep = request.getfixturevalue("clock").sleep
-        cls, url = ((LambdaCloudAdapter, server.lambda_url(SLUG)) if kind == "lambda"
-                    else (PartnerApiAdapter, server.partner_api_url(SLUG)))
+        cls, url_of, credentials = SIM_ADAPTERS[kind]
+        url = getattr(server, url_of)(SLUG)
+
+        def build(base_url: str, token: str, *, retries: int) -> ProviderAdapter:
+            return cls(base_url=base_url, credentials=credentials(token), retries=retries, backoff=0)
 
         def factory(token: str) -> ProviderAdapter:
-            adapter = cls(base_url=url, credentials={"api_key": token}, retries=2, backoff=0)
+            adapter = build(url, token, retries=2)
             adapter.http.sleep = sleep
             return adapter
 
         def unreachable() -> ProviderAdapter:
-            return cls(base_url=f"http://127.0.0.1:{closed_port()}", credentials={"api_key": "k"}, retries=0, backoff=0)
+            return build(f"http://127.0.0.1:{closed_port()}", "k", retries=0)
 
-        yield _sim_common(server, kind, factory, unreachable)
+        yield _sim_common(server, kind, factory, unreachable, **SIM_OPTIONS[kind](server))
         return
     adapter = LocalAdapter(state_dir=tmp_path / "local-nodes")
 

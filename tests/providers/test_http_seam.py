@@ -22,7 +22,7 @@ class _Always503(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_GET = do_POST = do_DELETE = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
 
     def log_message(self, *args):
         pass
@@ -58,6 +58,18 @@ def test_post_without_idempotency_key_is_sent_once(failing_server):
 def test_post_with_idempotency_key_is_retried(failing_server):
     url, hits = failing_server
     _client(url, []).request("POST", "/v1/nodes", json={}, headers={"Idempotency-Key": "k"})
+    assert hits == ["POST"] * 4
+
+
+def test_a_put_marked_not_idempotent_is_sent_once(failing_server):
+    url, hits = failing_server
+    _client(url, []).request("PUT", "/asks/1/", json={}, idempotent=False)
+    assert hits == ["PUT"]
+
+
+def test_a_post_marked_idempotent_is_retried(failing_server):
+    url, hits = failing_server
+    _client(url, []).request("POST", "/bundles/", json={}, idempotent=True)
     assert hits == ["POST"] * 4
 
 
@@ -115,7 +127,7 @@ def test_unreachable_partner_raises_transient():
 
 
 def test_registry_builds_every_kind_from_its_dotted_path(tmp_path):
-    assert set(ADAPTERS) == {"aws", "lambda", "partner_api", "local"}
+    assert set(ADAPTERS) == {"aws", "lambda", "partner_api", "local", "shadeform", "vast", "verda"}
     assert get_adapter("partner_api", base_url="http://x", credentials={"api_key": "k"}).kind == "partner_api"
     assert get_adapter("local", state_dir=tmp_path).kind == "local"
     with pytest.raises(ValueError):

@@ -1,4 +1,8 @@
-"""Point every catalogue partner at the local partner simulator and create a demo login (make run)."""
+"""Point every catalogue partner at the local partner simulator and create a demo login (make run).
+
+A partner whose cloud has its own adapter kind is wired to the simulator's API of that vendor's shape;
+the rest speak the Partner API.
+"""
 
 
 from django.core.management.base import BaseCommand
@@ -10,6 +14,13 @@ from marketplace.states import transition
 
 DEMO_EMAIL = "demo@gpubroker.local"
 DEMO_PASSWORD = "demo-broker-2026"
+# slug → (adapter kind, the simulator's path for that vendor's API shape)
+OWN_API = {
+    "lambda": (PartnerKind.LAMBDA, "/lambda/lambda/api/v1"),
+    "shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1"),
+    "vast": (PartnerKind.VAST, "/vast/vast/api/v0"),
+    "verda": (PartnerKind.VERDA, "/verda/verda/v1"),
+}
 
 
 class Command(BaseCommand):
@@ -22,11 +33,12 @@ class Command(BaseCommand):
     def handle(self, *args, simulator_url, public_url, **options):
         simulator_url = simulator_url.rstrip("/")
         for partner in Partner.objects.filter(kind=PartnerKind.CATALOG):
-            if partner.slug == "lambda":
-                partner.kind, partner.base_url = PartnerKind.LAMBDA, f"{simulator_url}/lambda/lambda/api/v1"
+            if partner.slug in OWN_API:
+                kind, path = OWN_API[partner.slug]
+                partner.kind, partner.base_url = kind, f"{simulator_url}{path}"
             else:
                 partner.kind, partner.base_url = PartnerKind.PARTNER_API, f"{simulator_url}/p/{partner.slug}"
-            partner.credentials = {"api_key": f"sim-{partner.slug}"}
+            partner.credentials = _credentials(partner.kind, f"sim-{partner.slug}")
             partner.node_launch = NodeLaunch.CLOUD_INIT
             partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch"])
             if partner.status == PartnerStatus.PENDING:
@@ -44,3 +56,8 @@ class Command(BaseCommand):
             self.stdout.write(f"demo API key (shown once): {token}")
         self.stdout.write(f"dashboard: {public_url}/   login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         self.stdout.write(f"API docs:  {public_url}/api/docs/")
+
+
+def _credentials(kind: str, token: str) -> dict[str, str]:
+    """The simulator takes its token wherever the vendor takes a secret."""
+    return {"client_id": "demo", "client_secret": token} if kind == PartnerKind.VERDA else {"api_key": token}

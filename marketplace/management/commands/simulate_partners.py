@@ -27,8 +27,10 @@ def load_seed(catalog: str | None) -> list:
 
 
 class Command(BaseCommand):
-    help = ("Run simulated partner clouds: /p/<slug>/v1/... (Partner API) and /lambda/<slug>/api/v1/... "
-            "(Lambda API), bearer token sim-<slug>, faults at /_control/<slug>.")
+    help = ("Run simulated partner clouds: /p/<slug>/v1/... (Partner API), /lambda/<slug>/api/v1/... (Lambda API), "
+            "/shadeform/<slug>/v1/... (Shadeform API, X-API-KEY), /vast/<slug>/api/v0/... (Vast.ai API), "
+            "/verda/<slug>/v1/... (Verda API, OAuth client secret); "
+            "token sim-<slug>, faults at /_control/<slug>.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8700)
@@ -70,7 +72,8 @@ class Command(BaseCommand):
         if partners and (missing := sorted(set(partners) - set(slugs))):
             raise CommandError(f"no catalogue offers for: {', '.join(missing)}")
         self.stdout.write(f"simulated partners on {server.url}: {', '.join(slugs)}")
-        self.stdout.write(f"  Partner API {server.url}/p/<slug>   Lambda API {server.url}/lambda/<slug>/api/v1")
+        self.stdout.write(f"  Partner API {server.url}/p/<slug>   Lambda API {server.url}/lambda/<slug>/api/v1"
+                          f"   Shadeform {server.url}/shadeform/<slug>/v1   Vast.ai {server.url}/vast/<slug>/api/v0")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

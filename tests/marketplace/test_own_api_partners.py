@@ -1,0 +1,54 @@
+"""`make run`'s wiring: Shadeform, Vast.ai and Verda partners are rented through their own (simulated) API shapes."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from marketplace.models import NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
+from marketplace.selectors.catalog_version import bump_catalog_version
+from marketplace.services.partners import partner_sync, partner_verify
+from providers.simulator import SimulatorServer
+from tests.conftest import drive_rental
+
+OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A6000"),
+           "vast": (PartnerKind.VAST, "/vast/vast/api/v0", "RTX4090"),
+           "verda": (PartnerKind.VERDA, "/verda/verda/v1", "H100")}
+
+
+@pytest.fixture
+def demo(real_catalog, parsed_catalog, tmp_path):
+    server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in OWN_API], capacity=2,
+                             state_path=tmp_path / "sim.sqlite3", random_seed=5).start()
+    call_command("setup_demo", simulator_url=server.url, stdout=io.StringIO())
+    Partner.objects.exclude(slug__in=OWN_API).update(status=PartnerStatus.SUSPENDED)
+    Offer.objects.filter(partner__slug__in=OWN_API).update(available_nodes=2)
+    bump_catalog_version()
+    yield server
+    server.stop()
+
+
+def test_setup_demo_wires_each_cloud_to_the_simulated_api_of_its_own_shape(demo):
+    for slug, (kind, path, _) in OWN_API.items():
+        partner = Partner.objects.get(slug=slug)
+        assert (partner.kind, partner.base_url) == (kind, f"{demo.url}{path}")
+        assert partner.node_launch == NodeLaunch.LOCAL_PROCESS and partner.status == PartnerStatus.ACTIVE
+
+
+@pytest.mark.parametrize("slug", sorted(OWN_API))
+def test_verify_and_sync_go_through_the_vendor_api(demo, slug):
+    partner = Partner.objects.get(slug=slug)
+    assert partner_verify(partner=partner)["ok"] is True
+    report = partner_sync(partner=partner)
+    assert report.ok and not report.skipped and report.created + report.updated + report.unchanged > 0
+
+
+@pytest.mark.parametrize("slug", sorted(OWN_API))
+def test_a_rental_runs_on_a_node_started_through_the_vendor_api(owner, demo, slug):
+    body = {"gpu": OWN_API[slug][2], "gpus_per_node": 1, "nodes": 1, "max_hours": 1,
+            "policy": {"partners": {"allow": [slug]}}}
+    response = owner.client.post("/api/v1/rentals", body, format="json")
+    assert response.status_code == 202, response.content
+    rental = drive_rental(response.json()["id"])
+    assert rental.state == "running" and rental.partner.slug == slug
+    assert len(demo.store.list_nodes(slug)) == 1

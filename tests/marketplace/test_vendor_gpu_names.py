@@ -1,0 +1,55 @@
+"""Every GPU string the Shadeform, Vast and Verda APIs report for the catalogue's supply maps to a canonical model."""
+
+import pytest
+
+from marketplace.catalog.gpus import canonical_gpu
+from marketplace.catalog.snapshot import load_snapshot
+from providers.shadeform import ShadeformAdapter
+from providers.simulator import SimulatorServer
+from providers.vast import VastAdapter
+from providers.verda import VerdaAdapter
+
+SEEN = {
+    "shadeform": {
+        "A10": "A10", "A100": "A100", "A100_80G": "A100-80GB", "A16": "A16", "A4000": "A4000", "A5000": "A5000",
+        "A6000": "A6000", "GAUDI2": "GAUDI2", "H100": "H100", "H200": "H200", "L4": "L4", "L40": "L40",
+        "L40S": "L40S", "RTX6000-Ada": "RTX6000-Ada", "RTXPRO6000": "RTXPRO6000", "V100": "V100",
+        "V100_32G": "V100-32GB",
+    },
+    "vast": {
+        "A100 PCIE 80GB": "A100-80GB", "A100 SXM4": "A100", "A40": "A40", "B200": "B200", "H100 NVL": "H100",
+        "H100 SXM": "H100", "H200": "H200", "L40S": "L40S", "RTX 3060": "RTX3060", "RTX 3060 Ti": "RTX3060",
+        "RTX 3070": "RTX3070", "RTX 3080": "RTX3080", "RTX 3090": "RTX3090", "RTX 4060 Ti": "RTX4060",
+        "RTX 4070S Ti": "RTX4070", "RTX 4090": "RTX4090", "RTX 5090": "RTX5090", "RTX 6000Ada": "RTX6000-Ada",
+        "RTX A2000": "A2000", "RTX A6000": "A6000", "RTX PRO 6000 S": "RTXPRO6000", "Tesla V100": "V100",
+    },
+    "verda": {
+        "A100-80GB": "A100-80GB", "B200": "B200", "B300": "B300", "H100": "H100", "H200": "H200",
+        "RTX6000-Ada": "RTX6000-Ada", "RTXPRO6000": "RTXPRO6000", "V100": "V100",
+    },
+}
+ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
+            "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"})}
+
+
+@pytest.fixture(scope="module")
+def catalogue_simulator():
+    offers = [o for o in load_snapshot().offers if o.partner in ADAPTERS]
+    server = SimulatorServer(offers, capacity=1).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("slug", sorted(ADAPTERS))
+def test_every_gpu_string_the_vendor_reports_maps_to_its_canonical_model(catalogue_simulator, slug):
+    cls, url, extra = ADAPTERS[slug]
+    secret = "client_secret" if extra else "api_key"
+    adapter = cls(base_url=getattr(catalogue_simulator, url)(slug), credentials={secret: f"sim-{slug}", **extra})
+    seen = {offer.gpu for offer in adapter.list_offers()}
+    assert seen == set(SEEN[slug])
+    assert {name: canonical_gpu(name).name for name in seen} == SEEN[slug]
+
+
+def test_an_80_gb_vast_a100_is_told_apart_from_a_40_gb_one():
+    assert canonical_gpu("A100 SXM4 80GB").name == "A100-80GB"
+    assert canonical_gpu("A100 SXM4").name == "A100"

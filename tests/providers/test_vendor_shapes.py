@@ -1,0 +1,220 @@
+"""The Shadeform-, Vast- and Verda-shaped simulator APIs are judged by the vendors' published schemas
+(trimmed copies in docs/vendor/), on the requests the adapters send and the answers they get back."""
+
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from openapi_schema_validator import OAS30Validator
+
+from providers.base import PortRule, ProviderError, ProvisionSpec
+from providers.http import HttpClient
+from providers.shadeform import ShadeformAdapter
+from providers.simulator import SimulatorServer
+from providers.simulator.vast_routes import vast_id
+from providers.vast import VastAdapter
+from providers.verda import VerdaAdapter
+
+from .conftest import SEED, SLUG, ssh_public_key
+
+VENDOR = Path(__file__).resolve().parents[2] / "docs" / "vendor"
+
+
+class Schemas:
+    def __init__(self, name: str):
+        self.doc = yaml.safe_load((VENDOR / name).read_text())
+
+    def validate(self, schema: str, instance: object) -> None:
+        OAS30Validator({**self.doc, "$ref": f"#/components/schemas/{schema}"}).validate(instance)
+
+
+class RecordingHttp(HttpClient):
+    """The adapter's own HTTP client, keeping every exchange for the schema checks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exchanges: list[tuple[str, str, object, requests.Response]] = []
+
+    def request(self, method, path, **kwargs):
+        response = super().request(method, path, **kwargs)
+        self.exchanges.append((method.upper(), path, kwargs.get("json"), response))
+        return response
+
+
+@pytest.fixture
+def server():
+    sim = SimulatorServer(SEED, capacity=2, random_seed=3).start()
+    yield sim
+    sim.stop()
+
+
+def _shadeform(server: SimulatorServer) -> tuple[ShadeformAdapter, RecordingHttp]:
+    http = RecordingHttp(server.shadeform_url(SLUG), headers={"X-API-KEY": f"sim-{SLUG}"}, retries=0)
+    return ShadeformAdapter(credentials={}, http=http), http
+
+
+def _vast(server: SimulatorServer) -> tuple[VastAdapter, RecordingHttp]:
+    http = RecordingHttp(server.vast_url(SLUG), headers={"Authorization": f"Bearer sim-{SLUG}"}, retries=0)
+    return VastAdapter(credentials={}, http=http), http
+
+
+SHADEFORM_SCHEMAS = {("GET", "/instances/types"): "InstanceTypesResponse", ("GET", "/instances"): "InstancesResponse",
+                     ("POST", "/instances/create"): "CreateResponse", ("GET", "/sshkeys"): "SshKeysResponse",
+                     ("POST", "/sshkeys/add"): "AddSshKeyResponse"}
+
+
+def test_shadeform_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("shadeform-openapi.yaml")
+    adapter, http = _shadeform(server)
+    adapter.list_offers()
+    node = adapter.provision(ProvisionSpec("k", "r-1", "gpu_8x_h100_sxm5", "eu-central-1", "echo hi",
+                                           ssh_public_key(), {"team": "ml"}))
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if (method, path) == ("POST", "/instances/create"):
+            schemas.validate("CreateRequest", body)
+        if (method, path) == ("POST", "/sshkeys/add"):
+            schemas.validate("AddSshKeyRequest", body)
+        name = "InstanceInfoResponse" if path.endswith("/info") else SHADEFORM_SCHEMAS.get((method, path))
+        if name:
+            schemas.validate(name, response.json())
+            checked.add(name)
+    assert checked == {*SHADEFORM_SCHEMAS.values(), "InstanceInfoResponse"}
+
+
+def test_shadeform_carries_user_data_as_a_base64_script_launch_configuration(server):
+    adapter, http = _shadeform(server)
+    adapter.provision(ProvisionSpec("k", "r-1", "gpu_8x_h100_sxm5", "eu-central-1", "echo hi"))
+    body = next(b for m, p, b, _ in http.exchanges if p == "/instances/create")
+    assert body["launch_configuration"] == {"type": "script", "script_configuration": {"base64_script": "ZWNobyBoaQ=="}}
+    assert body["cloud"] == "gpu" and body["shade_instance_type"] == "8x_h100_sxm5"
+    assert "gpu-broker:rental=r-1" in body["tags"]
+
+
+def test_shadeform_rejects_a_missing_api_key_with_401(server):
+    response = requests.get(f"{server.shadeform_url(SLUG)}/instances", timeout=5,
+                            headers={"Authorization": f"Bearer sim-{SLUG}"})
+    assert response.status_code == 401
+
+
+VAST_SCHEMAS = {"/bundles/": "SearchResponse", "/instances/": "InstancesResponse"}
+VAST_SHAPE = ("1x-RTX_4090-16-65536", "Texas, US")
+
+
+def test_vast_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("vast-openapi.yaml")
+    adapter, http = _vast(server)
+    adapter.list_offers()
+    node = adapter.provision(ProvisionSpec("k", "r-1", *VAST_SHAPE, "echo hi"))
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if path.startswith("/asks/"):
+            schemas.validate("CreateInstanceRequest", body)
+            name = "CreateInstanceResponse"
+        elif path == "/bundles/":
+            schemas.validate("SearchRequest", body)
+            name = "SearchResponse"
+        elif path.startswith("/instances/") and path != "/instances/":
+            name = "DestroyResponse" if method == "DELETE" else "InstanceResponse"
+        else:
+            name = VAST_SCHEMAS[path]
+        schemas.validate(name, response.json())
+        checked.add(name)
+    assert checked == {"SearchResponse", "CreateInstanceResponse", "InstanceResponse", "InstancesResponse",
+                       "DestroyResponse"}
+
+
+def test_vast_errors_use_the_success_error_msg_envelope(server):
+    schemas = Schemas("vast-openapi.yaml")
+    response = requests.get(f"{server.vast_url(SLUG)}/instances/1/", timeout=5,
+                            headers={"Authorization": f"Bearer sim-{SLUG}"})
+    assert response.status_code == 404
+    schemas.validate("ErrorResponse", response.json())
+
+
+def test_vast_offers_count_rentable_hosts_and_report_the_lowest_bid(server):
+    adapter, _ = _vast(server)
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == VAST_SHAPE)
+    assert (offer.gpu, offer.available_nodes, offer.price_per_hour, offer.spot_price_per_hour) == (
+        "RTX 4090", 2, 0.42, 0.21)
+
+
+def test_vast_bids_only_for_a_spot_spec_and_at_the_offers_min_bid(server):
+    adapter, http = _vast(server)
+    adapter.provision(ProvisionSpec("on-demand", "r-1", *VAST_SHAPE))
+    adapter.provision(ProvisionSpec("spot", "r-2", *VAST_SHAPE, spot=True))
+    on_demand, spot = [b for m, p, b, _ in http.exchanges if p.startswith("/asks/")]
+    assert "price" not in on_demand and spot["price"] == 0.21
+    bids = {i["label"]: i for i in requests.get(f"{server.vast_url(SLUG)}/instances/", timeout=5,
+                                                 headers={"Authorization": f"Bearer sim-{SLUG}"}).json()["instances"]}
+    assert sorted((i["is_bid"], i["dph_total"]) for i in bids.values()) == [(False, 0.42), (True, 0.21)]
+
+
+def test_vast_opens_the_launch_ports_as_docker_port_options(server):
+    adapter, http = _vast(server)
+    node = adapter.provision(ProvisionSpec("ports", "r-1", *VAST_SHAPE, ports=(PortRule(22), PortRule(8000))))
+    body = next(b for m, p, b, _ in http.exchanges if p.startswith("/asks/"))
+    assert body["env"] == {"-p 22:22": "1", "-p 8000:8000": "1"}
+    stored = next(n for n in server.store.list_nodes(SLUG) if str(vast_id(n["id"])) == node.ref)
+    assert [p["port"] for p in stored["ports"]] == [22, 8000]
+
+
+
+def test_verda_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("verda-openapi.yaml")
+    http = RecordingHttp(server.verda_url(SLUG), retries=0)
+    adapter = VerdaAdapter(credentials={"client_id": "broker", "client_secret": f"sim-{SLUG}"}, http=http)
+    adapter.list_offers()
+    key = ssh_public_key()
+    adapter.provision(ProvisionSpec("k0", "r-0", "gpu_1x_a10", "us-east-1", "echo hi", key, spot=True))
+    node = adapter.provision(ProvisionSpec("k", "r-1", "gpu_1x_a10", "us-east-1", "echo hi", key, spot=True))
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code in (200, 202), (method, path, response.text)
+        name = {"/oauth2/token": "TokenResponse", "/instance-types": "InstanceType",
+                "/instance-availability": "Availability", "/instances": "Instance", "/scripts": "Script",
+                "/sshkeys": "SshKey"}.get(path)
+        if path.startswith("/instances/"):
+            name = "Instance"
+        requests_schema = {("POST", "/oauth2/token"): "TokenRequest", ("POST", "/instances"): "DeployInstanceRequest",
+                           ("PUT", "/instances"): "InstanceActionRequest"}.get((method, path))
+        if requests_schema:
+            schemas.validate(requests_schema, body)
+            checked.add(requests_schema)
+        if method != "GET" and path != "/oauth2/token":
+            continue  # plain-text ids and empty 202 answers
+        data = response.json()
+        for item in data if isinstance(data, list) else [data]:
+            schemas.validate(name, item)
+        checked.add(name)
+    assert checked == {"TokenRequest", "TokenResponse", "InstanceType", "Availability", "Instance", "Script",
+                       "SshKey", "DeployInstanceRequest", "InstanceActionRequest"}
+    deploy = next(b for m, p, b, _ in http.exchanges if (m, p) == ("POST", "/instances"))
+    assert deploy["is_spot"] is True and deploy["startup_script_id"] and deploy["ssh_key_ids"]
+
+
+def test_verda_capacity_and_auth_errors_use_its_code_message_body(server):
+    schemas = Schemas("verda-openapi.yaml")
+    bad = requests.post(f"{server.verda_url(SLUG)}/oauth2/token", timeout=5,
+                        json={"grant_type": "client_credentials", "client_id": "x", "client_secret": "wrong"})
+    assert bad.status_code == 401 and bad.json()["code"] == "unauthorized_request"
+    schemas.validate("Error", bad.json())
+    server.store.set_capacity(SLUG, 0)
+    adapter = VerdaAdapter(base_url=server.verda_url(SLUG), retries=0,
+                           credentials={"client_id": "broker", "client_secret": f"sim-{SLUG}"})
+    assert adapter.list_offers() == []
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", "gpu_1x_a10", "us-east-1"))
+    assert err.value.kind == "no_capacity" and "Not enough resources" in err.value.message
