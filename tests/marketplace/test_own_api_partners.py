@@ -32,7 +32,7 @@ def test_setup_demo_wires_each_cloud_to_the_simulated_api_of_its_own_shape(demo)
     for slug, (kind, path, _) in OWN_API.items():
         partner = Partner.objects.get(slug=slug)
         assert (partner.kind, partner.base_url) == (kind, f"{demo.url}{path}")
-        assert partner.node_launch == NodeLaunch.LOCAL_PROCESS and partner.status == PartnerStatus.ACTIVE
+        assert partner.node_launch == NodeLaunch.CLOUD_INIT and partner.status == PartnerStatus.ACTIVE
 
 
 @pytest.mark.parametrize("slug", sorted(OWN_API))
