@@ -39,6 +39,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 
 KEY_TAG = "gpu-broker:idempotency-key"
@@ -223,11 +224,8 @@ class AwsAdapter:
         """terminate_instances; an instance EC2 still does not know after the window is already gone."""
         region, instance_id = _split(ref)
         client = self.client(region)
-        try:
+        with already_gone_is_terminated():
             self._consistent(lambda: _call(client.terminate_instances, InstanceIds=[instance_id]))
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """Live instances carrying the rental tag, in every configured region."""

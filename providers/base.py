@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -123,3 +124,13 @@ class ProviderAdapter(Protocol):
 
     def list_nodes(self) -> list[NodeInfo]:
         """Every live node the broker tagged, for reconciliation."""
+
+
+@contextmanager
+def already_gone_is_terminated():
+    """Terminate is idempotent: a partner that no longer knows the node has nothing left to stop."""
+    try:
+        yield
+    except ProviderError as exc:
+        if exc.kind != NOT_FOUND:
+            raise

@@ -31,6 +31,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 from .http import HttpClient
 
@@ -155,11 +156,8 @@ class LambdaCloudAdapter:
 
     def terminate(self, ref: str) -> None:
         """POST /instance-operations/terminate; an instance Lambda does not know is already gone."""
-        try:
+        with already_gone_is_terminated():
             _data(self.http.request("POST", "/instance-operations/terminate", json={"instance_ids": [ref]}))
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """Live (booting, active or unhealthy) instances whose name carries the broker's prefix."""

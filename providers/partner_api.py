@@ -18,6 +18,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 from .http import HttpClient
 
@@ -102,11 +103,8 @@ class PartnerApiAdapter:
 
     def terminate(self, ref: str) -> None:
         """DELETE /v1/nodes/{id}; a 404 means it is already gone."""
-        try:
+        with already_gone_is_terminated():
             _json(self.http.request("DELETE", f"/v1/nodes/{ref}"))
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """GET /v1/nodes?tag=gpu-broker:rental — every node carrying the broker's rental tag."""

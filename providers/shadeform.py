@@ -35,6 +35,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 from .http import HttpClient
 from .lambda_cloud import node_name, rental_from_name
@@ -139,11 +140,8 @@ class ShadeformAdapter:
 
     def terminate(self, ref: str) -> None:
         """POST /instances/{id}/delete; an instance Shadeform does not know is already gone."""
-        try:
+        with already_gone_is_terminated():
             _json(self.http.request("POST", f"/instances/{ref}/delete"))
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """Active and pending instances carrying the broker's rental tag."""

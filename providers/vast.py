@@ -35,6 +35,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 from .http import HttpClient
 from .lambda_cloud import node_name, rental_from_name
@@ -138,11 +139,8 @@ class VastAdapter:
 
     def terminate(self, ref: str) -> None:
         """DELETE /instances/{id}/; an instance Vast does not hold is already gone."""
-        try:
+        with already_gone_is_terminated():
             _json(self.http.request("DELETE", f"/instances/{ref}/"))
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """Instances whose label carries the broker's prefix."""

@@ -33,6 +33,7 @@ from .base import (
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
+    already_gone_is_terminated,
 )
 from .http import HttpClient
 from .lambda_cloud import node_name, rental_from_name
@@ -123,13 +124,10 @@ class VerdaAdapter:
 
     def terminate(self, ref: str) -> None:
         """PUT /instances {action: delete}; an instance already deleted or unknown counts as gone."""
-        try:
+        with already_gone_is_terminated():
             if self.describe(ref).state == "terminated":
                 return
             self._call("PUT", "/instances", json={"id": ref, "action": "delete"}, text=True)
-        except ProviderError as exc:
-            if exc.kind != NOT_FOUND:
-                raise
 
     def list_nodes(self) -> list[NodeInfo]:
         """Live instances whose hostname carries the broker's prefix."""
