@@ -16,6 +16,7 @@ ADAPTERS: dict[str, str] = {
     "shadeform": "providers.shadeform.ShadeformAdapter",
     "vast": "providers.vast.VastAdapter",
     "verda": "providers.verda.VerdaAdapter",
+    "hyperstack": "providers.hyperstack.HyperstackAdapter",
 }
 
 

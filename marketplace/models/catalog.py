@@ -16,6 +16,7 @@ class PartnerKind(models.TextChoices):
     SHADEFORM = "shadeform"
     VAST = "vast", "Vast.ai"
     VERDA = "verda", "Verda (DataCrunch)"
+    HYPERSTACK = "hyperstack"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
 
 

@@ -36,6 +36,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.SHADEFORM: (("api_key",), ()),
     PartnerKind.VAST: (("api_key",), ()),
     PartnerKind.VERDA: (("client_id", "client_secret"), ()),
+    PartnerKind.HYPERSTACK: (("api_key",), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

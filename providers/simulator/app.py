@@ -2,7 +2,7 @@
 
 Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-shaped API),
 `/shadeform/<slug>/v1/...` (Shadeform-shaped), `/vast/<slug>/api/v0/...` (Vast.ai-shaped),
-`/verda/<slug>/v1/...` (Verda-shaped),
+`/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
 
-from . import checkout, lambda_routes, partner_routes, shadeform_routes, vast_routes, verda_routes
+from . import checkout, hyperstack_routes, lambda_routes, partner_routes, shadeform_routes, vast_routes, verda_routes
 from .messages import Request, Response
 from .ratelimit import RateLimiter
 from .store import SimError, Store
@@ -46,7 +46,7 @@ class SimulatorApp:
         self.sleep = sleep
         self.rate_limiter = RateLimiter(store.clock)
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
-                     "verda": verda_routes}
+                     "verda": verda_routes, "hyperstack": hyperstack_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:

@@ -61,6 +61,9 @@ class SimulatorServer:
     def verda_url(self, slug: str) -> str:
         return f"{self.url}/verda/{slug}/v1"
 
+    def hyperstack_url(self, slug: str) -> str:
+        return f"{self.url}/hyperstack/{slug}/v1"
+
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()

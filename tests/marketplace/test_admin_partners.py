@@ -181,7 +181,8 @@ def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, creden
     assert message in response.json()["errors"]["credentials"]
 
 
-@pytest.mark.parametrize("kind, url", [("shadeform", "shadeform_url"), ("vast", "vast_url")])
+@pytest.mark.parametrize("kind, url", [("shadeform", "shadeform_url"), ("vast", "vast_url"),
+                                       ("hyperstack", "hyperstack_url")])
 def test_a_vendor_kind_verifies_through_its_own_api_shape(staff, sim, worker, kind, url):
     body = _body(sim, kind=kind, base_url=getattr(sim, url)("acme"))
     assert staff.client.post(URL, body, format="json").status_code == 201

@@ -1,4 +1,4 @@
-"""`make run`'s wiring: Shadeform, Vast.ai and Verda partners are rented through their own (simulated) API shapes."""
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda and Hyperstack partners are rented through their own (simulated) API shapes."""
 
 import io
 
@@ -13,7 +13,8 @@ from tests.conftest import drive_rental
 
 OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A6000"),
            "vast": (PartnerKind.VAST, "/vast/vast/api/v0", "RTX4090"),
-           "verda": (PartnerKind.VERDA, "/verda/verda/v1", "H100")}
+           "verda": (PartnerKind.VERDA, "/verda/verda/v1", "H100"),
+           "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1", "A100-80GB")}
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Every GPU string the Shadeform, Vast and Verda APIs report for the catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda and Hyperstack APIs report for the catalogue's supply maps to a canonical model."""
 
 import pytest
 
 from marketplace.catalog.gpus import canonical_gpu
 from marketplace.catalog.snapshot import load_snapshot
+from providers.hyperstack import HyperstackAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.vast import VastAdapter
@@ -27,9 +28,15 @@ SEEN = {
         "A100-80GB": "A100-80GB", "B200": "B200", "B300": "B300", "H100": "H100", "H200": "H200",
         "RTX6000-Ada": "RTX6000-Ada", "RTXPRO6000": "RTXPRO6000", "V100": "V100",
     },
+    "hyperstack": {
+        "A100-80G-PCIe": "A100-80GB", "A100-80G-PCIe-NVLink": "A100-80GB", "H100-80G-PCIe": "H100",
+        "H100-80G-PCIe-NVLink": "H100", "H100-80G-SXM5": "H100", "L40": "L40", "RTX-A4000": "A4000",
+        "RTX-A6000": "A6000",
+    },
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
-            "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"})}
+            "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
+            "hyperstack": (HyperstackAdapter, "hyperstack_url", {})}
 
 
 @pytest.fixture(scope="module")

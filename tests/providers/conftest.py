@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
-aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast and verda
-against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
+aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda and
+hyperstack against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
 injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
 botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from providers.aws import AwsAdapter
 from providers.base import ProviderAdapter, ProvisionSpec
+from providers.hyperstack import HyperstackAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
@@ -43,6 +44,12 @@ SEED = {SLUG: [
     {"region": "Texas, US", "instance_type": "1x-RTX_4090-16-65536", "gpu": "RTX4090", "gpus_per_node": 1,
      "vcpus": 16, "memory_gb": 64, "interconnect": "pcie", "price_per_hour": 0.42, "spot_price_per_hour": 0.21},
 ]}
+# Shapes only one vendor's API can name, added to the simulator for that kind's harness.
+VENDOR_SEED = {
+    "hyperstack": [{"region": "CANADA-1", "instance_type": "n3-A100x1", "gpu": "A100-80GB", "gpus_per_node": 1,
+                    "vcpus": 28, "memory_gb": 120, "interconnect": "pcie", "price_per_hour": 1.35,
+                    "spot_price_per_hour": None}],
+}
 AMI_NAME = "ubuntu-22.04-test-image"
 
 
@@ -272,6 +279,7 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str], dict]]] = {
     "shadeform": (ShadeformAdapter, "shadeform_url", lambda token: {"api_key": token}),
     "vast": (VastAdapter, "vast_url", lambda token: {"api_key": token}),
     "verda": (VerdaAdapter, "verda_url", lambda token: {"client_id": "broker", "client_secret": token}),
+    "hyperstack": (HyperstackAdapter, "hyperstack_url", lambda token: {"api_key": token}),
 }
 # Per kind: the shape it launches, how the partner itself records a spot node (absent: sells no spot).
 SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
@@ -282,10 +290,12 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "vast": lambda server: {"shape": ("1x-RTX_4090-16-65536", "Texas, US"),
                             "spot_shape": ("1x-RTX_4090-16-65536", "Texas, US"), "unknown_ref": "999999",
                             "forgets_terminated": True, "partner_says_spot": _vast_bid(server)},
+    "hyperstack": lambda server: {"shape": ("n3-A100x1", "CANADA-1"), "unknown_ref": "999999",
+                                  "forgets_terminated": True},
 }
 
 
-@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "local"])
+@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":
@@ -294,6 +304,8 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
         return
     if kind in SIM_ADAPTERS:
         server = request.getfixturevalue("simulator")
+        if kind in VENDOR_SEED:
+            server.store.seed({SLUG: VENDOR_SEED[kind]}, capacity=2)
         sleep = request.getfixturevalue("clock").sleep
         cls, url_of, credentials = SIM_ADAPTERS[kind]
         url = getattr(server, url_of)(SLUG)

@@ -1,4 +1,4 @@
-"""The Shadeform-, Vast- and Verda-shaped simulator APIs are judged by the vendors' published schemas
+"""The Shadeform-, Vast-, Verda- and Hyperstack-shaped simulator APIs are judged by the vendors' published schemas
 (trimmed copies in docs/vendor/), on the requests the adapters send and the answers they get back."""
 
 from pathlib import Path
@@ -10,13 +10,14 @@ from openapi_schema_validator import OAS30Validator
 
 from providers.base import PortRule, ProviderError, ProvisionSpec
 from providers.http import HttpClient
+from providers.hyperstack import HyperstackAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.vast_routes import vast_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
-from .conftest import SEED, SLUG, ssh_public_key
+from .conftest import SEED, SLUG, VENDOR_SEED, ssh_public_key
 
 VENDOR = Path(__file__).resolve().parents[2] / "docs" / "vendor"
 
@@ -218,3 +219,84 @@ def test_verda_capacity_and_auth_errors_use_its_code_message_body(server):
     with pytest.raises(ProviderError) as err:
         adapter.provision(ProvisionSpec("k", "r-1", "gpu_1x_a10", "us-east-1"))
     assert err.value.kind == "no_capacity" and "Not enough resources" in err.value.message
+
+
+HYPERSTACK_SHAPE = ("n3-A100x1", "CANADA-1")
+HYPERSTACK_ANSWERS = {("GET", "/core/flavors"): "FlavorListResponse", ("GET", "/core/environments"): "Environments",
+                      ("POST", "/core/environments"): "Environment", ("GET", "/core/keypairs"): "Keypairs",
+                      ("POST", "/core/keypairs"): "ImportKeypairResponse", ("GET", "/core/virtual-machines"): "Instances",
+                      ("POST", "/core/virtual-machines"): "CreateInstancesResponse"}
+HYPERSTACK_REQUESTS = {("POST", "/core/environments"): "CreateEnvironment",
+                       ("POST", "/core/keypairs"): "ImportKeypairPayload",
+                       ("POST", "/core/virtual-machines"): "CreateInstancesPayload"}
+
+
+def _hyperstack(server: SimulatorServer) -> tuple[HyperstackAdapter, RecordingHttp]:
+    server.store.seed({SLUG: VENDOR_SEED["hyperstack"]}, capacity=2)
+    http = RecordingHttp(server.hyperstack_url(SLUG), headers={"api_key": f"sim-{SLUG}"}, retries=0)
+    return HyperstackAdapter(credentials={}, http=http), http
+
+
+def test_hyperstack_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("hyperstack-openapi.yaml")
+    adapter, http = _hyperstack(server)
+    adapter.list_offers()
+    spec = ProvisionSpec("k", "r-1", *HYPERSTACK_SHAPE, "echo hi", ssh_public_key(), {"team": "ml"},
+                         ports=(PortRule(22), PortRule(8000, "10.0.0.0/8")))
+    node = adapter.provision(spec)
+    assert adapter.provision(spec).ref == node.ref
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if name := HYPERSTACK_REQUESTS.get((method, path)):
+            schemas.validate(name, body)
+            checked.add(name)
+        if path == "/pricebook":
+            for row in response.json():
+                schemas.validate("PricebookModel", row)
+            checked.add("PricebookModel")
+            continue
+        if path.startswith("/core/virtual-machines/"):
+            name = "CommonResponseModel" if method == "DELETE" else "Instance"
+        else:
+            name = HYPERSTACK_ANSWERS[(method, path)]
+        schemas.validate(name, response.json())
+        checked.add(name)
+    assert checked == {*HYPERSTACK_ANSWERS.values(), *HYPERSTACK_REQUESTS.values(), "PricebookModel", "Instance",
+                       "CommonResponseModel"}
+    create = next(b for m, p, b, _ in http.exchanges if (m, p) == ("POST", "/core/virtual-machines"))
+    assert create["environment_name"] == "gpub-canada-1" and create["user_data"] == "echo hi"
+    assert "gpu-broker:rental=r-1" in create["labels"] and create["assign_floating_ip"] is True
+    assert [(r["port_range_min"], r["remote_ip_prefix"]) for r in create["security_rules"]] == [
+        (22, "0.0.0.0/0"), (8000, "10.0.0.0/8")]
+
+
+def test_hyperstack_prices_a_flavor_from_the_pricebook_and_reports_stock(server):
+    adapter, _ = _hyperstack(server)
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == HYPERSTACK_SHAPE)
+    assert (offer.gpu, offer.gpus_per_node, offer.price_per_hour, offer.available_nodes) == ("A100-80G-PCIe", 1, 1.35,
+                                                                                              None)
+    server.store.set_capacity(SLUG, 0, "n3-A100x1")
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == HYPERSTACK_SHAPE)
+    assert offer.available_nodes == 0
+
+
+@pytest.mark.parametrize("arrange, status, kind", [
+    ({"capacity": 0}, 400, "no_capacity"), ({"quota_nodes": 0}, 403, "quota_exceeded")])
+def test_hyperstack_errors_use_its_status_message_error_reason_envelope(server, arrange, status, kind):
+    schemas = Schemas("hyperstack-openapi.yaml")
+    adapter, http = _hyperstack(server)
+    requests.post(f"{server.url}/_control/{SLUG}", json=arrange, timeout=5).raise_for_status()
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *HYPERSTACK_SHAPE, "", ssh_public_key()))
+    assert err.value.kind == kind
+    answer = http.exchanges[-1][3]
+    assert answer.status_code == status
+    schemas.validate("ErrorResponseModel", answer.json())
+    unauthorized = requests.get(f"{server.hyperstack_url(SLUG)}/core/flavors", timeout=5,
+                                headers={"Authorization": f"Bearer sim-{SLUG}"})
+    assert unauthorized.status_code == 401 and unauthorized.json()["error_reason"] == "unauthorized"
+    schemas.validate("ErrorResponseModel", unauthorized.json())

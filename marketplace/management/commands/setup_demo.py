@@ -20,6 +20,7 @@ OWN_API = {
     "shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1"),
     "vast": (PartnerKind.VAST, "/vast/vast/api/v0"),
     "verda": (PartnerKind.VERDA, "/verda/verda/v1"),
+    "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1"),
 }
 
 
