@@ -17,6 +17,7 @@ ADAPTERS: dict[str, str] = {
     "vast": "providers.vast.VastAdapter",
     "verda": "providers.verda.VerdaAdapter",
     "hyperstack": "providers.hyperstack.HyperstackAdapter",
+    "gcp": "providers.gcp.GcpAdapter",
 }
 
 

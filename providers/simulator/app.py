@@ -3,6 +3,7 @@
 Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-shaped API),
 `/shadeform/<slug>/v1/...` (Shadeform-shaped), `/vast/<slug>/api/v0/...` (Vast.ai-shaped),
 `/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
+`/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
@@ -23,7 +24,16 @@ from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
 
-from . import checkout, hyperstack_routes, lambda_routes, partner_routes, shadeform_routes, vast_routes, verda_routes
+from . import (
+    checkout,
+    gcp_routes,
+    hyperstack_routes,
+    lambda_routes,
+    partner_routes,
+    shadeform_routes,
+    vast_routes,
+    verda_routes,
+)
 from .messages import Request, Response
 from .ratelimit import RateLimiter
 from .store import SimError, Store
@@ -46,7 +56,8 @@ class SimulatorApp:
         self.sleep = sleep
         self.rate_limiter = RateLimiter(store.clock)
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
-                     "verda": verda_routes, "hyperstack": hyperstack_routes}
+                     "verda": verda_routes, "hyperstack": hyperstack_routes,
+                     "gcp": gcp_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
@@ -178,7 +189,10 @@ def _parse(environ: dict) -> Request:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
     try:
-        body = json.loads(raw) if raw else None
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):  # OAuth token requests
+            body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+        else:
+            body = json.loads(raw) if raw else None
     except ValueError:
         body = _BadJson()
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}

@@ -64,6 +64,10 @@ class SimulatorServer:
     def hyperstack_url(self, slug: str) -> str:
         return f"{self.url}/hyperstack/{slug}/v1"
 
+    def gcp_url(self, slug: str) -> str:
+        """Compute Engine's root; the token endpoint and the Billing Catalog sit beside it (`gcp_routes`)."""
+        return f"{self.url}/gcp/{slug}/compute/v1"
+
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()

@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
-aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda and
-hyperstack against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
+aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda,
+hyperstack and gcp against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
 injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
 botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -24,12 +24,14 @@ from moto.server import ThreadedMotoServer
 
 from providers.aws import AwsAdapter
 from providers.base import ProviderAdapter, ProvisionSpec
+from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
+from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
@@ -49,6 +51,8 @@ VENDOR_SEED = {
     "hyperstack": [{"region": "CANADA-1", "instance_type": "n3-A100x1", "gpu": "A100-80GB", "gpus_per_node": 1,
                     "vcpus": 28, "memory_gb": 120, "interconnect": "pcie", "price_per_hour": 1.35,
                     "spot_price_per_hour": None}],
+    "gcp": [{"region": "us-central1", "instance_type": "a2-highgpu-1g", "gpu": "A100", "gpus_per_node": 1, "vcpus": 12,
+             "memory_gb": 85, "interconnect": "pcie", "price_per_hour": 3.67339, "spot_price_per_hour": 1.80385}],
 }
 AMI_NAME = "ubuntu-22.04-test-image"
 
@@ -261,6 +265,11 @@ def _node_spot(server: SimulatorServer) -> Callable[[str], bool]:
     return lambda ref: server.store.get_node(SLUG, ref)["spot"]
 
 
+def _gcp_spot(server: SimulatorServer) -> Callable[[str], bool]:
+    """The partner's own record of a Spot VM (the provisioning model its insert asked for), by instance name."""
+    return lambda ref: next(n for n in server.store.list_nodes(SLUG) if n["name"] == ref.split("/")[1])["spot"]
+
+
 def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
     """Vast's own record of an interruptible instance: the bid it was created with."""
     from providers.simulator.vast_routes import BID_TAG, vast_id
@@ -273,14 +282,17 @@ def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
 
 
 # Per kind: the adapter class, the simulator URL of its API shape and its credentials for a token.
-SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str], dict]]] = {
-    "lambda": (LambdaCloudAdapter, "lambda_url", lambda token: {"api_key": token}),
-    "partner_api": (PartnerApiAdapter, "partner_api_url", lambda token: {"api_key": token}),
-    "shadeform": (ShadeformAdapter, "shadeform_url", lambda token: {"api_key": token}),
-    "vast": (VastAdapter, "vast_url", lambda token: {"api_key": token}),
-    "verda": (VerdaAdapter, "verda_url", lambda token: {"client_id": "broker", "client_secret": token}),
-    "hyperstack": (HyperstackAdapter, "hyperstack_url", lambda token: {"api_key": token}),
+SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
+    "lambda": (LambdaCloudAdapter, "lambda_url", lambda token, url: {"api_key": token}),
+    "partner_api": (PartnerApiAdapter, "partner_api_url", lambda token, url: {"api_key": token}),
+    "shadeform": (ShadeformAdapter, "shadeform_url", lambda token, url: {"api_key": token}),
+    "vast": (VastAdapter, "vast_url", lambda token, url: {"api_key": token}),
+    "verda": (VerdaAdapter, "verda_url", lambda token, url: {"client_id": "broker", "client_secret": token}),
+    "hyperstack": (HyperstackAdapter, "hyperstack_url", lambda token, url: {"api_key": token}),
+    "gcp": (GcpAdapter, "gcp_url", lambda token, url: {"service_account_key": service_account_key(token, url)}),
 }
+# Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
+SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
 # Per kind: the shape it launches, how the partner itself records a spot node (absent: sells no spot).
 SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "lambda": lambda server: {},
@@ -292,10 +304,14 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
                             "forgets_terminated": True, "partner_says_spot": _vast_bid(server)},
     "hyperstack": lambda server: {"shape": ("n3-A100x1", "CANADA-1"), "unknown_ref": "999999",
                                   "forgets_terminated": True},
+    "gcp": lambda server: {"shape": ("a2-highgpu-1g", "us-central1"), "spot_shape": ("a2-highgpu-1g", "us-central1"),
+                           "unknown_ref": "us-central1-a/gpub-000000000000", "forgets_terminated": True,
+                           "partner_says_spot": _gcp_spot(server)},
 }
 
 
-@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "local"])
+@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp",
+                        "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":
@@ -311,7 +327,9 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
         url = getattr(server, url_of)(SLUG)
 
         def build(base_url: str, token: str, *, retries: int) -> ProviderAdapter:
-            return cls(base_url=base_url, credentials=credentials(token), retries=retries, backoff=0)
+            options = SIM_URL_OPTIONS[kind](base_url) if kind in SIM_URL_OPTIONS else {}
+            return cls(base_url=base_url, credentials=credentials(token, base_url), retries=retries, backoff=0,
+                       **options)
 
         def factory(token: str) -> ProviderAdapter:
             adapter = build(url, token, retries=2)

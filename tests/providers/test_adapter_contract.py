@@ -1,4 +1,4 @@
-"""One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack (simulator); local."""
+"""One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack, gcp (simulator); local."""
 
 import pytest
 
