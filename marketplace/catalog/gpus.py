@@ -97,6 +97,14 @@ GPU_ALIASES: dict[str, str] = {
     "RTX4060TI": "RTX4060",
     "RTX4070STI": "RTX4070",
     "TESLAV100": "V100",
+    # Google Compute Engine's accelerator type names.
+    "NVIDIA-TESLA-A100": "A100",
+    "NVIDIA-A100-80GB": "A100-80GB",
+    "NVIDIA-H100-80GB": "H100",
+    "NVIDIA-H100-MEGA-80GB": "H100",
+    "NVIDIA-H200-141GB": "H200",
+    "NVIDIA-B200": "B200",
+    "NVIDIA-L4": "L4",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 

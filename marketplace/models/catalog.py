@@ -17,6 +17,7 @@ class PartnerKind(models.TextChoices):
     VAST = "vast", "Vast.ai"
     VERDA = "verda", "Verda (DataCrunch)"
     HYPERSTACK = "hyperstack"
+    GCP = "gcp", "Google Cloud (Compute Engine)"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
 
 

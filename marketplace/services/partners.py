@@ -25,6 +25,7 @@ from marketplace.services.adapters import adapter_for
 from marketplace.services.capacity import partner_capacity_reported
 from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
+from providers.gcp import parse_key
 
 MAX_SKIPPED_EXAMPLES = 10
 
@@ -37,6 +38,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.VAST: (("api_key",), ()),
     PartnerKind.VERDA: (("client_id", "client_secret"), ()),
     PartnerKind.HYPERSTACK: (("api_key",), ()),
+    PartnerKind.GCP: (("service_account_key",), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }
@@ -50,7 +52,13 @@ def credential_errors(kind: str, credentials: dict | None, *, creating: bool) ->
     unknown = sorted(set(credentials) - set(required) - set(optional))
     missing = [name for name in required if not credentials.get(name)]
     errors = [f"A partner of kind {kind} takes no credential {name!r}." for name in unknown]
-    return errors + [f"A partner of kind {kind} needs {name!r}." for name in missing]
+    errors += [f"A partner of kind {kind} needs {name!r}." for name in missing]
+    if kind == PartnerKind.GCP and not errors:
+        try:
+            parse_key(credentials)
+        except ValueError as exc:
+            errors.append(f"{exc}: paste the service account's JSON key file.")
+    return errors
 
 
 class PartnerStateConflict(Conflict):

@@ -17,13 +17,19 @@ from marketplace.services import partners as partner_services
 from .access import staff_required
 from .placement_form import split_list
 
-SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret")
+SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret",
+                 "service_account_key")
 
 
 def _secret(label: str, help_text: str = "") -> forms.CharField:
     # render_value=False: a secret typed once is never sent back to the browser, not even after an error.
     return forms.CharField(label=label, required=False, help_text=help_text, strip=True,
                            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+
+
+class _WriteOnlyTextarea(forms.Textarea):
+    def format_value(self, value):
+        return None  # a pasted key is never sent back to the browser, not even after an error
 
 
 class OnboardForm(forms.Form):
@@ -41,6 +47,11 @@ class OnboardForm(forms.Form):
     aws_secret_access_key = _secret("AWS secret access key", "AWS partners only.")
     client_id = _secret("OAuth client id", "Verda (DataCrunch) partners only.")
     client_secret = _secret("OAuth client secret", "Verda (DataCrunch) partners only.")
+    service_account_key = forms.CharField(
+        label="Service account key (JSON)", required=False, strip=True,
+        help_text="Google Cloud partners only: the JSON key file of a service account allowed to manage Compute "
+                  "Engine instances and firewalls and to read the Billing Catalog. Stored encrypted; never shown again.",
+        widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
 
     def body(self) -> dict:
         data = self.cleaned_data

@@ -99,3 +99,21 @@ def test_workspace_users_who_are_not_staff_are_refused(request, persona_name, si
 def test_anonymous_visitors_are_sent_to_sign_in(db):
     response = Client().get("/partners/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_google_cloud_partner_is_onboarded_with_its_service_account_key_and_verifies_through_gcp(ops, sim):
+    from providers.simulator.gcp_routes import billing_url, service_account_key
+
+    key = service_account_key(f"sim-{SLUG}", sim.gcp_url(SLUG))
+    response = onboard(ops, sim, kind="gcp", api_key="", base_url=sim.gcp_url(SLUG), service_account_key=key[:-1])
+    html = response.content.decode()
+    assert response.status_code == 400 and "is not a JSON service account key" in html
+    assert "PRIVATE KEY" not in html  # a pasted key is never sent back
+    assert onboard(ops, sim, kind="gcp", api_key="", base_url=sim.gcp_url(SLUG), service_account_key=key).status_code == 302
+    partner = Partner.objects.get(slug=SLUG)
+    assert partner.credentials == {"service_account_key": key} and "PRIVATE KEY" not in partner.credentials_encrypted
+    partner.adapter_options = {"billing_url": billing_url(sim.gcp_url(SLUG))}
+    partner.save(update_fields=["adapter_options"])
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 1 offers (nvidia-h100-80gb)" in page  # GCP sells no A10: no SKU prices it
+    assert "PRIVATE KEY" not in ops.get("/partners/").content.decode()

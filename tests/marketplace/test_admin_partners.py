@@ -173,6 +173,9 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("vast", {"token": "x"}, "A partner of kind vast needs 'api_key'."),
     ("aws", {"api_key": "k"}, "A partner of kind aws takes no credential 'api_key'."),
     ("verda", {"api_key": "k"}, "A partner of kind verda needs 'client_secret'."),
+    ("gcp", {"service_account_key": "{not json"}, "service_account_key is not a JSON service account key: paste the "
+                                                  "service account's JSON key file."),
+    ("gcp", {"api_key": "k"}, "A partner of kind gcp needs 'service_account_key'."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}

@@ -1,4 +1,4 @@
-"""`make run`'s wiring: Shadeform, Vast.ai, Verda and Hyperstack partners are rented through their own (simulated) API shapes."""
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack and Google Cloud partners are rented through their own (simulated) API shapes."""
 
 import io
 
@@ -14,7 +14,8 @@ from tests.conftest import drive_rental
 OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A6000"),
            "vast": (PartnerKind.VAST, "/vast/vast/api/v0", "RTX4090"),
            "verda": (PartnerKind.VERDA, "/verda/verda/v1", "H100"),
-           "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1", "A100-80GB")}
+           "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1", "A100-80GB"),
+           "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1", "A100")}
 
 
 @pytest.fixture

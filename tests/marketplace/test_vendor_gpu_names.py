@@ -1,12 +1,14 @@
-"""Every GPU string the Shadeform, Vast, Verda and Hyperstack APIs report for the catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack and Google Cloud APIs report for the catalogue's supply maps to a canonical model."""
 
 import pytest
 
 from marketplace.catalog.gpus import canonical_gpu
 from marketplace.catalog.snapshot import load_snapshot
+from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
+from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
@@ -33,6 +35,10 @@ SEEN = {
         "H100-80G-PCIe-NVLink": "H100", "H100-80G-SXM5": "H100", "L40": "L40", "RTX-A4000": "A4000",
         "RTX-A6000": "A6000",
     },
+    "gcp": {
+        "nvidia-tesla-a100": "A100", "nvidia-a100-80gb": "A100-80GB", "nvidia-h100-80gb": "H100",
+        "nvidia-h100-mega-80gb": "H100", "nvidia-h200-141gb": "H200", "nvidia-b200": "B200",
+    },
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
@@ -41,18 +47,25 @@ ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastA
 
 @pytest.fixture(scope="module")
 def catalogue_simulator():
-    offers = [o for o in load_snapshot().offers if o.partner in ADAPTERS]
+    offers = [o for o in load_snapshot().offers if o.partner in ADAPTERS or o.partner == "gcp"]
     server = SimulatorServer(offers, capacity=1).start()
     yield server
     server.stop()
 
 
-@pytest.mark.parametrize("slug", sorted(ADAPTERS))
-def test_every_gpu_string_the_vendor_reports_maps_to_its_canonical_model(catalogue_simulator, slug):
+def _adapter(server: SimulatorServer, slug: str):
+    if slug == "gcp":
+        url = server.gcp_url(slug)
+        return GcpAdapter(base_url=url, billing_url=billing_url(url),
+                          credentials={"service_account_key": service_account_key(f"sim-{slug}", url)})
     cls, url, extra = ADAPTERS[slug]
     secret = "client_secret" if extra else "api_key"
-    adapter = cls(base_url=getattr(catalogue_simulator, url)(slug), credentials={secret: f"sim-{slug}", **extra})
-    seen = {offer.gpu for offer in adapter.list_offers()}
+    return cls(base_url=getattr(server, url)(slug), credentials={secret: f"sim-{slug}", **extra})
+
+
+@pytest.mark.parametrize("slug", sorted([*ADAPTERS, "gcp"]))
+def test_every_gpu_string_the_vendor_reports_maps_to_its_canonical_model(catalogue_simulator, slug):
+    seen = {offer.gpu for offer in _adapter(catalogue_simulator, slug).list_offers()}
     assert seen == set(SEEN[slug])
     assert {name: canonical_gpu(name).name for name in seen} == SEEN[slug]
 

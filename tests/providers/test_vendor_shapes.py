@@ -1,7 +1,8 @@
-"""The Shadeform-, Vast-, Verda- and Hyperstack-shaped simulator APIs are judged by the vendors' published schemas
+"""The Shadeform-, Vast-, Verda-, Hyperstack- and Google Cloud-shaped simulator APIs are judged by the vendors' published schemas
 (trimmed copies in docs/vendor/), on the requests the adapters send and the answers they get back."""
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -9,10 +10,12 @@ import yaml
 from openapi_schema_validator import OAS30Validator
 
 from providers.base import PortRule, ProviderError, ProvisionSpec
+from providers.gcp import GcpAdapter
 from providers.http import HttpClient
 from providers.hyperstack import HyperstackAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
+from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.vast_routes import vast_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
@@ -300,3 +303,118 @@ def test_hyperstack_errors_use_its_status_message_error_reason_envelope(server, 
                                 headers={"Authorization": f"Bearer sim-{SLUG}"})
     assert unauthorized.status_code == 401 and unauthorized.json()["error_reason"] == "unauthorized"
     schemas.validate("ErrorResponseModel", unauthorized.json())
+
+
+GCP_SHAPE = ("a2-highgpu-1g", "us-central1")
+
+
+class RecordingSession(requests.Session):
+    """Every exchange of every client sharing this session (GCP: Compute, Billing and the token endpoint)."""
+
+    def __init__(self):
+        super().__init__()
+        self.exchanges: list[tuple[str, str, object, requests.Response]] = []
+
+    def request(self, method, url, **kwargs):
+        response = super().request(method, url, **kwargs)
+        self.exchanges.append((method.upper(), url, kwargs.get("json", kwargs.get("data")), response))
+        return response
+
+
+def _gcp(server: SimulatorServer, token: str = f"sim-{SLUG}") -> tuple[GcpAdapter, RecordingSession]:
+    server.store.seed({SLUG: VENDOR_SEED["gcp"]}, capacity=2)
+    session = RecordingSession()
+    url = server.gcp_url(SLUG)
+    http = HttpClient(url, retries=0, session=session)
+    adapter = GcpAdapter(credentials={"service_account_key": service_account_key(token, url)},
+                         billing_url=billing_url(url), http=http)
+    return adapter, session
+
+
+def _gcp_answer_schema(method: str, url: str) -> str:
+    path = url.split("?")[0]
+    if path.endswith("/token"):
+        return "TokenResponse"
+    if path.endswith("/skus"):
+        return "ListSkusResponse"
+    if "/aggregated/" in path:
+        return "MachineTypeAggregatedList" if path.endswith("machineTypes") else "InstanceAggregatedList"
+    if "/firewalls" in path:
+        return "Operation" if method == "POST" else "Firewall"
+    if path.endswith("/instances") or "/operations/" in path or method == "DELETE":
+        return "Operation"
+    return "Instance"
+
+
+def test_gcp_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("gcp-compute-openapi.yaml")
+    adapter, session = _gcp(server)
+    adapter.list_offers()
+    spec = ProvisionSpec("k", "r-1", *GCP_SHAPE, "#cloud-config\n", ssh_public_key(), {"team": "ML", "gpu-broker:node": "7"},
+                         spot=True, ports=(PortRule(22), PortRule(8000)))
+    node = adapter.provision(spec)
+    assert adapter.provision(spec).ref == node.ref
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, url, body, response in session.exchanges:
+        if (method, response.status_code) == ("GET", 404) and "/firewalls/" in url:
+            schemas.validate("ErrorResponse", response.json())  # the rule is made on first use
+            continue
+        assert response.status_code == 200, (method, url, response.text)
+        name = _gcp_answer_schema(method, url)
+        schemas.validate(name, response.json())
+        checked.add(name)
+        if url.endswith("/token"):
+            schemas.validate("TokenRequest", dict(parse_qsl(body)))
+        elif method == "POST" and url.split("?")[0].endswith("/instances"):
+            schemas.validate("InstanceInsert", body)
+            insert = body
+        elif method == "POST" and url.endswith("/firewalls"):
+            schemas.validate("Firewall", body)
+            checked.add("Firewall")
+    assert checked == {"TokenResponse", "ListSkusResponse", "MachineTypeAggregatedList", "InstanceAggregatedList",
+                       "Operation", "Firewall", "Instance"}
+    assert insert["scheduling"] == {"provisioningModel": "SPOT", "instanceTerminationAction": "DELETE",
+                                    "onHostMaintenance": "TERMINATE", "automaticRestart": False}
+    assert insert["labels"] == {"team": "ml", "gpu-broker_node": "7", "gpu-broker_rental": "r-1"}
+    assert {"key": "user-data", "value": "#cloud-config\n"} in insert["metadata"]["items"]
+    assert node.tags["gpu-broker:rental"] == "r-1" and node.spot and node.region == "us-central1"
+
+
+def test_gcp_prices_a_machine_type_from_its_core_ram_and_gpu_skus(server):
+    adapter, _ = _gcp(server)
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == GCP_SHAPE)
+    assert (offer.gpu, offer.gpus_per_node, offer.vcpus, offer.memory_gb) == ("nvidia-tesla-a100", 1, 12, 85)
+    assert (offer.price_per_hour, offer.spot_price_per_hour, offer.available_nodes) == (3.67339, 1.80385, None)
+
+
+def test_gcp_launch_tries_each_zone_and_reports_zone_resource_pool_exhausted(server):
+    adapter, session = _gcp(server)
+    server.store.set_capacity(SLUG, 0, "a2-highgpu-1g")
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *GCP_SHAPE))
+    assert err.value.kind == "no_capacity" and "ZONE_RESOURCE_POOL_EXHAUSTED" in err.value.message
+    inserts = [(url, r.json()) for m, url, _, r in session.exchanges if m == "POST" and url.endswith("/instances")]
+    assert [url.split("/zones/")[1].split("/")[0] for url, _ in inserts] == ["us-central1-a", "us-central1-b"]
+    for _, operation in inserts:
+        Schemas("gcp-compute-openapi.yaml").validate("Operation", operation)
+        assert operation["error"]["errors"][0]["code"] == "ZONE_RESOURCE_POOL_EXHAUSTED"
+
+
+def test_gcp_quota_and_bad_keys_are_told_apart(server):
+    adapter, _ = _gcp(server)
+    requests.post(f"{server.url}/_control/{SLUG}", json={"quota_nodes": 0}, timeout=5).raise_for_status()
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *GCP_SHAPE))
+    assert err.value.kind == "quota_exceeded" and "QUOTA_EXCEEDED" in err.value.message
+    wrong, session = _gcp(server, token="revoked-key")
+    with pytest.raises(ProviderError) as err:
+        wrong.list_nodes()
+    assert (err.value.kind, err.value.permanent) == ("auth_failed", True)
+    Schemas("gcp-compute-openapi.yaml").validate("TokenError", session.exchanges[-1][3].json())
+    answer = requests.get(f"{server.gcp_url(SLUG)}/projects/p/aggregated/instances", timeout=5,
+                          headers={"Authorization": "Bearer not-a-token"})
+    assert answer.status_code == 401
+    Schemas("gcp-compute-openapi.yaml").validate("ErrorResponse", answer.json())

@@ -11,6 +11,7 @@ from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
+from providers.simulator.gcp_routes import billing_url, service_account_key
 
 DEMO_EMAIL = "demo@gpubroker.local"
 DEMO_PASSWORD = "demo-broker-2026"
@@ -21,6 +22,7 @@ OWN_API = {
     "vast": (PartnerKind.VAST, "/vast/vast/api/v0"),
     "verda": (PartnerKind.VERDA, "/verda/verda/v1"),
     "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1"),
+    "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1"),
 }
 
 
@@ -39,9 +41,11 @@ class Command(BaseCommand):
                 partner.kind, partner.base_url = kind, f"{simulator_url}{path}"
             else:
                 partner.kind, partner.base_url = PartnerKind.PARTNER_API, f"{simulator_url}/p/{partner.slug}"
-            partner.credentials = _credentials(partner.kind, f"sim-{partner.slug}")
+            partner.credentials = _credentials(partner.kind, f"sim-{partner.slug}", partner.base_url)
+            if partner.kind == PartnerKind.GCP:  # the Billing Catalog sits beside the simulated Compute API
+                partner.adapter_options = {**partner.adapter_options, "billing_url": billing_url(partner.base_url)}
             partner.node_launch = NodeLaunch.CLOUD_INIT
-            partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch"])
+            partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch", "adapter_options"])
             if partner.status == PartnerStatus.PENDING:
                 transition(partner, PartnerStatus.VERIFIED, reason="simulated partner (demo)", actor="setup_demo")
             if partner.status != PartnerStatus.ACTIVE:
@@ -59,6 +63,10 @@ class Command(BaseCommand):
         self.stdout.write(f"API docs:  {public_url}/api/docs/")
 
 
-def _credentials(kind: str, token: str) -> dict[str, str]:
-    """The simulator takes its token wherever the vendor takes a secret."""
-    return {"client_id": "demo", "client_secret": token} if kind == PartnerKind.VERDA else {"api_key": token}
+def _credentials(kind: str, token: str, base_url: str) -> dict[str, str]:
+    """The simulator takes its token wherever the vendor takes a secret (GCP: the key id of a service account key)."""
+    if kind == PartnerKind.VERDA:
+        return {"client_id": "demo", "client_secret": token}
+    if kind == PartnerKind.GCP:
+        return {"service_account_key": service_account_key(token, base_url, project="demo-project")}
+    return {"api_key": token}
