@@ -102,7 +102,7 @@ def _json(response: requests.Response) -> Any:
         error = (body or {}).get("error") if isinstance(body, dict) else None
         if isinstance(error, str):  # the OAuth token endpoint: {"error": "invalid_grant", "error_description"}
             message = str(body.get("error_description") or error)
-            kind = TRANSIENT if response.status_code >= 500 else AUTH_FAILED
+            kind = TRANSIENT if response.status_code >= 500 or response.status_code == 429 else AUTH_FAILED
             raise ProviderError(kind, f"token exchange refused: {message}")
         error = error if isinstance(error, dict) else {}
         reasons = [e.get("reason", "") for e in error.get("errors") or [] if isinstance(e, dict)]
@@ -114,7 +114,9 @@ def _json(response: requests.Response) -> Any:
 
 
 def label_key(key: str) -> str:
-    return _LABEL.sub("_", key.lower())[:63]
+    """A label key GCP accepts: [a-z0-9_-], at most 63 characters, starting with a letter."""
+    key = _LABEL.sub("_", key.lower())
+    return (key if key[:1].isalpha() else f"k{key}")[:63]
 
 
 def label_value(value: str) -> str:
