@@ -54,3 +54,16 @@ def test_a_rental_runs_on_a_node_started_through_the_vendor_api(owner, demo, slu
     rental = drive_rental(response.json()["id"])
     assert rental.state == "running" and rental.partner.slug == slug
     assert len(demo.store.list_nodes(slug)) == 1
+
+
+@pytest.mark.parametrize("slug, instance_type, region", [("gcp", "a2-highgpu-1g", "us-central1"),
+                                                         ("hyperstack", "n3-L40x1", "CANADA-1")])
+def test_a_price_the_vendor_api_changes_goes_to_the_offers_history(demo, slug, instance_type, region):
+    partner = Partner.objects.get(slug=slug)
+    partner_sync(partner=partner)
+    offer = Offer.objects.get(partner=partner, instance_type=instance_type, region__code=region)
+    before = offer.price_history.count()
+    demo.store.set_price(slug, instance_type, float(offer.price_per_hour) * 2)
+    report = partner_sync(partner=partner)
+    offer.refresh_from_db()
+    assert report.ok and report.price_changes >= 1 and offer.price_history.count() == before + 1
