@@ -18,22 +18,24 @@ S, N, P = RentalState, NodeState, PartnerStatus
 RENTAL_FLOW = register(StateFlow(Rental, RentalEvent, "rental", moves={
     S.PENDING: {S.PROVISIONING, S.TERMINATING, S.FAILED},
     S.PROVISIONING: {S.RUNNING, S.TERMINATING, S.FAILED},
-    S.RUNNING: {S.TERMINATING, S.FAILED},
+    S.RUNNING: {S.TERMINATING, S.FAILED, S.PREEMPTED},
     S.TERMINATING: {S.TERMINATED},
     S.TERMINATED: set(),
     S.FAILED: set(),
-}, final={S.TERMINATED, S.FAILED}))
+    S.PREEMPTED: set(),  # a spot node taken back by its partner; its owner (deployment, job) places a replacement
+}, final={S.TERMINATED, S.FAILED, S.PREEMPTED}))
 RENTAL_TERMINABLE = RENTAL_FLOW.sources(S.TERMINATING)
 RENTAL_UNPLACED = frozenset({S.PENDING, S.PROVISIONING})  # no node runs yet: provisioning may (re)start
 
 # A failed node (lost at its partner) is still terminated there so nothing leaks: failed → terminated.
 NODE_FLOW = register(StateFlow(Node, NodeEvent, "node", changed_at_field=None, moves={
-    N.PROVISIONING: {N.RUNNING, N.TERMINATING, N.TERMINATED, N.FAILED},
-    N.RUNNING: {N.TERMINATING, N.TERMINATED, N.FAILED},
-    N.TERMINATING: {N.TERMINATED, N.FAILED},
+    N.PROVISIONING: {N.RUNNING, N.TERMINATING, N.TERMINATED, N.FAILED, N.PREEMPTED},
+    N.RUNNING: {N.TERMINATING, N.TERMINATED, N.FAILED, N.PREEMPTED},
+    N.TERMINATING: {N.TERMINATED, N.FAILED, N.PREEMPTED},
     N.TERMINATED: set(),
     N.FAILED: {N.TERMINATED},
-}, final={N.TERMINATED, N.FAILED}))
+    N.PREEMPTED: set(),  # taken back by the partner: nothing is left to stop
+}, final={N.TERMINATED, N.FAILED, N.PREEMPTED}))
 
 # A change of kind, URL, options or credentials sends a partner back to pending; no partner state is final.
 PARTNER_FLOW = register(StateFlow(Partner, PartnerEvent, "partner", state_field="status", changed_at_field=None,

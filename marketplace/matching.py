@@ -118,6 +118,7 @@ class PlacementRequest:
     nodes: int = 1
     interconnect: str | None = None
     spot: bool = False
+    spot_fallback: bool = False  # spot first; on-demand only when no spot placement is left (see marketplace.spot)
     max_price_per_gpu_hour: float | None = None
     policy: Policy = field(default_factory=Policy)
     near: Near | None = None
@@ -128,7 +129,7 @@ class PlacementRequest:
         return {
             "gpu": self.gpu, "min_gpu_memory_gb": self.min_gpu_memory_gb, "architecture": self.architecture,
             "gpus_per_node": self.gpus_per_node, "nodes": self.nodes, "interconnect": self.interconnect,
-            "spot": self.spot, "max_price_per_gpu_hour": self.max_price_per_gpu_hour,
+            "spot": self.spot, "spot_fallback": self.spot_fallback, "max_price_per_gpu_hour": self.max_price_per_gpu_hour,
             "policy": self.policy.to_dict(),
             "near": None if self.near is None else {"lat": self.near.lat, "lon": self.near.lon},
             "allow_suspect_prices": self.allow_suspect_prices,
@@ -143,6 +144,7 @@ class PlacementRequest:
             gpu=data.get("gpu"), min_gpu_memory_gb=data.get("min_gpu_memory_gb"),
             architecture=data.get("architecture"), gpus_per_node=data.get("gpus_per_node", 1),
             nodes=data.get("nodes", 1), interconnect=data.get("interconnect"), spot=data.get("spot", False),
+            spot_fallback=data.get("spot_fallback", False),
             max_price_per_gpu_hour=data.get("max_price_per_gpu_hour"),
             policy=Policy(
                 regions=frozenset(policy.get("regions", ())), countries=frozenset(policy.get("countries", ())),

@@ -23,7 +23,7 @@ MAX_NODES = 1024
 MAX_GPUS_PER_NODE = 64
 MAX_HOURS_LIMIT = Decimal(24 * 31)
 REQUEST_FIELDS = ("gpu", "min_gpu_memory_gb", "architecture", "gpus_per_node", "nodes", "interconnect", "spot",
-                  "max_price_per_gpu_hour", "policy", "near", "allow_suspect_prices")
+                  "spot_fallback", "max_price_per_gpu_hour", "policy", "near", "allow_suspect_prices")
 POLICY_FIELDS = ("regions", "countries", "jurisdictions", "partners", "partner_hq_jurisdictions", "certifications")
 RENTAL_FIELDS = ("max_hours", "ssh_public_key")
 SSH_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-")
@@ -99,12 +99,20 @@ def _request(fields: Fields) -> PlacementRequest:
         nodes=get("nodes", lambda v: inputs.integer(v, low=1, high=MAX_NODES), default=1),
         interconnect=get("interconnect", lambda v: inputs.choice(v, INTERCONNECTS), default=None, null=True),
         spot=get("spot", inputs.boolean, default=False),
+        spot_fallback=get("spot_fallback", inputs.boolean, default=False),
         max_price_per_gpu_hour=get("max_price_per_gpu_hour", lambda v: inputs.number(v, low=0), default=None,
                                    null=True),
         policy=get("policy", _policy, default=Policy()),
         near=get("near", _near, default=None, null=True),
         allow_suspect_prices=get("allow_suspect_prices", inputs.boolean, default=False),
     )
+
+
+def _checked(request: PlacementRequest, fields: Fields) -> PlacementRequest:
+    """Rules across fields: on-demand fallback only means something for a spot request."""
+    if request.spot_fallback and not request.spot and not {"spot", "spot_fallback"} & set(fields.errors):
+        fields.errors["spot_fallback"] = ['only applies with "spot": true (on-demand after spot capacity runs out)']
+    return request
 
 
 def _fields(data, extra: Iterable[str]) -> Fields:
@@ -119,7 +127,7 @@ def parse_placement_request(data, *, allowed_extra: Iterable[str] = ()) -> Place
     `allowed_extra` names the top-level fields the caller handles itself (e.g. "limit").
     """
     fields = _fields(data, allowed_extra)
-    request = _request(fields)
+    request = _checked(_request(fields), fields)
     if fields.errors:
         raise InvalidInput(fields.errors)
     return request
@@ -152,7 +160,7 @@ class RentalRequest:
 def parse_rental_request(data, *, allowed_extra: Iterable[str] = ()) -> RentalRequest:
     """The placement request + `max_hours` (required) + optional `ssh_public_key`; every error at once."""
     fields = _fields(data, (*RENTAL_FIELDS, *allowed_extra))
-    request = _request(fields)
+    request = _checked(_request(fields), fields)
     max_hours = fields.get("max_hours", lambda v: inputs.decimal(v, max_digits=8, places=2, low=Decimal("0.01"),
                                                                  high=MAX_HOURS_LIMIT))
     ssh_public_key = fields.get("ssh_public_key", _ssh_public_key, default="")

@@ -47,6 +47,8 @@ DLAMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04)*"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _STATE = {"pending": "pending", "running": "running", "stopping": "failed", "stopped": "failed",
           "shutting-down": "terminated", "terminated": "terminated"}
+# StateReason.Code of a spot instance EC2 interrupted (terminate or stop behaviour alike).
+SPOT_INTERRUPTION = "Server.SpotInstanceTermination"
 # Capacity and quota codes as EC2 documents them (and as dstack / SkyPilot meet them in the wild).
 _KIND_BY_CODE = {
     **dict.fromkeys(["InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity",
@@ -368,9 +370,18 @@ def _as_list(ids: str | list[str]) -> list[str]:
     return [ids] if isinstance(ids, str) else list(ids)
 
 
+def _state(instance: dict) -> str:
+    """EC2's state; a spot instance ended by EC2 itself (StateReason `Server.SpotInstanceTermination`) was preempted."""
+    state = _STATE.get(instance["State"]["Name"], "pending")
+    reason = (instance.get("StateReason") or {}).get("Code", "")
+    if state in ("terminated", "failed") and reason == SPOT_INTERRUPTION:
+        return "preempted"
+    return state
+
+
 def _node(region: str, instance: dict) -> NodeInfo:
     return NodeInfo(
-        ref=f"{region}/{instance['InstanceId']}", state=_STATE.get(instance["State"]["Name"], "pending"),
+        ref=f"{region}/{instance['InstanceId']}", state=_state(instance),
         region=region, instance_type=instance.get("InstanceType", ""),
         ip=instance.get("PublicIpAddress") or instance.get("PrivateIpAddress"),
         tags={t["Key"]: t["Value"] for t in instance.get("Tags", []) if t["Key"] != KEY_TAG},

@@ -10,7 +10,9 @@ RENTAL_TAG = "gpu-broker:rental"
 # Which broker installation and which partner row launched the node: reconciliation only ever touches nodes
 # carrying its own value, so two rows on one cloud account (or staging beside production) leave each other alone.
 OWNER_TAG = "gpu-broker:owner"
-NODE_STATES = ("pending", "running", "terminated", "failed")
+# `preempted`: the partner took a spot node back (it is gone, like `terminated`, but not because anyone asked).
+NODE_STATES = ("pending", "running", "terminated", "failed", "preempted")
+ENDED_NODE_STATES = frozenset({"terminated", "failed", "preempted"})
 
 NO_CAPACITY = "no_capacity"
 QUOTA_EXCEEDED = "quota_exceeded"
@@ -93,6 +95,9 @@ class NodeInfo:
     tags: dict[str, str] = field(default_factory=dict)
     endpoint: str | None = None  # local adapter only: a loopback URL; real partners report `ip`
     spot: bool = False
+    # A spot node's announced end (ISO 8601, UTC): the partner's notice before it preempts the node.
+    preemption_notice_at: str | None = None
+    ended_at: str | None = None  # ISO 8601, UTC, when the partner says the node ended (a preemption's second)
 
     @property
     def rental_id(self) -> str | None:

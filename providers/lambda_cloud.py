@@ -46,7 +46,7 @@ _KIND_BY_CODE = {
     "global/invalid-parameters": INVALID_REQUEST,
 }
 _STATE_BY_STATUS = {"booting": "pending", "active": "running", "unhealthy": "failed",
-                    "terminating": "terminated", "terminated": "terminated", "preempted": "terminated"}
+                    "terminating": "terminated", "terminated": "terminated", "preempted": "preempted"}
 LIVE_STATUSES = frozenset({"booting", "active", "unhealthy"})
 REUSABLE_STATUSES = frozenset({"booting", "active"})
 _PREFIXES = ("NVIDIA ", "Tesla ", "Quadro ")

@@ -173,6 +173,14 @@ def _offer(instance_type: str, region: str, group: list[dict]) -> ProviderOffer:
     )
 
 
+def _state(instance: dict) -> str:
+    """An interruptible (bid) instance that stopped while meant to run was outbid: Vast's preemption."""
+    state = _STATE_BY_STATUS.get(instance.get("actual_status"), "pending")
+    if state == "failed" and instance.get("is_bid") and instance.get("intended_status") == "running":
+        return "preempted"
+    return state
+
+
 def _node(instance: dict) -> NodeInfo:
     rental = rental_from_name(instance.get("label"))
     offer_like = {k: instance.get(k) for k in ("gpu_name", "num_gpus", "cpu_cores_effective", "cpu_ram")}
@@ -181,7 +189,7 @@ def _node(instance: dict) -> NodeInfo:
     except (TypeError, ValueError):
         instance_type = ""
     return NodeInfo(
-        ref=str(instance["id"]), state=_STATE_BY_STATUS.get(instance.get("actual_status"), "pending"),
+        ref=str(instance["id"]), state=_state(instance),
         region=instance.get("geolocation") or "", instance_type=instance_type,
         ip=instance.get("public_ipaddr") or None, tags={RENTAL_TAG: rental} if rental else {},
         spot=bool(instance.get("is_bid")),

@@ -190,10 +190,16 @@ def _offer(shape: dict, location: str, spot_free: bool) -> ProviderOffer:
     )
 
 
+def _state(instance: dict) -> str:
+    """A spot instance Verda discontinued was reclaimed (the broker never describes what it deleted itself)."""
+    state = _STATE_BY_STATUS.get(instance.get("status", ""), "pending")
+    return "preempted" if state == "terminated" and instance.get("is_spot") else state
+
+
 def _node(instance: dict) -> NodeInfo:
     rental = rental_from_name(instance.get("hostname"))
     return NodeInfo(
-        ref=str(instance["id"]), state=_STATE_BY_STATUS.get(instance.get("status", ""), "pending"),
+        ref=str(instance["id"]), state=_state(instance),
         region=instance.get("location") or "", instance_type=instance.get("instance_type") or "",
         ip=instance.get("ip") or None, tags={RENTAL_TAG: rental} if rental else {},
         spot=bool(instance.get("is_spot")),

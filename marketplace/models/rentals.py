@@ -14,6 +14,7 @@ class RentalState(models.TextChoices):
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     FAILED = "failed"
+    PREEMPTED = "preempted"  # the partner took a spot node back: the rental ended, billed up to that second
 
 
 class Rental(models.Model):
@@ -29,6 +30,12 @@ class Rental(models.Model):
     reserved_nodes = models.PositiveSmallIntegerField(default=0, help_text="capacity held on the offer")
     reserved_at = models.DateTimeField(null=True, blank=True)
     locked_price_per_hour = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    spot = models.BooleanField(default=False, help_text="launched as spot (the locked price is a spot price)")
+    on_demand_price_per_hour = models.DecimalField(
+        **PRICE_DIGITS, null=True, blank=True, help_text="the same offer's on-demand price for all nodes, at lock")
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by",
+                                 help_text="the preempted rental this one recovers")
+    preempt_at = models.DateTimeField(null=True, blank=True, help_text="the partner's announced preemption time")
     state = models.CharField(max_length=16, choices=RentalState.choices, default=RentalState.PENDING)
     failure_reason = models.TextField(blank=True, default="")
     max_hours = models.DecimalField(max_digits=8, decimal_places=2)
@@ -72,6 +79,7 @@ class RentalAttempt(models.Model):
     partner_slug = models.CharField(max_length=64)
     region_code = models.CharField(max_length=128)
     instance_type = models.CharField(max_length=128)
+    spot = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True)
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.STARTED)
     error_kind = models.CharField(max_length=32, blank=True, default="")
@@ -87,6 +95,7 @@ class NodeState(models.TextChoices):
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     FAILED = "failed"
+    PREEMPTED = "preempted"
 
 
 class HealthState(models.TextChoices):

@@ -46,7 +46,7 @@ def partner_capacity_reported(partner: Partner, *, read_at: datetime) -> None:
     since, which the partner could not have counted yet. Call inside the sync's transaction, after the write."""
     Offer.objects.filter(partner=partner, available_nodes__isnull=False).update(capacity_read_at=read_at)
     since = (Rental.objects.filter(offer__partner=partner, reserved_nodes__gt=0, reserved_at__gt=read_at)
-             .exclude(state__in=(RentalState.TERMINATED, RentalState.FAILED))
+             .exclude(state__in=(RentalState.TERMINATED, RentalState.FAILED, RentalState.PREEMPTED))
              .values("offer_id").annotate(held=Sum("reserved_nodes")))
     for row in since:
         Offer.objects.filter(pk=row["offer_id"], available_nodes__isnull=False).update(

@@ -18,18 +18,19 @@ from django.utils import timezone
 
 from marketplace.errors import Conflict, KeyReused
 from marketplace.flows import RENTAL_TERMINABLE, RENTAL_UNPLACED
-from marketplace.matching import Explanation, PlacementRequest, match
+from marketplace.matching import Explanation, PlacementRequest
 from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
 from marketplace.money import price_decimal
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
+from marketplace.spot import on_demand_price, spot_first
 from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.capacity import offer_claim, rental_release_capacity
 from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.metering import budget_check
 from marketplace.services.node_health import node_token_issue
 from marketplace.states import record_event, transition
-from providers.base import NO_CAPACITY, ProviderError, ProvisionSpec
+from providers.base import ENDED_NODE_STATES, NO_CAPACITY, ProviderError, ProvisionSpec
 
 log = logging.getLogger(__name__)
 S = RentalState
@@ -62,6 +63,7 @@ class RentalInput:
     max_hours: Decimal
     ssh_public_key: str = ""
     user_data: str = ""
+    replaces_id: int | None = None  # the preempted rental this one recovers (its owner says so)
 
 
 def request_hash(body: dict) -> str:
@@ -78,17 +80,17 @@ def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: s
         existing = Rental.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
         if existing:
             return _same_request_or_conflict(existing, body_hash), False
-    result = match(data.request, get_offer_index(), limit=1)
-    if not result.placements:
-        raise NoPlacement(result.explanation)
-    best = result.placements[0]
+    placements, explanation = spot_first(data.request, get_offer_index(), limit=1)
+    if not placements:
+        raise NoPlacement(explanation)
+    best = placements[0]
     budget_check(workspace, Decimal(str(best.price_per_hour)) * data.max_hours)
     try:
         with transaction.atomic():
             rental = Rental.objects.create(
                 workspace=workspace, created_by=user, request=data.request.to_dict(), request_hash=body_hash,
                 idempotency_key=idempotency_key or None, nodes_count=data.request.nodes, max_hours=data.max_hours,
-                ssh_public_key=data.ssh_public_key, user_data=data.user_data)
+                ssh_public_key=data.ssh_public_key, user_data=data.user_data, replaces_id=data.replaces_id)
             record_event(rental, f"requested; best offer now {_describe(best.offer)} at ${best.price_per_hour:.2f}/h",
                          actor=getattr(user, "username", "api"), created=True)
             enqueue(PROVISION_TASK, rental.pk)
@@ -147,16 +149,16 @@ def _open_attempt(rental: Rental) -> RentalAttempt | None:
 def _claim_next(rental: Rental) -> RentalAttempt | None:
     """Reserve the best untried placement under the rental's own request and policy, or fail the rental."""
     request = PlacementRequest.from_dict(rental.request)
-    tried = set(rental.attempts.values_list("offer_id", flat=True))
-    result = match(request, get_offer_index(), limit=len(tried) + CANDIDATE_WINDOW)
-    for placement in result.placements:
-        if placement.offer.id in tried:
+    tried = set(rental.attempts.values_list("offer_id", "spot"))
+    placements, explanation = spot_first(request, get_offer_index(), limit=len(tried) + CANDIDATE_WINDOW)
+    for placement in placements:
+        if (placement.offer.id, placement.spot) in tried:
             continue
         attempt = _claim(rental, placement)
         if attempt is not None:
             return attempt
-        tried.add(placement.offer.id)
-    rental_fail(rental, _failure_summary(rental, result.explanation))
+        tried.add((placement.offer.id, placement.spot))
+    rental_fail(rental, _failure_summary(rental, explanation))
     return None
 
 
@@ -166,14 +168,18 @@ def _claim(rental: Rental, placement) -> RentalAttempt | None:
         ok, reserved = offer_claim(offer_id=offer.id, nodes=rental.nodes_count)
         attempt = RentalAttempt.objects.create(
             rental=rental, offer_id=offer.id, partner_slug=offer.partner, region_code=offer.region,
-            instance_type=offer.instance_type, outcome=AttemptOutcome.STARTED if ok else AttemptOutcome.FAILED,
+            instance_type=offer.instance_type, spot=placement.spot, outcome=AttemptOutcome.STARTED if ok else AttemptOutcome.FAILED,
             error_kind="" if ok else NO_CAPACITY, error_message="" if ok else "sold out (broker capacity count)")
         if not ok:
             return None
         fields = {"offer_id": offer.id, "partner_id": Offer.objects.values_list("partner_id", flat=True).get(
             pk=offer.id), "region_code": offer.region, "reserved_nodes": reserved, "reserved_at": timezone.now(),
-            "locked_price_per_hour": price_decimal(placement.price_per_hour)}
-        reason = f"reserved {rental.nodes_count}× {_describe(offer)} at ${placement.price_per_hour:.2f}/h"
+            "locked_price_per_hour": price_decimal(placement.price_per_hour), "spot": placement.spot,
+            "on_demand_price_per_hour": None if (od := on_demand_price(placement)) is None else price_decimal(od)}
+        reason = (f"reserved {rental.nodes_count}× {_describe(offer)} {'spot' if placement.spot else 'on demand'} "
+                  f"at ${placement.price_per_hour:.2f}/h")
+        if placement.spot != PlacementRequest.from_dict(rental.request).spot:
+            reason += " (spot_fallback: no spot placement left under the policy; billed at the on-demand price)"
         if rental.state == S.PENDING:
             moved = transition(rental, S.PROVISIONING, reason=reason, **fields)
         else:
@@ -194,7 +200,7 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
         if offer is None:
             raise ProviderError("invalid_request", "the offer left the catalogue")
         adapter = adapter_for(offer.partner)
-        spot, ports = PlacementRequest.from_dict(rental.request).spot, launch_ports(rental)
+        spot, ports = rental.spot, launch_ports(rental)
         for index in range(rental.nodes_count):
             node = _node_row(rental, attempt, index)
             info = adapter.provision(ProvisionSpec(
@@ -318,7 +324,7 @@ def rental_poll(rental_id: int) -> bool:
             _abandon_and_resume(rental, attempt, exc)
             return True
         return False
-    if any(info.state in ("failed", "terminated") for info in infos):
+    if any(info.state in ENDED_NODE_STATES for info in infos):
         _abandon_and_resume(rental, attempt, ProviderError("transient", "node failed while starting"))
         return True
     if not all(info.state == "running" for info in infos):

@@ -120,7 +120,12 @@ class SimulatorApp:
 
         The node's address is a loopback address of its own (see `simulated_ip`), so what its plan
         serves is reached the way a real node is: the reported IP and the port the launch opened.
+        A spot node is preempted later at the partner's `preemption_rate` (see `preempt_due`).
         """
+        faults = self.store.faults(slug)
+        if node["spot"] and self.chance(faults.preemption_rate):
+            node = self.store.schedule_preemption(slug, node["id"], after_s=faults.preemption_after_s,
+                                                  notice_s=faults.preemption_notice_s)
         if not (self.run_user_data and user_data.strip()):
             return node
         port = service_port(node["ports"])
@@ -137,6 +142,19 @@ class SimulatorApp:
 
     def node_stopped(self, node_id: str) -> None:
         kill_group(self.runtime_dir, node_id)
+
+    def preempt(self, slug: str, node_id: str) -> dict:
+        """The partner takes a node back now: it ends (capacity returns) and its processes stop."""
+        node = self.store.preempt_node(slug, node_id)
+        self.node_stopped(node["id"])
+        return node
+
+    def preempt_due(self) -> int:
+        """Preempt every node whose scheduled time has come (the server runs this about every 0.1 s)."""
+        due = self.store.due_preemptions()
+        for slug, node_id in due:
+            self.preempt(slug, node_id)
+        return len(due)
 
     # -- control -----------------------------------------------------------------------------------
     def control(self, slug: str, request: Request) -> Response:
@@ -170,7 +188,7 @@ class SimulatorApp:
         if token is not None:
             self.store.set_token(slug, token)
         if preempt is not None:
-            self.node_stopped(self.store.preempt_node(slug, str(preempt))["id"])
+            self.preempt(slug, str(preempt))
         if fail is not None:
             self.store.fail_node(slug, str(fail))
         self.store.set_faults(slug, faults)

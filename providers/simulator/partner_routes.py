@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .messages import Request, Response
@@ -108,4 +109,14 @@ def _invalid_ports(ports: object) -> str | None:
 
 
 def _public(node: dict) -> dict:
-    return {name: node[name] for name in NODE_FIELDS}
+    """A node as docs/partner-api.yaml shows it: `preempted` once taken back, `preempt_at` from the notice on."""
+    public = {name: node[name] for name in NODE_FIELDS}
+    if node["preempted_at"] is not None:
+        public.update(state="preempted", ended_at=_iso(node["preempted_at"]))
+    elif node["preempt_at"] is not None:
+        public["preempt_at"] = _iso(node["preempt_at"])
+    return public
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")

@@ -11,6 +11,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from .app import SimulatorApp
 from .store import Faults, Store, group_seed
 
+PREEMPTION_TICK_S = 0.1
+
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -41,6 +43,8 @@ class SimulatorServer:
         self.httpd = make_server(host, port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._preemptions = threading.Thread(target=self._preempt_loop, name="simulator-preemptions", daemon=True)
 
     @property
     def url(self) -> str:
@@ -71,12 +75,22 @@ class SimulatorServer:
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()
+        self._preemptions.start()
         return self
 
     def serve_forever(self) -> None:
+        self._preemptions.start()
         self.httpd.serve_forever()
 
+    def _preempt_loop(self) -> None:
+        """Scheduled spot preemptions happen on time even when nobody calls the API."""
+        while not self._stopping.wait(PREEMPTION_TICK_S):
+            self.app.preempt_due()
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._preemptions.is_alive():
+            self._preemptions.join()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.store.close()

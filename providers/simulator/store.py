@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS firewall_rulesets (id TEXT PRIMARY KEY, slug TEXT NOT
 """
 # Columns added after the first release: a state file written before them gains them on open.
 LATER_NODE_COLUMNS = {"spot": "INTEGER NOT NULL DEFAULT 0", "ports": "TEXT NOT NULL DEFAULT '[]'",
-                      "firewall_rulesets": "TEXT NOT NULL DEFAULT '[]'", "preempted_at": "REAL"}
+                      "firewall_rulesets": "TEXT NOT NULL DEFAULT '[]'", "preempted_at": "REAL",
+                      "preempt_at": "REAL", "notice_at": "REAL"}
 
 
 @dataclass
@@ -57,8 +58,12 @@ class Faults:
     # Lambda's documented rate limits, answered with 429 + Retry-After; 0 = off.
     request_interval_s: float = 0.0
     launch_interval_s: float = 0.0
+    # Spot nodes: the share preempted, how long after they run, and how long before that the notice is given.
+    preemption_rate: float = 0.0
+    preemption_after_s: float = 60.0
+    preemption_notice_s: float = 0.0
 
-    RATES = ("capacity_error_rate", "error_rate", "timeout_rate")
+    RATES = ("capacity_error_rate", "error_rate", "timeout_rate", "preemption_rate")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faults:
@@ -261,6 +266,22 @@ class Store:
                              " WHERE id = ?", (now, now, node_id))
             return self.get_node(slug, node_id)
 
+    def schedule_preemption(self, slug: str, node_id: str, *, after_s: float, notice_s: float) -> dict:
+        """The partner will take this spot node back `after_s` seconds after it runs, noticed `notice_s` before."""
+        with self._lock:
+            node = self.get_node(slug, node_id)
+            ready_at = self._db.execute("SELECT ready_at FROM nodes WHERE id = ?", (node_id,)).fetchone()[0]
+            preempt_at = max(ready_at, self.clock()) + after_s
+            self._db.execute("UPDATE nodes SET preempt_at = ?, notice_at = ? WHERE id = ? AND preempted_at IS NULL",
+                             (preempt_at, preempt_at - notice_s, node["id"]))
+            return self.get_node(slug, node_id)
+
+    def due_preemptions(self) -> list[tuple[str, str]]:
+        """(slug, node id) of the live nodes whose scheduled preemption time has come."""
+        rows = self._db.execute("SELECT slug, id FROM nodes WHERE preempt_at IS NOT NULL AND preempt_at <= ?"
+                                " AND terminated_at IS NULL", (self.clock(),))
+        return [(row["slug"], row["id"]) for row in rows]
+
     def fail_node(self, slug: str, node_id: str, reason: str = "hardware fault") -> dict:
         """The node breaks (Lambda reports it `unhealthy`); it no longer counts against capacity."""
         with self._lock:
@@ -283,7 +304,9 @@ class Store:
                 "instance_type": row["instance_type"], "ip": row["ip"], "tags": json.loads(row["tags"]),
                 "created_at": row["created_at"], "user_data": row["user_data"], "spot": bool(row["spot"]),
                 "ports": json.loads(row["ports"]), "firewall_rulesets": json.loads(row["firewall_rulesets"]),
-                "terminated_at": row["terminated_at"], "preempted_at": row["preempted_at"]}
+                "terminated_at": row["terminated_at"], "preempted_at": row["preempted_at"],
+                "preempt_at": row["preempt_at"] if row["preempted_at"] is None and row["notice_at"] is not None
+                and self.clock() >= row["notice_at"] else None}
 
     # -- ssh keys (Lambda shape) -------------------------------------------------------------------
     def ssh_keys(self, slug: str) -> list[dict]:

@@ -69,7 +69,7 @@ def _route(app: SimulatorApp, slug: str, route: list[str], method: str, request:
     if len(route) == 2 and route[0] == "asks" and method == "PUT":
         return _create(app, slug, route[1], request.body)
     if route == ["instances"] and method == "GET":
-        instances = [_instance(app, slug, n) for n in app.store.list_nodes(slug)]
+        instances = [_instance(app, slug, n) for n in _held(app, slug)]
         return Response(200, {"instances_found": len(instances), "instances": instances})
     if len(route) == 2 and route[0] == "instances" and method == "GET":
         return Response(200, {"instances": _instance(app, slug, _live_node(app, slug, route[1]))})
@@ -85,8 +85,14 @@ def vast_id(key: str) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
 
 
+def _held(app: SimulatorApp, slug: str) -> list[dict]:
+    """The account's instances: live ones, and interruptible ones stopped when outbid (held until destroyed)."""
+    return [n for n in app.store.list_nodes(slug, include_terminated=True)
+            if n["state"] not in ("terminated", "failed") or n["preempted_at"] is not None]
+
+
 def _live_node(app: SimulatorApp, slug: str, ref: str) -> dict:
-    node = next((n for n in app.store.list_nodes(slug) if str(vast_id(n["id"])) == ref), None)
+    node = next((n for n in _held(app, slug) if str(vast_id(n["id"])) == ref), None)
     if node is None:
         raise SimError("not_found", f"no instance {ref}")
     return node
@@ -160,9 +166,10 @@ def _instance(app: SimulatorApp, slug: str, node: dict) -> dict:
     shape = _shape(offer) if offer else {}
     bid = node["tags"].get(BID_TAG)
     running = node["state"] == "running"
+    outbid = node["preempted_at"] is not None  # an interruptible instance that lost its bid is stopped, not gone
     return {
-        "id": vast_id(node["id"]), "actual_status": STATUS_BY_STATE.get(node["state"]),
-        "intended_status": "running", "cur_state": "running", "label": node["name"] or None, **shape,
+        "id": vast_id(node["id"]), "actual_status": "exited" if outbid else STATUS_BY_STATE.get(node["state"]),
+        "intended_status": "running", "cur_state": "stopped" if outbid else "running", "label": node["name"] or None, **shape,
         "geolocation": node["region"], "public_ipaddr": node["ip"] if running else None,
         "dph_total": float(bid) if bid else (offer["price_per_hour"] if offer else 0.0), "is_bid": bid is not None,
         "onstart": node["user_data"], "start_date": node["created_at"],

@@ -20,6 +20,7 @@ CODE_BY_KIND = {"invalid_request": (400, "invalid_request"), "auth_failed": (401
                 "quota_exceeded": (400, "insufficient_funds"), "not_found": (404, "not_found"),
                 "no_capacity": (503, "service_unavailable")}
 STATUS_BY_STATE = {"pending": "provisioning", "running": "running", "terminated": "discontinued", "failed": "error"}
+# A reclaimed spot instance ends `discontinued` like a deleted one; `is_spot` tells the adapter it was preempted.
 MODEL = {"A100-80GB": "A100"}  # Verda names both A100 sizes alike; gpu_memory tells them apart
 SCRIPT_PREFIX = "script:"  # startup scripts live beside the SSH keys, under this name prefix
 

@@ -78,7 +78,7 @@ def test_terminating_preempted_and_unhealthy_instances_are_not_live(simulator, l
     _control(simulator, preempt=preempted.ref, fail=broken.ref)
     statuses = {i["id"]: i["status"] for i in lam.http.request("GET", "/instances").json()["data"]}
     assert statuses == {terminating.ref: "terminating", preempted.ref: "preempted", broken.ref: "unhealthy"}
-    assert [lam.describe(n.ref).state for n in (terminating, preempted, broken)] == ["terminated", "terminated",
+    assert [lam.describe(n.ref).state for n in (terminating, preempted, broken)] == ["terminated", "preempted",
                                                                                      "failed"]
     assert {n.ref for n in lam.list_nodes()} == {broken.ref}
     clock.sleep(31)

@@ -52,16 +52,25 @@ class Command(BaseCommand):
                                  "loopback IP (127.x.y.z) and the port its launch opened")
         parser.add_argument("--rate-limits", action="store_true",
                             help="Lambda's documented limits on every API: 1 request/s, 1 launch per 12 s (429)")
+        parser.add_argument("--preemption-rate", type=_rate, default=0.0,
+                            help="share of spot nodes the partner takes back (0-1; 1 = every spot node)")
+        parser.add_argument("--preemption-after-s", type=float, default=60.0,
+                            help="seconds after a spot node runs that it is preempted")
+        parser.add_argument("--preemption-notice-s", type=float, default=0.0,
+                            help="seconds of notice before a preemption, in each API's own shape")
 
     def handle(self, *args, **opts):
-        if opts["capacity"] < 0 or opts["delay"] < 0 or opts["latency_ms"] < 0:
-            raise CommandError("--capacity, --delay and --latency-ms must be >= 0")
+        if min(opts["capacity"], opts["delay"], opts["latency_ms"], opts["preemption_after_s"],
+               opts["preemption_notice_s"]) < 0:
+            raise CommandError("--capacity, --delay, --latency-ms and the --preemption-… seconds must be >= 0")
         try:
             seed = load_seed(opts["catalog"])
         except (FileNotFoundError, OSError) as exc:
             raise CommandError(f"cannot load the catalogue: {exc}") from exc
         faults = Faults(capacity_error_rate=opts["fail_rate"], error_rate=opts["error_rate"],
                         timeout_rate=opts["timeout_rate"], latency_ms=opts["latency_ms"], delay_s=opts["delay"],
+                        preemption_rate=opts["preemption_rate"], preemption_after_s=opts["preemption_after_s"],
+                        preemption_notice_s=opts["preemption_notice_s"],
                         **({"request_interval_s": 1.0, "launch_interval_s": 12.0} if opts["rate_limits"] else {}))
         partners = [p.strip() for p in opts["partners"].split(",") if p.strip()]
         Path(opts["state"]).parent.mkdir(parents=True, exist_ok=True)
