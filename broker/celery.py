@@ -30,6 +30,7 @@ def _beat_schedule() -> dict:
     return {
         "reconcile": {"task": "marketplace.tasks.rentals.reconcile_task", "schedule": settings.RECONCILE_INTERVAL_S},
         "expire-rentals": {"task": "marketplace.tasks.rentals.expire_rentals_task", "schedule": 30.0},
+        "spot-watch": {"task": "marketplace.tasks.rentals.spot_watch_task", "schedule": settings.SPOT_WATCH_S},
         "budgets": {"task": "marketplace.tasks.rentals.budget_enforce_task", "schedule": 60.0},
         "deployments": {"task": "nim_launcher.tasks.deployments_sweep_task", "schedule": 15.0},
         "partner-sync": {"task": "marketplace.tasks.partners.sync_all_partners_task",

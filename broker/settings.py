@@ -200,6 +200,7 @@ PARTNER_HTTP_TIMEOUT_S = env_number("PARTNER_HTTP_TIMEOUT_S", 10.0)
 # Empty: derived from SECRET_KEY (each installation has its own). Set it when two installations share one.
 BROKER_INSTALLATION_ID = env_str("BROKER_INSTALLATION_ID", "")
 RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
+SPOT_WATCH_S = env_number("SPOT_WATCH_S", 10.0)  # running spot nodes are described this often (preemptions)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
 PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work
 PROVISION_POLL_S = env_number("PROVISION_POLL_S", 1.0)

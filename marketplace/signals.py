@@ -11,3 +11,6 @@ state_changed = Signal()
 # sender: the Node model; kwargs: node_id, rental_id, old_health, new_health, repair (sent when a rented
 # node turns degraded or unhealthy)
 node_health_changed = Signal()
+# sender: the Rental model; kwargs: rental_id, preempt_at (a partner announced it will take a spot node back then;
+# the rental still runs until `state_changed` says `preempted`)
+preemption_noticed = Signal()

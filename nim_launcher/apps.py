@@ -17,6 +17,8 @@ class NimLauncherConfig(AppConfig):
                                       dispatch_uid="nim_launcher.rental_state_changed")
         signals.node_health_changed.connect(receivers.on_node_health_changed, sender=Node,
                                             dispatch_uid="nim_launcher.node_health_changed")
+        signals.preemption_noticed.connect(receivers.on_preemption_noticed, sender=Rental,
+                                           dispatch_uid="nim_launcher.preemption_noticed")
         hooks.register_launch_plan(launch_plan_for)
         hooks.register_served_ports(served_ports)
         hooks.register_rental_owners(replica_owners)

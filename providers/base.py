@@ -96,7 +96,7 @@ class NodeInfo:
     endpoint: str | None = None  # local adapter only: a loopback URL; real partners report `ip`
     spot: bool = False
     # A spot node's announced end (ISO 8601, UTC): the partner's notice before it preempts the node.
-    preemption_notice_at: str | None = None
+    preempt_at: str | None = None
     ended_at: str | None = None  # ISO 8601, UTC, when the partner says the node ended (a preemption's second)
 
     @property

@@ -53,7 +53,7 @@ def node_from_json(data: dict) -> NodeInfo:
         ref=str(data["id"]), state=data["state"], region=data.get("region", ""),
         instance_type=data.get("instance_type", ""), ip=data.get("ip"),
         tags=dict(data.get("tags") or {}), spot=bool(data.get("spot", False)),
-        preemption_notice_at=data.get("preemption_notice_at"), ended_at=data.get("ended_at"),
+        preempt_at=data.get("preempt_at"), ended_at=data.get("ended_at"),
     )
 
 

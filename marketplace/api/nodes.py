@@ -15,11 +15,19 @@ from marketplace.errors import Conflict
 from marketplace.flows import NODE_FLOW
 from marketplace.models import HealthState, Node, NodeState, Repair
 from marketplace.services.node_health import node_health_record, node_token_check
+from marketplace.services.preemption import node_interruption_reported
 
 from .errors import ConflictSerializer, DetailSerializer, ErrorsSerializer
 from .fields import EventSerializer, NumberAsIs
 
 AGENT_REPAIRS = [Repair.NONE, Repair.REBOOT, Repair.HARDWARE_INSPECTION, Repair.CHECK_APP]
+
+
+class SpotInterruptionSerializer(serializers.Serializer):
+    """The instance metadata's notice (AWS `spot/instance-action`), as the node agent read it."""
+
+    action = serializers.ChoiceField(choices=["terminate", "stop", "hibernate"])
+    time = serializers.DateTimeField()
 
 
 class HealthReportSerializer(serializers.Serializer):
@@ -36,10 +44,14 @@ class HealthReportSerializer(serializers.Serializer):
     driver_version = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
     kernel_log = serializers.CharField(max_length=500, required=False, allow_blank=True)
     hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    spot_interruption = SpotInterruptionSerializer(required=False)
 
     def to_report(self) -> dict:
         data = dict(self.validated_data)
         data["reported_at"] = data["reported_at"].isoformat()
+        if "spot_interruption" in data:
+            notice = dict(data["spot_interruption"])
+            data["spot_interruption"] = {**notice, "time": notice["time"].isoformat()}
         return data
 
 
@@ -84,7 +96,10 @@ class NodeHealthView(APIView):
             raise Conflict(f"node is {node.state}")
         serializer = HealthReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        node = node_health_record(node=node, report=serializer.to_report())
+        report = serializer.to_report()
+        node = node_health_record(node=node, report=report)
+        if "spot_interruption" in report:
+            node_interruption_reported(node, report["spot_interruption"])
         return Response(HealthAnswerSerializer(node).data)
 
 

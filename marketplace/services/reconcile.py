@@ -15,9 +15,10 @@ from marketplace.flows import NODE_FLOW, RENTAL_FLOW, RENTAL_UNPLACED
 from marketplace.models import Node, NodeState, Partner, PartnerKind, PartnerStatus, Rental, RentalState
 from marketplace.scheduling import enqueue
 from marketplace.services.adapters import adapter_for, owned_by
+from marketplace.services.preemption import parse_instant, rental_preempt
 from marketplace.services.rentals import POLL_TASK, PROVISION_TASK, TERMINATE_TASK, rental_fail
 from marketplace.states import record_event, transition
-from providers.base import ProviderAdapter, ProviderError
+from providers.base import ENDED_NODE_STATES, ProviderAdapter, ProviderError
 
 log = logging.getLogger(__name__)
 S = RentalState
@@ -46,7 +47,7 @@ def reconcile_partner(partner: Partner, *, now=None) -> dict[str, int]:
     except ProviderError as exc:
         log.warning("reconcile %s: cannot list nodes: %s", partner.slug, exc.kind)
         return {"nodeless": _fail_nodeless(partner)}
-    remote = [n for n in remote if n.state not in ("terminated", "failed") and owned_by(partner, n)][:BATCH]
+    remote = [n for n in remote if n.state not in ENDED_NODE_STATES and owned_by(partner, n)][:BATCH]
     refs = {n.ref for n in remote}
     known = {n.provider_ref: n for n in Node.objects.filter(partner=partner, provider_ref__in=refs)
              .select_related("rental")}
@@ -82,17 +83,26 @@ def _terminate_remote(adapter: ProviderAdapter, partner: Partner, ref: str, node
 
 
 def _fail_vanished(adapter: ProviderAdapter, partner: Partner, live_refs: set[str]) -> int:
-    """A running rental whose node the partner no longer runs has lost its node."""
+    """A running rental whose node the partner no longer runs has lost its node; a spot node taken back
+    (the partner says `preempted`, or it is gone and nobody stopped it) ends its rental `preempted` instead."""
     vanished = 0
     gone = (Node.objects.filter(partner=partner, state=NodeState.RUNNING, rental__state=S.RUNNING)
             .exclude(provider_ref__in=live_refs).select_related("rental")[:BATCH])
     for node in gone:
+        info = None
         try:
-            if adapter.describe(node.provider_ref).state in ("running", "pending"):
+            info = adapter.describe(node.provider_ref)
+            if info.state in ("running", "pending"):
                 continue
         except ProviderError as exc:
             if exc.kind != "not_found":
                 continue
+        if node.rental.spot and (info is None or info.state in ("preempted", "terminated")):
+            vanished += rental_preempt(node.rental, node=node, at=parse_instant(info.ended_at if info else None),
+                                       actor="reconciliation",
+                                       reason=f"spot node {node.provider_ref} taken back by {partner.slug} "
+                                              f"(found by reconciliation)")
+            continue
         reason = f"node {node.provider_ref} vanished at {partner.slug}"
         transition(node, NodeState.FAILED, reason=reason, actor="reconciliation", terminated_at=timezone.now())
         vanished += rental_fail(node.rental, reason, actor="reconciliation")

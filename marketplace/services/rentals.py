@@ -23,12 +23,12 @@ from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, R
 from marketplace.money import price_decimal
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
-from marketplace.spot import on_demand_price, spot_first
 from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.capacity import offer_claim, rental_release_capacity
 from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.metering import budget_check
 from marketplace.services.node_health import node_token_issue
+from marketplace.spot import on_demand_price, spot_first
 from marketplace.states import record_event, transition
 from providers.base import ENDED_NODE_STATES, NO_CAPACITY, ProviderError, ProvisionSpec
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from marketplace.services import reconcile, rentals
+from marketplace.services import preemption, reconcile, rentals
 from marketplace.services.budgets import budget_enforce
 
 
@@ -37,3 +37,8 @@ def budget_enforce_task() -> None:
 @shared_task(ignore_result=True)
 def reconcile_task() -> None:
     reconcile.reconcile_all()
+
+
+@shared_task(ignore_result=True)
+def spot_watch_task() -> None:
+    preemption.spot_rentals_watch()

@@ -16,7 +16,8 @@ from .collector import Collector
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
 from .nvml import NvmlSession, open_nvml
-from .options import BROKER_URL, INTERVAL, NODE_ID, NODE_TOKEN, STATE_FILE
+from .options import BROKER_URL, INTERVAL, NODE_ID, NODE_TOKEN, SPOT_METADATA_URL, STATE_FILE
+from .spot import SpotWatch, wait_watching
 from .state import default_state_path, read_boot_id
 
 log = logging.getLogger("nim_launcher.agent")
@@ -27,7 +28,7 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     """Options win over their environment variables (`options.py` names both)."""
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="python -m nim_launcher.agent", description=__doc__)
-    for setting in (BROKER_URL, NODE_TOKEN, NODE_ID):
+    for setting in (BROKER_URL, NODE_TOKEN, NODE_ID, SPOT_METADATA_URL):
         parser.add_argument(setting.option, dest=setting.dest, default=env.get(setting.env, ""),
                             help=f"{setting.help} (env {setting.env})")
     parser.add_argument(INTERVAL.option, dest=INTERVAL.dest, type=float,
@@ -84,11 +85,12 @@ def emit(args: argparse.Namespace, report: dict) -> None:
 def run_forever(args: argparse.Namespace, collector: Collector) -> int:
     """Read, heartbeat, then wait for Xid events (or sleep) until the next interval."""
     events: list = []
+    watch = SpotWatch(args.spot_metadata_url) if args.spot_metadata_url else None
     while True:
         started = time.monotonic()
-        emit(args, collector.collect(events))
+        emit(args, {**collector.collect(events), **(watch.report_fields() if watch else {})})
         remaining = max(0.0, args.interval - (time.monotonic() - started))
-        events = wait_for_xids(collector.session, remaining)
+        events = wait_watching(lambda s: wait_for_xids(collector.session, s), remaining, watch)
 
 
 def wait_for_xids(session: NvmlSession | None, seconds: float) -> list:

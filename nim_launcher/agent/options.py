@@ -27,6 +27,8 @@ NODE_TOKEN = Setting("--node-token", "GPUB_NODE_TOKEN",
                      "this node's token; give it in the environment, which keeps it off the process list")
 STATE_FILE = Setting("--state-file", "GPUB_AGENT_STATE_FILE", "where Xid/reboot history is kept")
 INTERVAL = Setting("--interval", "GPUB_AGENT_INTERVAL", "seconds between readings")
+SPOT_METADATA_URL = Setting("--spot-metadata-url", "GPUB_SPOT_METADATA_URL",
+                            "instance metadata base URL polled for a spot interruption notice; empty = off")
 
 
 def env_file_text(values: Mapping[Setting, object]) -> str:

@@ -90,10 +90,11 @@ def agent_exec_start() -> list[str]:
 
 
 def agent_env(ctx: NodeContext, *, redacted: bool = False) -> str:
-    return options.env_file_text({
-        options.BROKER_URL: ctx.broker_url, options.NODE_ID: ctx.node_id,
-        options.NODE_TOKEN: REDACTED if redacted else ctx.node_token,
-    })
+    values = {options.BROKER_URL: ctx.broker_url, options.NODE_ID: ctx.node_id,
+              options.NODE_TOKEN: REDACTED if redacted else ctx.node_token}
+    if ctx.spot_metadata_url:
+        values[options.SPOT_METADATA_URL] = ctx.spot_metadata_url
+    return options.env_file_text(values)
 
 
 def _agent_files(ctx: NodeContext) -> list[PlanFile]:

@@ -22,3 +22,4 @@ class NodeContext:
     broker_url: str
     agent: AgentDownload | None = None
     cache_dir: str = "/opt/nim/cache"
+    spot_metadata_url: str = ""  # a spot node on a partner whose metadata announces interruptions (AWS)

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import requests
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.errors import Conflict
@@ -150,6 +151,10 @@ def deployment_reconcile(deployment_id: int) -> bool:
         return _tear_down(deployment, live)
     _replace_unhealthy(live)
     live = [r for r in live if r.state != R.TERMINATING]
+    # A replica whose spot node has a preemption notice keeps serving but no longer counts: its replacement
+    # starts now, and it is retired once enough others are ready (or the partner takes it first).
+    leaving = [r for r in live if r.rental.preempt_at is not None]
+    live = [r for r in live if r.rental.preempt_at is None]
     for _ in range(deployment.replicas_desired - len(live)):
         replica = _add_replica(deployment)
         if replica is None:
@@ -157,7 +162,11 @@ def deployment_reconcile(deployment_id: int) -> bool:
         live.append(replica)
     for replica in live[deployment.replicas_desired:]:
         _retire(replica, "scaled in")
-    return _settle_state(deployment, live[:deployment.replicas_desired])
+    live = live[:deployment.replicas_desired]
+    if sum(1 for r in live if r.state == R.READY) >= deployment.replicas_desired:
+        for replica in leaving:
+            _retire(replica, "replaced ahead of its spot preemption")
+    return _settle_state(deployment, live + [r for r in leaving if r.state == R.READY])
 
 
 def _follow_rental(replica: Replica) -> None:
@@ -167,6 +176,9 @@ def _follow_rental(replica: Replica) -> None:
         retired = replica.state == R.TERMINATING and replica.reason  # keep why it was retired
         reason = replica.reason if retired else rental.failure_reason or f"rental {rental.state}"
         _replica_move(replica, R.FAILED if rental.state == RentalState.FAILED else R.TERMINATED, reason)
+        if rental.state == RentalState.PREEMPTED and not retired:
+            record_event(replica.deployment, f"replica {replica.pk} preempted ({reason}); replacing it under the "
+                                             f"same request and policy")
         return
     if rental.state != RentalState.RUNNING or replica.state not in (R.PROVISIONING, R.STARTING):
         return
@@ -218,9 +230,18 @@ def _retire(replica: Replica, reason: str) -> None:
     record_event(replica.deployment, reason)
 
 
+def _unreplaced_spot_loss(deployment: Deployment) -> int | None:
+    """The oldest replica rental preempted (or noticed) that no replacement recovers yet."""
+    return (Replica.objects.filter(deployment=deployment, rental__replaced_by__isnull=True, rental__spot=True)
+            .filter(Q(rental__state=RentalState.PREEMPTED) | Q(rental__preempt_at__isnull=False))
+            .order_by("rental_id").values_list("rental_id", flat=True).first())
+
+
 def _add_replica(deployment: Deployment) -> Replica | None:
     request = PlacementRequest.from_dict(deployment.request)
-    body = {**deployment.request, "max_hours": str(deployment.max_hours), "deployment": deployment.pk}
+    replaces = _unreplaced_spot_loss(deployment)
+    body = {**deployment.request, "max_hours": str(deployment.max_hours), "deployment": deployment.pk,
+            "replaces": replaces}
     try:
         with transaction.atomic():
             # The row lock orders this against deletion: a deployment deleted meanwhile gets no new rental.
@@ -228,7 +249,8 @@ def _add_replica(deployment: Deployment) -> Replica | None:
                     state__in=(D.TERMINATING, D.TERMINATED, D.FAILED)).exists():
                 return None
             rental, _ = rental_create(workspace=deployment.workspace, user=None, body_hash=request_hash(body),
-                                      data=RentalInput(request=request, max_hours=deployment.max_hours))
+                                      data=RentalInput(request=request, max_hours=deployment.max_hours,
+                                                       replaces_id=replaces))
             replica = Replica.objects.create(deployment=deployment, rental=rental)
     except NoPlacement as exc:
         reason = "no placement satisfies the deployment's policy: " + ", ".join(
@@ -239,7 +261,8 @@ def _add_replica(deployment: Deployment) -> Replica | None:
         record_event(deployment, f"cannot add a replica: {exc}")
         log.info("deployment %s: cannot add replica: %s", deployment.pk, exc)
         return None
-    record_event(deployment, f"replica {replica.pk} requested (rental {rental.pk})")
+    recovers = f", recovering preempted rental {replaces}" if replaces else ""
+    record_event(deployment, f"replica {replica.pk} requested (rental {rental.pk}{recovers})")
     return replica
 
 

@@ -6,7 +6,7 @@ import sys
 from django.conf import settings
 
 from marketplace.hooks import LaunchPlan
-from marketplace.models import Node, NodeLaunch, Rental
+from marketplace.models import Node, NodeLaunch, PartnerKind, Rental
 from marketplace.secrets import decrypt_text
 from nim_launcher.models import Replica
 from nim_launcher.plans.cloud_init import render_cloud_init
@@ -43,11 +43,16 @@ def launch_plan_for(rental: Rental, node: Node, node_token: str) -> LaunchPlan |
                                              f"{node.partner.node_launch!r}, which the broker cannot render")
     artifact = current_agent()
     ctx = NodeContext(node_id=node.pk, node_token=node_token, broker_url=settings.PUBLIC_BASE_URL,
-                      agent=AgentDownload(url=agent_url(artifact), sha256=artifact.sha256))
+                      agent=AgentDownload(url=agent_url(artifact), sha256=artifact.sha256),
+                      spot_metadata_url=AWS_METADATA_URL if rental.spot and node.partner.kind == PartnerKind.AWS else "")
     profile = profile_for_request(deployment.model, deployment.request)
     ngc_key = decrypt_text(deployment.workspace.ngc_api_key_encrypted)
     return LaunchPlan(render_cloud_init(model, profile, ctx, ngc_api_key=ngc_key),
                       render_cloud_init(model, profile, ctx, ngc_api_key=ngc_key, redacted=True))
+
+
+# EC2's instance metadata service: where a spot node's two-minute interruption notice appears.
+AWS_METADATA_URL = "http://169.254.169.254"
 
 
 def served_ports(rental: Rental) -> list[int]:
