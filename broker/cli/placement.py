@@ -80,6 +80,8 @@ def add_shape_options(parser: argparse.ArgumentParser, *, nodes: bool = True) ->
                            help="number of nodes; more than 1 is a gang from one partner region (default 1)")
         group.add_argument("--interconnect", choices=INTERCONNECTS, help="minimum interconnect: pcie < nvlink < infiniband")
         group.add_argument("--spot", action="store_true", help="spot capacity (cheaper, can be reclaimed)")
+        group.add_argument("--spot-fallback", action="store_true",
+                           help="with --spot: on-demand capacity when no spot placement is left")
     group.add_argument("--max-price", type=positive_float, metavar="USD", help="price cap per GPU-hour in USD")
     group.add_argument("--allow-suspect-prices", action="store_true",
                        help="let offers whose price is marked suspect or stale win (off by default)")
@@ -118,4 +120,6 @@ def placement_request(args: argparse.Namespace) -> dict[str, Any]:
         request["near"] = args.near
     if args.allow_suspect_prices:
         request["allow_suspect_prices"] = True
+    if args.spot_fallback:
+        request["spot_fallback"] = True
     return request

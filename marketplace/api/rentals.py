@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from marketplace.errors import Conflict
 from marketplace.models import HealthState, NodeState, Rental, RentalState
 from marketplace.placement import parse_rental_request
-from marketplace.services.metering import rental_cost, usage_rows, usage_summary
+from marketplace.services.metering import preemption_counts, rental_cost, usage_rows, usage_summary
 from marketplace.services.rentals import RentalInput, rental_create, rental_terminate, request_hash
 
 from .access import CanWriteInWorkspace, request_workspace
@@ -75,6 +75,12 @@ class RentalSerializer(serializers.Serializer):
     nodes_count = serializers.IntegerField()
     max_hours = serializers.FloatField()
     locked_price_per_hour = serializers.FloatField(allow_null=True)
+    spot = serializers.BooleanField(help_text="launched as spot: the locked price is the spot price")
+    on_demand_price_per_hour = serializers.FloatField(allow_null=True,
+                                                      help_text="the same offer on demand, for all nodes")
+    preempt_at = serializers.DateTimeField(allow_null=True, help_text="the partner's announced preemption time")
+    replaces = serializers.IntegerField(source="replaces_id", allow_null=True,
+                                        help_text="the preempted rental this one recovers")
     cost_so_far = serializers.SerializerMethodField()
     failure_reason = BlankAsNull()
     created_at = serializers.DateTimeField()
@@ -196,6 +202,13 @@ class UsageRowSerializer(serializers.Serializer):
     partner = serializers.CharField()
     hours = serializers.FloatField()
     cost = serializers.FloatField()
+    spot = serializers.BooleanField()
+    spot_savings = serializers.FloatField(help_text="the same hours at the same offer's on-demand price, minus cost")
+
+
+class PreemptionsSerializer(serializers.Serializer):
+    preemptions = serializers.IntegerField(help_text="spot nodes taken back by their partner in the period")
+    recovered = serializers.IntegerField(help_text="of those, replaced by their owner on a running node")
 
 
 class UsageSerializer(serializers.Serializer):
@@ -207,6 +220,8 @@ class UsageSerializer(serializers.Serializer):
     per_day = serializers.DictField(child=serializers.FloatField())
     per_rental = serializers.DictField(child=serializers.FloatField())
     per_deployment = serializers.DictField(child=serializers.FloatField())
+    spot_savings = serializers.FloatField(help_text="what spot saved against the on-demand price of the same offers")
+    preemptions = PreemptionsSerializer()
     rows = UsageRowSerializer(many=True)
 
 
@@ -224,14 +239,16 @@ class UsageView(APIView):
                                                  (200, "text/csv"): OpenApiTypes.STR, 400: ErrorsSerializer})
     def get(self, request):
         since, until = _period(request)
-        rows = usage_rows(request_workspace(request), since=since, until=until)
+        workspace = request_workspace(request)
+        rows = usage_rows(workspace, since=since, until=until)
         if request.query_params.get("format") == "csv":
             return _csv(rows)
         summary = usage_summary(rows)
         return Response(UsageSerializer({
             "since": since, "until": until, "total": summary["total"], "per_day": summary["per_day"],
             "per_rental": {str(rid): cost for rid, cost in summary["per_rental"].items()},
-            "per_deployment": summary["per_deployment"], "rows": rows}).data)
+            "per_deployment": summary["per_deployment"], "spot_savings": summary["spot_savings"],
+            "preemptions": preemption_counts(workspace, since=since, until=until), "rows": rows}).data)
 
 
 def _period(request) -> tuple[datetime, datetime]:
@@ -260,9 +277,10 @@ def _period(request) -> tuple[datetime, datetime]:
 def _csv(rows) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["day", "rental_id", "deployment", "partner", "hours", "cost_usd"])
+    writer.writerow(["day", "rental_id", "deployment", "partner", "hours", "cost_usd", "spot", "spot_savings_usd"])
     for r in rows:
-        writer.writerow([r.day.isoformat(), r.rental_id, r.deployment, r.partner, f"{r.hours}", f"{r.cost}"])
+        writer.writerow([r.day.isoformat(), r.rental_id, r.deployment, r.partner, f"{r.hours}", f"{r.cost}",
+                         "yes" if r.spot else "no", f"{r.spot_savings}"])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="usage.csv"'
     return response

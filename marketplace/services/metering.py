@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from marketplace.errors import OverBudget
 from marketplace.hooks import rental_owners
-from marketplace.models import Rental, Workspace
+from marketplace.models import Rental, RentalState, Workspace
 
 CENT = Decimal("0.0001")
 
@@ -24,15 +24,19 @@ def _hours(start: datetime, end: datetime) -> Decimal:
 
 
 def rental_cost(rental: Rental, *, now: datetime | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> Decimal:
-    """Cost of the rental's running time, optionally clipped to [since, until)."""
-    if rental.running_since is None or rental.locked_price_per_hour is None:
+                until: datetime | None = None, price: Decimal | None = None) -> Decimal:
+    """Cost of the rental's running time at its locked price (or `price`), optionally clipped to [since, until).
+
+    Running time ends at `ended_at`: a preempted rental's is its preemption second, so nothing after it is billed.
+    """
+    price = rental.locked_price_per_hour if price is None else price
+    if rental.running_since is None or price is None:
         return Decimal(0)
     start = max(rental.running_since, since) if since else rental.running_since
     end = rental.ended_at or now or timezone.now()
     if until:
         end = min(end, until)
-    return (rental.locked_price_per_hour * _hours(start, end)).quantize(CENT) if end > start else Decimal(0)
+    return (price * _hours(start, end)).quantize(CENT) if end > start else Decimal(0)
 
 
 def month_start(now: datetime) -> datetime:
@@ -70,6 +74,8 @@ class UsageRow:
     partner: str
     hours: Decimal
     cost: Decimal
+    spot: bool = False
+    spot_savings: Decimal = Decimal(0)  # the same hours at the same offer's on-demand price, minus the cost
 
 
 def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> list[UsageRow]:
@@ -87,9 +93,28 @@ def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> lis
             start = max(day_start, rental.running_since, since)
             end = min(day_end, rental.ended_at or until, until)
             rows.append(UsageRow(day_start.date(), rental.pk, deployment,
-                                 rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost))
+                                 rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost,
+                                 rental.spot, _savings(rental, cost, since=max(day_start, since),
+                                                       until=min(day_end, until))))
             day_start = day_end
     return sorted(rows, key=lambda r: (r.day, r.rental_id))
+
+
+def _savings(rental: Rental, cost: Decimal, *, since: datetime, until: datetime) -> Decimal:
+    if not rental.spot or rental.on_demand_price_per_hour is None:
+        return Decimal(0)
+    on_demand = rental_cost(rental, now=until, since=since, until=until, price=rental.on_demand_price_per_hour)
+    return max(on_demand - cost, Decimal(0))
+
+
+def preemption_counts(workspace: Workspace, *, since: datetime, until: datetime) -> dict[str, int]:
+    """Spot preemptions in [since, until) (a rental taken back, or announced and replaced ahead of it), and how
+    many were recovered: a replacement placed by the owner (`replaces`) reached running."""
+    lost = (Rental.objects.filter(workspace=workspace, spot=True)
+            .filter(Q(state=RentalState.PREEMPTED) | Q(preempt_at__isnull=False))
+            .filter(ended_at__gte=since, ended_at__lt=until))
+    recovered = lost.filter(replaced_by__running_since__isnull=False).distinct().count()
+    return {"preemptions": lost.count(), "recovered": recovered}
 
 
 def usage_summary(rows: list[UsageRow]) -> dict:
@@ -100,4 +125,5 @@ def usage_summary(rows: list[UsageRow]) -> dict:
         if row.deployment:
             per_deployment[row.deployment] += row.cost
     return {"total": sum(per_day.values(), Decimal(0)), "per_day": dict(per_day),
-            "per_rental": dict(per_rental), "per_deployment": dict(per_deployment)}
+            "per_rental": dict(per_rental), "per_deployment": dict(per_deployment),
+            "spot_savings": sum((row.spot_savings for row in rows), Decimal(0))}

@@ -102,7 +102,7 @@ def gpu_choices(any_label: str = "Any GPU") -> list[tuple[str, str]]:
 class PlacementForm(PolicyForm):
     """What to rent: node shape and price, plus the policy."""
 
-    field_order = ["gpu", "gpus_per_node", "nodes", "interconnect", "spot", "max_price_per_gpu_hour"]
+    field_order = ["gpu", "gpus_per_node", "nodes", "interconnect", "spot", "spot_fallback", "max_price_per_gpu_hour"]
 
     gpu = forms.ChoiceField(label="GPU", required=False)
     gpus_per_node = _text("GPUs per node", numeric="1", placeholder="1")
@@ -112,6 +112,8 @@ class PlacementForm(PolicyForm):
         label="Interconnect at least", required=False,
         choices=[("", "Any interconnect"), *((c.value, c.value) for c in Interconnect)])
     spot = forms.BooleanField(label="Spot (interruptible, cheaper)", required=False)
+    spot_fallback = forms.BooleanField(label="Fall back to on-demand", required=False,
+                                       help_text="With spot: take an on-demand node when no spot node is left.")
     max_price_per_gpu_hour = _text("Max price per GPU-hour (USD)", numeric="0.01", placeholder="e.g. 3.50")
 
     def __init__(self, *args, **kwargs):
@@ -122,6 +124,8 @@ class PlacementForm(PolicyForm):
         """The request in the JSON shape of DESIGN §2; empty inputs are left out so defaults apply."""
         data = self.cleaned_data
         body = {"gpu": data["gpu"] or None, "spot": data["spot"], "policy": self.policy_body()}
+        if data["spot_fallback"]:
+            body["spot_fallback"] = True
         for name in ("gpus_per_node", "nodes", "max_price_per_gpu_hour"):
             if data[name].strip():
                 body[name] = data[name].strip()

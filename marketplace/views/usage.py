@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from marketplace.charts import BarGroup, bar_chart
-from marketplace.services.metering import UsageRow, month_spend, usage_rows, usage_summary
+from marketplace.services.metering import UsageRow, month_spend, preemption_counts, usage_rows, usage_summary
 
 from .access import workspace_required
 
@@ -55,7 +55,8 @@ def usage(request: HttpRequest) -> HttpResponse:
     consumers = cost_by_consumer(rows)
     return render(request, "marketplace/usage.html", {
         "days": days, "periods": PERIODS, "since": since, "until": now, "total": summary["total"],
-        "per_day": per_day, "consumers": consumers, "rows": rows,
+        "per_day": per_day, "consumers": consumers, "rows": rows, "spot_savings": summary["spot_savings"],
+        "preemptions": preemption_counts(workspace, since=since, until=now),
         "day_chart": _bars(per_day, f"Cost per day, last {days} days"),
         "consumer_chart": _bars(consumers[:TOP_CONSUMERS], "Cost per deployment and rental"),
         "csv_url": f"{reverse('usage')}?{urlencode({'format': 'csv', 'since': since.date().isoformat()})}",

@@ -43,6 +43,9 @@ class DeploymentRequestSerializer(serializers.Serializer):
     policy = PolicyField(required=False)
     gpu = serializers.CharField(required=False, allow_null=True, max_length=64)
     spot = serializers.BooleanField(required=False, default=False)
+    spot_fallback = serializers.BooleanField(
+        required=False, default=False,
+        help_text="with spot: a replacement may run on demand (billed at that price) when no spot placement is left")
     max_price_per_gpu_hour = serializers.FloatField(required=False, allow_null=True, min_value=0)
     max_hours = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"),
                                          max_value=Decimal(744), default=Decimal(24), coerce_to_string=False)
@@ -57,6 +60,12 @@ class DeploymentRequestSerializer(serializers.Serializer):
             return None if value is None else canonical_gpu(value)
         except BadValue as exc:
             raise serializers.ValidationError(exc.errors) from None
+
+    def validate(self, attrs):
+        if attrs.get("spot_fallback") and not attrs.get("spot"):
+            raise serializers.ValidationError(
+                {"spot_fallback": ['only applies with "spot": true (on-demand after spot capacity runs out)']})
+        return attrs
 
 
 class ReplicaCountsSerializer(serializers.Serializer):
@@ -155,4 +164,10 @@ def deployment_input(data: dict) -> DeploymentInput:
     return DeploymentInput(
         name=data["name"], model=data["model"], replicas_min=replicas["min"], replicas_max=replicas["max"],
         policy=data.get("policy") or {}, gpu=data.get("gpu"), max_hours=data["max_hours"],
-        request_extras={"spot": data["spot"], "max_price_per_gpu_hour": data.get("max_price_per_gpu_hour")})
+        request_extras=request_extras(data))
+
+
+def request_extras(data: dict) -> dict:
+    """The placement request fields a deployment body carries besides its GPU and policy."""
+    return {"spot": data["spot"], "spot_fallback": data.get("spot_fallback", False),
+            "max_price_per_gpu_hour": data.get("max_price_per_gpu_hour")}

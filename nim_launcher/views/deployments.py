@@ -17,7 +17,7 @@ from marketplace.services.rentals import NoPlacement
 from marketplace.views.access import is_htmx, workspace_required
 from marketplace.views.placement_form import PolicyForm, gpu_choices
 from marketplace.views.rent import explained_rules
-from nim_launcher.api.deployments import DeploymentRequestSerializer
+from nim_launcher.api.deployments import DeploymentRequestSerializer, request_extras
 from nim_launcher.flows import DEPLOYMENT_ENDING, DEPLOYMENT_FLOW, DEPLOYMENT_SETTLING, REPLICA_FLOW
 from nim_launcher.gateway.stats import deployment_stats
 from nim_launcher.models import Deployment
@@ -36,7 +36,8 @@ def _count(label: str, initial: int) -> forms.CharField:
 
 
 class DeploymentForm(PolicyForm):
-    field_order = ["model", "name", "replicas_min", "replicas_max", "gpu", "spot", "max_price_per_gpu_hour",
+    field_order = ["model", "name", "replicas_min", "replicas_max", "gpu", "spot", "spot_fallback",
+                   "max_price_per_gpu_hour",
                    "max_hours"]
 
     model = forms.ChoiceField(label="Model", initial=TINY_CHAT_MODEL,
@@ -48,6 +49,9 @@ class DeploymentForm(PolicyForm):
     gpu = forms.ChoiceField(label="GPU", required=False,
                             help_text="Leave on “cheapest that fits” to let the broker pick the GPU and profile.")
     spot = forms.BooleanField(label="Spot nodes (interruptible, cheaper)", required=False)
+    spot_fallback = forms.BooleanField(
+        label="Fall back to on-demand", required=False,
+        help_text="When no spot node is left under the policy, replace a preempted replica on demand (billed at that price).")
     max_price_per_gpu_hour = forms.CharField(label="Max price per GPU-hour (USD)", required=False,
                                              widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}))
     max_hours = forms.CharField(label="Max hours per replica", initial="24", widget=forms.NumberInput(
@@ -63,6 +67,8 @@ class DeploymentForm(PolicyForm):
         body = {"name": data["name"].strip(), "model": data["model"], "policy": self.policy_body(),
                 "replicas": {"min": data["replicas_min"].strip(), "max": data["replicas_max"].strip()},
                 "gpu": data["gpu"] or None, "spot": data["spot"], "max_hours": data["max_hours"].strip()}
+        if data["spot_fallback"]:
+            body["spot_fallback"] = True
         if data["max_price_per_gpu_hour"].strip():
             body["max_price_per_gpu_hour"] = data["max_price_per_gpu_hour"].strip()
         return body
@@ -81,7 +87,7 @@ def deployment_input(form: DeploymentForm) -> DeploymentInput | None:
     return DeploymentInput(
         name=data["name"], model=data["model"], replicas_min=replicas["min"], replicas_max=replicas["max"],
         policy=dict(data.get("policy") or {}), gpu=data.get("gpu"), max_hours=data["max_hours"],
-        request_extras={"spot": data["spot"], "max_price_per_gpu_hour": data.get("max_price_per_gpu_hour")})
+        request_extras=request_extras(data))
 
 
 def _deployment_or_404(request: HttpRequest, deployment_id: int) -> Deployment:

@@ -35,6 +35,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     deploy.add_argument("--gpu", help="GPU model for the replicas, e.g. H100 (default: the broker's choice)")
     deploy.add_argument("--max-price", type=positive_float, metavar="USD", help="price cap per GPU-hour in USD")
     deploy.add_argument("--spot", action="store_true", help="run replicas on spot capacity")
+    deploy.add_argument("--spot-fallback", action="store_true",
+                        help="with --spot: replace a preempted replica on demand when no spot node is left")
     deploy.add_argument("--max-hours", type=positive_float, metavar="H",
                         help="lease limit of each replica's rental in hours (default: the broker's, 24)")
     add_policy_options(deploy)
@@ -69,6 +71,8 @@ def deployment_body(args: argparse.Namespace) -> dict[str, Any]:
         body["max_price_per_gpu_hour"] = args.max_price
     if args.spot:
         body["spot"] = True
+    if args.spot_fallback:
+        body["spot_fallback"] = True
     if args.max_hours is not None:
         body["max_hours"] = args.max_hours
     return body
