@@ -7,8 +7,10 @@ simulator booting each node's cloud-init plan (the agent heartbeats, the NIM run
 address) with `--preemption-rate 1`, a temporary SQLite database; this process does the worker's and beat's
 jobs (rentals and the deployments' control loop every 0.2 s, the spot watch every `SPOT_WATCH_S`). One client
 calls the gateway in a loop. Prints JSON per notice setting: preemptions, how many were recovered,
-detection time (preemption → rental `preempted` or noticed), recovery time (preemption → the replacement
-replica ready), and the error window (seconds during which gateway calls failed) with the failed calls.
+detection time (preemption second → the broker knew: rental `preempted`, or the notice, negative when ahead),
+recovery time (preemption second → the replacement replica ready; negative: ready before the node went), and
+the error window (seconds during which gateway calls failed, from the first served call on) with the failed
+calls. A replica replaced ahead of its notice is retired before the partner takes it (not `preempted_by_partner`).
 """
 
 import argparse
@@ -145,12 +147,9 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
     load.start()
     started = time.monotonic()
     limit = args.cycles * (args.preemption_after_s + 30) + 60
-    while time.monotonic() - started < limit:
-        preempted = [n for slug in PARTNERS for n in sim.store.list_nodes(slug, include_terminated=True)
-                     if n["preempted_at"]]
-        if len(preempted) >= 2 * args.cycles and not _recovering(deployment.pk):
-            break
+    while time.monotonic() - started < limit and _recovered(deployment.pk) < 2 * args.cycles:
         time.sleep(0.5)
+    time.sleep(1.0)  # calls after the last recovery
     stop.set()
     loop.join()
     load.stop.set()
@@ -160,36 +159,47 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
     for rental in Rental.objects.filter(replica__deployment=deployment).exclude(replaces=None):
         lost = rental.replaces
         node = lost.nodes.exclude(provider_ref="").first()
-        preempted_at = nodes.get(node.provider_ref, {}).get("preempted_at") if node else None
+        # The preemption's second: when the partner took the node, or (replaced ahead of it) when it would have.
+        taken_at = nodes.get(node.provider_ref, {}).get("preempted_at") if node else None
+        ends_at = taken_at or (lost.preempt_at.timestamp() if lost.preempt_at else None)
         ready_at = Replica.objects.get(rental=rental).ready_at
-        if preempted_at is None or ready_at is None:
+        if ends_at is None or ready_at is None:
             continue
         recovered += 1
         known = lost.events.filter(reason__startswith="preemption notice").values_list("at", flat=True).first() \
             or lost.events.filter(to_state="preempted").values_list("at", flat=True).first()
         if known:
-            detection.append(known.timestamp() - preempted_at)
-        recovery.append(ready_at.timestamp() - preempted_at)
-    windows = error_windows(load.calls)
+            detection.append(known.timestamp() - ends_at)
+        recovery.append(ready_at.timestamp() - ends_at)
+    serving = _from_first_success(load.calls)
+    windows = error_windows(serving)
     sim.stop()
     _stop_runtimes(tmp / f"nodes-{notice_s}")
     return {
         "preemption_notice_s": notice_s,
-        "preemptions": sum(1 for n in nodes.values() if n["preempted_at"]),
+        "preempted_by_partner": sum(1 for n in nodes.values() if n["preempted_at"]),
         "recovered": recovered,
         "detection_s": _stats(detection),
         "recovery_s": _stats(recovery),
         "seconds": round(time.time() - started_at, 1),
-        "calls": len(load.calls), "failed_calls": sum(1 for _, ok in load.calls if not ok),
+        "calls": len(serving), "failed_calls": sum(1 for _, ok in serving if not ok),
         "error_window_s": {"total": round(sum(windows), 2), "longest": round(max(windows), 2) if windows else 0.0,
                            "windows": len(windows)},
     }
 
 
-def _recovering(deployment_id: int) -> bool:
+def _from_first_success(calls: list[tuple[float, bool]]) -> list[tuple[float, bool]]:
+    """The calls once the deployment first served (the initial boot is not an error window)."""
+    first = next((i for i, (_, ok) in enumerate(calls) if ok), len(calls))
+    return calls[first:]
+
+
+def _recovered(deployment_id: int) -> int:
+    """Replicas that replace a preempted one and were ready (serving) at some point."""
     from nim_launcher.models import Replica
 
-    return Replica.objects.filter(deployment_id=deployment_id, state="ready").count() < 2
+    return Replica.objects.filter(deployment_id=deployment_id, rental__replaces__isnull=False,
+                                  ready_at__isnull=False).count()
 
 
 def _stop_runtimes(runtime_dir: Path) -> None:

@@ -185,7 +185,7 @@ def terminate_command(ctx: Context) -> int:
     subject = f"rental {rental_id}"
     if ctx.args.wait:
         result = wait_resource(ctx, rental, path=f"{RENTALS}/{rental_id}", subject=subject,
-                               stop_states={"terminated", "failed"})
+                               stop_states={"terminated", "failed", "preempted"})
         rental = result.resource
         if result.timed_out:
             raise WaitTimeout(f"timed out: {subject} is still {rental.get('state')}; "
