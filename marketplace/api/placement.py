@@ -50,6 +50,9 @@ class PlacementRequestSerializer(serializers.Serializer):
                                      help_text="More than one is a gang: all nodes from one partner region.")
     interconnect = serializers.ChoiceField(choices=Interconnect.choices, required=False, allow_null=True)
     spot = serializers.BooleanField(required=False, default=False)
+    spot_fallback = serializers.BooleanField(
+        required=False, default=False,
+        help_text="With spot: on-demand placements (billed at the on-demand price) once no spot placement is left.")
     max_price_per_gpu_hour = serializers.FloatField(required=False, allow_null=True, min_value=0)
     policy = PolicySerializer(required=False)
     near = NearSerializer(required=False, allow_null=True)
@@ -84,6 +87,7 @@ class StoredRequestSerializer(serializers.Serializer):
     nodes = serializers.IntegerField()
     interconnect = serializers.CharField(allow_null=True)
     spot = serializers.BooleanField()
+    spot_fallback = serializers.BooleanField(required=False, help_text="absent in requests stored before it existed")
     max_price_per_gpu_hour = serializers.FloatField(allow_null=True)
     policy = StoredPolicySerializer()
     near = NearSerializer(allow_null=True)

@@ -53,3 +53,19 @@ def test_nodes_page_shows_gpus_health_repair_and_history(owner, stranger, catalo
 
 def test_nodes_page_empty_state(viewer):
     assert "No live nodes" in viewer.client.get("/nodes/").content.decode()
+
+
+def test_usage_and_rental_pages_show_spot_savings_and_a_recovered_preemption(owner, catalogue):
+    from marketplace.models import Rental
+
+    lost = make_rental(owner.workspace, catalogue["h100_par_1x"], hours_running=2, price="1.00", ended=True)
+    Rental.objects.filter(pk=lost.pk).update(state="preempted", spot=True, on_demand_price_per_hour=Decimal("3.00"),
+                                             failure_reason="spot node i-1 preempted by nimbus")
+    recovery = make_rental(owner.workspace, catalogue["h100_par_1x"], hours_running=1, price="1.00")
+    Rental.objects.filter(pk=recovery.pk).update(spot=True, on_demand_price_per_hour=Decimal("3.00"), replaces=lost)
+    html = owner.client.get("/usage/").content.decode()
+    assert 'id="spot-savings" class="price">$6.00' in html  # (3.00 − 1.00) × (2 h + 1 h)
+    assert 'id="spot-preemptions">1, 1 recovered' in html
+    page = owner.client.get(f"/rentals/{recovery.pk}/").content.decode()
+    assert f"preempted rental {lost.pk}" in page and "spot" in page
+    assert "Preempted:" in owner.client.get(f"/rentals/{lost.pk}/").content.decode()
