@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 from marketplace import inputs
 from marketplace.errors import InvalidInput
 from marketplace.inputs import BadValue
-from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Placement, PlacementRequest, match
+from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Placement, PlacementRequest
 from marketplace.placement import parse_placement_request
 from marketplace.selectors.offer_index import get_offer_index
+from marketplace.spot import spot_first
 
 from .errors import ErrorsSerializer
 from .placement import PlacementRequestSerializer
@@ -90,5 +91,6 @@ class MatchView(APIView):
     @extend_schema(request=MatchRequestSerializer, responses={200: MatchAnswerSerializer, 400: ErrorsSerializer})
     def post(self, request):
         placement_request, limit = parse_match_request(request.data)
-        result = match(placement_request, get_offer_index(), limit=limit)
+        placements, explanation = spot_first(placement_request, get_offer_index(), limit=limit)
+        result = MatchResult(tuple(placements), explanation)  # with spot_fallback, on-demand ones follow the spot ones
         return Response(match_payload(result, with_distance=placement_request.near is not None))

@@ -156,3 +156,13 @@ def test_usage_shows_spot_savings_and_recovered_preemptions(owner, sim_catalog):
     assert usage["preemptions"] == {"preemptions": 1, "recovered": 1}
     csv = owner.client.get("/api/v1/usage", {"format": "csv"}).content.decode().splitlines()
     assert csv[0].endswith("cost_usd,spot,spot_savings_usd") and ",yes," in csv[1]
+
+
+def test_match_lists_on_demand_placements_after_the_spot_ones_only_with_spot_fallback(owner, sim_catalog):
+    body = {"gpu": "H100", "spot": True, "policy": {"jurisdictions": ["EU"]}, "limit": 3}
+    spot_only = owner.client.post("/api/v1/match", body, format="json").json()["placements"]
+    assert spot_only and all(p["spot"] for p in spot_only)
+    both = owner.client.post("/api/v1/match", {**body, "spot_fallback": True}, format="json").json()["placements"]
+    kinds = [p["spot"] for p in both]
+    assert kinds == sorted(kinds, reverse=True) and False in kinds  # spot first, then on demand
+    assert all(p["offer"]["jurisdiction"] == "EU" for p in both)
