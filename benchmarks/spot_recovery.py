@@ -1,6 +1,6 @@
 """Spot recovery: a 2-replica spot deployment, every spot node preempted N seconds after it runs, under load.
 
-    .venv/bin/python -m benchmarks.spot_recovery [--preemption-after-s 25] [--notice-s 0,15] [--cycles 2]
+    .venv/bin/python -m benchmarks.spot_recovery [--preemption-after-s 25] [--notice-s 0,15] [--cycles 2] [--single]
 
 Everything as in production except the worker: the web + gateway process (uvicorn, `broker.asgi`), the partner
 simulator booting each node's cloud-init plan (the agent heartbeats, the NIM runtime serves on the node's own
@@ -11,6 +11,7 @@ detection time (preemption second → the broker knew: rental `preempted`, or th
 recovery time (preemption second → the replacement replica ready; negative: ready before the node went), and
 the error window (seconds during which gateway calls failed, from the first served call on) with the failed
 calls. A replica replaced ahead of its notice is retired before the partner takes it (not `preempted_by_partner`).
+`--single` adds a run where one replica of the two is preempted (control call) while the other serves.
 """
 
 import argparse
@@ -121,7 +122,8 @@ def worker_loop(deployment_id: int, stop: threading.Event, watch_s: float) -> No
         time.sleep(0.2)
 
 
-def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
+def measure(notice_s: float, args, env: dict, tmp: Path, *, single: bool = False) -> dict:
+    """One run; `single`: no scheduled preemptions, one replica's node preempted by the control call instead."""
     from django.conf import settings
 
     from marketplace.models import Rental
@@ -131,12 +133,13 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
 
     catalog, workspace, user, token = env["_ctx"]
     started_at = time.time()
-    faults = Faults(delay_s=1.0, preemption_rate=1.0, preemption_after_s=args.preemption_after_s,
+    faults = Faults(delay_s=1.0, preemption_rate=0.0 if single else 1.0, preemption_after_s=args.preemption_after_s,
                     preemption_notice_s=notice_s)
+    label = "single" if single else f"notice-{int(notice_s)}"
     sim = SimulatorServer([o for o in catalog.offers if o.partner in PARTNERS], capacity=4, faults=faults,
-                          run_user_data=True, runtime_dir=tmp / f"nodes-{notice_s}").start()
+                          run_user_data=True, runtime_dir=tmp / f"nodes-{label}").start()
     wire(sim)
-    name = f"{BODY['name']}-{int(notice_s)}"
+    name = f"{BODY['name']}-{label}"
     deployment, _ = deployment_create(workspace=workspace, user=user, data=DeploymentInput(
         name=name, model=BODY["model"], replicas_min=2, replicas_max=2, policy=BODY["policy"],
         request_extras={"spot": True}, gpu=None, max_hours=BODY["max_hours"]))
@@ -147,7 +150,10 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
     load.start()
     started = time.monotonic()
     limit = args.cycles * (args.preemption_after_s + 30) + 60
-    while time.monotonic() - started < limit and _recovered(deployment.pk) < 2 * args.cycles:
+    if single:
+        _preempt_one_when_serving(sim, deployment.pk, started + limit)
+    target = 1 if single else 2 * args.cycles
+    while time.monotonic() - started < limit and _recovered(deployment.pk) < target:
         time.sleep(0.5)
     time.sleep(1.0)  # calls after the last recovery
     stop.set()
@@ -174,9 +180,11 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
     serving = _from_first_success(load.calls)
     windows = error_windows(serving)
     sim.stop()
-    _stop_runtimes(tmp / f"nodes-{notice_s}")
+    _stop_runtimes(tmp / f"nodes-{label}")
     return {
-        "preemption_notice_s": notice_s,
+        "scenario": "one of the two replicas preempted (control call)" if single else
+                    "every spot node preempted after preemption_after_s (both replicas at once)",
+        "preemption_notice_s": 0.0 if single else notice_s,
         "preempted_by_partner": sum(1 for n in nodes.values() if n["preempted_at"]),
         "recovered": recovered,
         "detection_s": _stats(detection),
@@ -186,6 +194,20 @@ def measure(notice_s: float, args, env: dict, tmp: Path) -> dict:
         "error_window_s": {"total": round(sum(windows), 2), "longest": round(max(windows), 2) if windows else 0.0,
                            "windows": len(windows)},
     }
+
+
+def _preempt_one_when_serving(sim, deployment_id: int, deadline: float) -> None:
+    """Once both replicas are ready, the partner takes one replica's node back at once."""
+    from nim_launcher.models import Replica
+
+    while time.monotonic() < deadline:
+        ready = list(Replica.objects.filter(deployment_id=deployment_id, state="ready").select_related("rental"))
+        if len(ready) == 2:
+            node = ready[0].rental.nodes.get(state="running")
+            requests.post(f"{sim.url}/_control/{node.partner.slug}", json={"preempt": node.provider_ref}, timeout=5)
+            time.sleep(1.0)  # let the load see both replicas serve first
+            return
+        time.sleep(0.5)
 
 
 def _from_first_success(calls: list[tuple[float, bool]]) -> list[tuple[float, bool]]:
@@ -220,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preemption-after-s", type=float, default=25.0)
     parser.add_argument("--notice-s", default="0,15", help="comma-separated notice settings, each measured in turn")
     parser.add_argument("--cycles", type=int, default=2, help="preemptions of both replicas to wait for")
+    parser.add_argument("--single", action="store_true", help="also: one replica preempted while the other serves")
     parser.add_argument("--output", help="also write the JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,8 +256,11 @@ def main(argv: list[str] | None = None) -> None:
         try:
             _wait(f"{gateway}/api/v1/gpus")
             results = []
+            ctx = {"_ctx": context, "_gateway": gateway}
             for notice in (float(n) for n in args.notice_s.split(",")):
-                results.append(measure(notice, args, {"_ctx": context, "_gateway": gateway}, Path(tmp)))
+                results.append(measure(notice, args, ctx, Path(tmp)))
+            if args.single:
+                results.append(measure(0.0, args, ctx, Path(tmp), single=True))
         finally:
             web.terminate()
             web.wait(timeout=10)
