@@ -112,3 +112,10 @@ def test_deploy_spot_and_max_hours_are_sent_only_when_given(stub, stub_cli):
     plain, tuned = (seen.body for seen in stub.calls("POST", "/api/v1/deployments"))
     assert "spot" not in plain and "max_hours" not in plain
     assert tuned["spot"] is True and tuned["max_hours"] == 4
+
+
+def test_deploy_spot_with_on_demand_fallback(stub, stub_cli):
+    stub.on("POST", "/api/v1/deployments", Reply(202, deployment("pending")))
+    assert stub_cli("deploy", "m", "--name", "chat", "--spot", "--spot-fallback").code == 0
+    body = stub.calls("POST", "/api/v1/deployments")[0].body
+    assert body["spot"] is True and body["spot_fallback"] is True

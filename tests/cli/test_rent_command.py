@@ -162,3 +162,12 @@ def test_rentals_state_filter_is_applied(stub, stub_cli, state):
         rental("running"), {**rental("terminated"), "id": 41}]}))
     document = stub_cli("rentals", "--state", state, "--json").json()
     assert [item["state"] for item in document] == [state]
+
+
+def test_spot_fallback_is_sent_only_when_asked(stub, stub_cli):
+    stub.on("POST", "/api/v1/rentals", Reply(202, rental("pending")))
+    stub_cli(*RENT, "--spot", "--spot-fallback")
+    stub_cli(*RENT, "--spot")
+    with_fallback, spot_only = (seen.body for seen in stub.calls("POST", "/api/v1/rentals"))
+    assert with_fallback["spot"] is True and with_fallback["spot_fallback"] is True
+    assert spot_only["spot"] is True and "spot_fallback" not in spot_only

@@ -77,3 +77,15 @@ def test_a_spot_deployment_keeps_serving_through_a_preemption_and_replaces_the_r
     for replica in Replica.objects.filter(deployment=deployment):
         drive_rental(replica.rental_id)
     deployment_reconcile(deployment.pk)
+
+
+def test_spot_fallback_needs_spot_and_is_kept_in_the_request_every_replica_obeys(owner, live_partners):
+    from nim_launcher.models import Deployment
+
+    refused = owner.client.post("/api/v1/deployments", {**SPOT_BODY, "spot": False, "spot_fallback": True},
+                                format="json")
+    assert refused.status_code == 400 and list(refused.json()["errors"]) == ["spot_fallback"]
+    accepted = owner.client.post("/api/v1/deployments", {**SPOT_BODY, "spot_fallback": True}, format="json")
+    assert accepted.status_code == 202, accepted.content
+    request = Deployment.objects.get(pk=accepted.json()["id"]).request
+    assert request["spot"] is True and request["spot_fallback"] is True
