@@ -142,3 +142,9 @@ def test_other_workspaces_deployments_are_invisible(owner, stranger, catalogue):
         assert owner.client.get(f"/deployments/{deployment.pk}/{suffix}").status_code == 404
     assert owner.client.post(f"/deployments/{deployment.pk}/try/", {"prompt": "x", "max_tokens": "1"}).status_code == 404
     assert "secret" not in owner.client.get("/deployments/").content.decode()
+
+
+def test_on_demand_fallback_without_spot_is_refused_on_its_field(teammate, catalogue):
+    response = teammate.client.post("/deployments/new/", new(spot_fallback="on"))
+    assert response.status_code == 400
+    assert '<a href="#id_spot_fallback">Fall back to on-demand</a>: only applies with' in response.content.decode()
