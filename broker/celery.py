@@ -33,6 +33,7 @@ def _beat_schedule() -> dict:
         "spot-watch": {"task": "marketplace.tasks.rentals.spot_watch_task", "schedule": settings.SPOT_WATCH_S},
         "budgets": {"task": "marketplace.tasks.rentals.budget_enforce_task", "schedule": 60.0},
         "deployments": {"task": "nim_launcher.tasks.deployments_sweep_task", "schedule": 15.0},
+        "jobs": {"task": "jobs.tasks.jobs_sweep_task", "schedule": 30.0},
         "partner-sync": {"task": "marketplace.tasks.partners.sync_all_partners_task",
                          "schedule": settings.PARTNER_SYNC_INTERVAL_S},
         "node-health": {"task": "marketplace.tasks.health.node_health_sweep_task", "schedule": 30.0},

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "marketplace",
     "nim_launcher",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,7 @@ BROKER_INSTALLATION_ID = env_str("BROKER_INSTALLATION_ID", "")
 RECONCILE_INTERVAL_S = env_number("RECONCILE_INTERVAL_S", 60, int)
 SPOT_WATCH_S = env_number("SPOT_WATCH_S", 10.0)  # running spot nodes are described this often (preemptions)
 PROVISION_TIMEOUT_S = env_number("PROVISION_TIMEOUT_S", 900, int)
+JOB_LOG_RETENTION_DAYS = env_number("JOB_LOG_RETENTION_DAYS", 7, int)  # a job's logs, after it ends
 PROVISION_RESUME_AFTER_S = env_number("PROVISION_RESUME_AFTER_S", 30, int)  # reconciliation resumes stalled work
 PROVISION_POLL_S = env_number("PROVISION_POLL_S", 1.0)
 # Partners that insist on an SSH key (Lambda) get this one when the user brings none. Its private half was

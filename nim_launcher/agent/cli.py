@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .collector import Collector
+from . import job_runner
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
 from .nvml import NvmlSession, open_nvml
@@ -106,6 +107,9 @@ def _stop(signum, frame):  # noqa: ARG001
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [job_runner.VERB]:  # a batch job's worker wrapper (job_runner.py)
+        return job_runner.main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -4,7 +4,8 @@ systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-ac
 the node's root; a unit runs as systemd runs it — a clean environment plus its `EnvironmentFile=`s,
 `ExecStartPre=` (a leading `-` ignores failure), then `ExecStart=` in the background (no restarts).
 docker: `run` starts the simulator's container runtime (the NIM runtime in place of a NIM image) with
-the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; `login`, `pull`,
+the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; another image
+with a command after it runs that command here (a job's worker, on the node's address); `login`, `pull`,
 `rm -f`, `stop` act on those processes. Everything stays in the VM's process group, so terminating
 the node stops it all.
 
@@ -173,8 +174,8 @@ VALUE_OPTIONS = {"--name", "--gpus", "--shm-size", "--env-file", "-e", "--env", 
                  "--restart", "--network", "--ipc", "--ulimit", "-u", "--user", "-w", "--workdir"}
 
 
-def parse_run(args: list[str]) -> tuple[dict[str, list[str]], set[str], str]:
-    """`docker run` options (name → values), flags, and the image."""
+def parse_run(args: list[str]) -> tuple[dict[str, list[str]], set[str], str, list[str]]:
+    """`docker run` options (name → values), flags, the image and the command given after it."""
     options: dict[str, list[str]] = {}
     flags: set[str] = set()
     index = 0
@@ -191,7 +192,7 @@ def parse_run(args: list[str]) -> tuple[dict[str, list[str]], set[str], str]:
         index += 1
     if index >= len(args):
         raise ValueError("docker run needs an image")
-    return options, flags, args[index]
+    return options, flags, args[index], args[index + 1:]
 
 
 def container_env(options: dict[str, list[str]]) -> dict[str, str]:
@@ -206,19 +207,23 @@ def container_env(options: dict[str, list[str]]) -> dict[str, str]:
 
 def docker_run(args: list[str]) -> int:
     try:
-        options, flags, image = parse_run(args)
+        options, flags, image, command = parse_run(args)
     except (ValueError, IndexError) as exc:
         return _fail("docker", str(exc), 125)
     env = container_env(options)
     model = env.get("NIM_SERVED_MODEL_NAME")
-    if not model:
-        return _fail("docker", f"cannot run {image}: only NIM images with NIM_SERVED_MODEL_NAME are simulated", 125)
-    argv = [*CONTAINER_COMMAND, "--host", os.environ["GPUB_SIM_NODE_HOST"],
-            "--port", os.environ["GPUB_SIM_NODE_PORT"], "--model", model]
+    if model:
+        argv = [*CONTAINER_COMMAND, "--host", os.environ["GPUB_SIM_NODE_HOST"],
+                "--port", os.environ["GPUB_SIM_NODE_PORT"], "--model", model]
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    elif command:  # any other image with a command: the command runs here, on the node's address, as in the image
+        argv, full_env = command, {"PATH": os.environ.get("PATH", BASE_PATH), "HOME": str(_root()), **env}
+    else:
+        return _fail("docker", f"cannot run {image}: only NIM images or a command after the image are simulated",
+                     125)
     name = (options.get("--name") or [image.replace("/", "_")])[-1]
     if _running("container", name):
         return _fail("docker", f'the container name "/{name}" is already in use', 125)
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     if "-d" in flags or "--detach" in flags:
         print(f"{_spawn('container', name, argv, full_env):064x}")
         return 0
