@@ -24,7 +24,6 @@ from nim_launcher.plans.cloud_init import (
     AGENT_VENV,
     AGENT_ZIPAPP,
     CONFIG_DIR,
-    DOCKER,
     HOME,
     REQUIRE_DOCKER,
     PlanFile,
@@ -71,11 +70,12 @@ def template_argv(template: str, command: list[str], index: int) -> list[str]:
 
 
 def worker_argv(job: Job, index: int) -> list[str]:
-    """What the wrapper runs: the template's command line, inside the job's container when it has an image."""
+    """What the wrapper runs: the template's command line, inside the job's container when it has an image
+    (`docker` as the node's PATH finds it)."""
     argv = template_argv(job.template, list(job.command), index)
     if not job.image or not argv:
         return argv
-    return [DOCKER, "run", "--rm", "--name", JOB_CONTAINER, "--network", "host", "--ipc", "host", "--gpus", "all",
+    return ["docker", "run", "--rm", "--name", JOB_CONTAINER, "--network", "host", "--ipc", "host", "--gpus", "all",
             "--env-file", JOB_ENV_FILE, "--env-file", job_runner.rendezvous_env_path(JOB_STATE_DIR),
             job.image, *argv]
 

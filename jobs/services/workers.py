@@ -87,8 +87,8 @@ def worker_exited(node: Node, *, exit_code: int) -> bool:
         worker, _ = JobWorker.objects.get_or_create(run=run, index=node.index, defaults={"node": node})
         if worker.exit_code is None:
             JobWorker.objects.filter(pk=worker.pk).update(exit_code=exit_code, exited_at=timezone.now())
-        if job.state in JOB_FLOW.final or job.state == J.CANCELLING:
-            return True
+        if job.state in JOB_FLOW.final or job.state == J.CANCELLING or run.rental.state != RentalState.RUNNING:
+            return True  # decided already, or the node goes away under the worker (the control loop restarts)
         if exit_code != 0:
             job_finish(job, J.FAILED, kind=FailureKind.WORKER_EXIT, exit_code=exit_code,
                        reason=f"worker {node.index} exited with status {exit_code}")

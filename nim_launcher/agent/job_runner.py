@@ -7,7 +7,8 @@
 3. Stream its output (stdout and stderr as they interleave) to the broker in chunks of at most
    CHUNK_BYTES. A bounded queue sits between the pipe and the sender: when the broker is slow the queue
    fills, the reader stops reading and the worker blocks on its own writes (backpressure), nothing is dropped.
-   At exit the pipe is read to its end and every chunk sent before the exit code is reported.
+   At exit the pipe is read to its end and every chunk sent before the exit code is reported; a worker
+   stopped because its node shuts down (SIGTERM) reports no exit code: the broker ended that run itself.
 """
 
 from __future__ import annotations
@@ -164,11 +165,19 @@ def run_worker(argv: list[str], env: dict[str, str], broker: Broker) -> int:
         broker.post("logs", {"seq": 0, "data": f"gpu-broker: cannot start {argv[0]}: {exc}\n"})
         status = 127
     else:
-        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+        stopping = threading.Event()
+
+        def stop(*_):  # the node is shutting down (its job ended or restarts elsewhere): not the worker's failure
+            stopping.set()
+            process.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
         streamer = LogStreamer(process.stdout.fileno(), lambda seq, text: _send_chunk(broker, seq, text),
                                echo=sys.stdout.buffer).start()
         streamer.close()
         status = _exit_status(process.wait())
+        if stopping.is_set():
+            return status
     broker.post("exit", {"exit_code": status})
     return status
 

@@ -1,0 +1,90 @@
+"""A 2-worker job on simulated partners running the real launch plan: rendezvous, logs, exit codes, restarts."""
+
+from jobs.models import Job, JobRun
+from marketplace.models import Node
+from marketplace.services.reconcile import reconcile_all
+from tests.jobs.conftest import EXCHANGE, drive_until_nodes_gone, job_body, settle
+from tests.marketplace.conftest import SIM_PARTNERS
+
+
+def _no_node_alive(server) -> bool:
+    return all(server.store.list_nodes(slug) == [] for slug in SIM_PARTNERS)
+
+
+def test_two_workers_meet_at_master_addr_exchange_a_number_and_succeed(owner, live_partners):
+    response = owner.client.post("/api/v1/jobs", job_body(), format="json", HTTP_IDEMPOTENCY_KEY="ci-1")
+    assert response.status_code == 202, response.content
+    job_id = response.json()["id"]
+    again = owner.client.post("/api/v1/jobs", job_body(), format="json", HTTP_IDEMPOTENCY_KEY="ci-1")
+    assert again.status_code == 200 and again.json()["id"] == job_id
+
+    job = settle(job_id, lambda j: j.state in ("succeeded", "failed"))
+    assert job.state == "succeeded", job.failure_reason
+    drive_until_nodes_gone(job_id)
+    assert _no_node_alive(live_partners)
+
+    detail = owner.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert detail["exit_code"] == 0
+    assert [(w["index"], w["exit_code"]) for w in detail["worker_list"]] == [(0, 0), (1, 0)]
+    assert [e["to"] for e in detail["events"] if e["from"] and e["from"] != e["to"]] == ["provisioning", "running", "succeeded"]
+    assert detail["cost"] >= 0 and detail["runs"][0]["rental_state"] == "terminated"
+    worker0 = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs?worker=0").streaming_content).decode()
+    worker1 = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs?worker=1&follow=1").streaming_content).decode()
+    assert "worker 0 received 21" in worker0 and "worker 1 received 42" in worker1
+    both = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs").streaming_content).decode()
+    assert "[0] worker 0 received 21" in both and "[1] worker 1 received 42" in both
+
+    # the rendezvous environment every worker got, and what the node was sent
+    rental = JobRun.objects.get(job_id=job_id).rental
+    node0 = rental.nodes.get(index=0, attempt__outcome="succeeded")
+    assert f"master {node0.ip}:29500" in worker1
+    plan = owner.client.get(f"/api/v1/rentals/{rental.pk}/launch-plan").json()["nodes"][0]["launch_plan"]
+    assert "gpu-broker-job.service" in plan and "GPUB_WORKER_INDEX=" in plan
+
+
+FAIL = "import os, sys; print('worker', os.environ['NODE_RANK'], 'fails' if os.environ['NODE_RANK'] == '1' else 'ok'); " \
+       "sys.exit(7 if os.environ['NODE_RANK'] == '1' else 0)"
+
+
+def test_a_worker_exiting_non_zero_fails_the_job_with_its_code_and_stops_every_node(owner, live_partners):
+    response = owner.client.post("/api/v1/jobs", job_body(command=["python3", "-c", FAIL], image=None),
+                                 format="json")
+    assert response.status_code == 400 and "image" in response.json()["errors"]
+    body = job_body(command=["python3", "-c", FAIL])
+    del body["image"]  # no image: the command runs on the node itself
+    job_id = owner.client.post("/api/v1/jobs", body, format="json").json()["id"]
+    job = settle(job_id, lambda j: j.state == "failed")
+    assert (job.exit_code, job.failure_kind) == (7, "worker_exit")
+    drive_until_nodes_gone(job_id)
+    assert _no_node_alive(live_partners)
+    assert "worker 1 fails" in b"".join(
+        owner.client.get(f"/api/v1/jobs/{job_id}/logs?worker=1").streaming_content).decode()
+
+
+# The first run waits (until its node is killed); the restart exchanges the number.
+RESTARTABLE = "import os, time\nif os.environ['GPUB_RESTART_COUNT'] == '0':\n    print('run 0 waits', flush=True)\n" \
+              "    time.sleep(600)\n" + EXCHANGE
+
+
+def test_a_worker_node_killed_mid_run_restarts_the_job_on_a_fresh_placement(owner, live_partners):
+    body = job_body(command=["python3", "-c", RESTARTABLE], max_retries=1)
+    job_id = owner.client.post("/api/v1/jobs", body, format="json").json()["id"]
+    job = settle(job_id, lambda j: j.state == "running")
+    first = JobRun.objects.get(job=job, restart=0).rental
+    node = Node.objects.get(rental=first, index=1, state="running")
+    live_partners.store.fail_node(node.partner.slug, node.provider_ref)  # the partner loses the node
+    live_partners.app.node_stopped(node.provider_ref)
+    reconcile_all()
+
+    job = settle(job_id, lambda j: j.state != "running")
+    assert job.state == "restarting" and job.restart_count == 1
+    job = settle(job_id, lambda j: j.state in ("succeeded", "failed"))
+    assert job.state == "succeeded", job.failure_reason
+    second = JobRun.objects.get(job=job, restart=1).rental
+    assert second.pk != first.pk and second.request == first.request  # the same request and policy
+    drive_until_nodes_gone(job_id)
+    assert _no_node_alive(live_partners)
+    states = [e.to_state for e in Job.objects.get(pk=job_id).events.all() if e.from_state and e.from_state != e.to_state]
+    assert states == ["provisioning", "running", "restarting", "running", "succeeded"]
+    logs = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs?worker=1").streaming_content).decode()
+    assert "restart 1" in logs and "worker 1 received 42" in logs
