@@ -1,5 +1,6 @@
 """A 2-worker job on simulated partners running the real launch plan: rendezvous, logs, exit codes, restarts."""
 
+from broker.cli.main import main
 from jobs.models import Job, JobRun
 from marketplace.models import Node
 from marketplace.services.reconcile import reconcile_all
@@ -88,3 +89,31 @@ def test_a_worker_node_killed_mid_run_restarts_the_job_on_a_fresh_placement(owne
     assert states == ["provisioning", "running", "restarting", "running", "succeeded"]
     logs = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs?worker=1").streaming_content).decode()
     assert "restart 1" in logs and "worker 1 received 42" in logs
+
+
+def test_brokerctl_job_run_wait_streams_the_logs_and_exits_with_the_failing_workers_code(owner, live_partners,
+                                                                                         capsys, live_server):
+    """CI's view: `brokerctl job run --wait` while the worker process (here: this thread) runs the pipeline."""
+    import threading
+
+    result = {}
+
+    def run_cli():
+        result["code"] = main(["--url", live_server.url, "--api-key", owner.token, "job", "run", "--name", "ci",
+                               "--workers", "2", "--min-gpu-memory", "1", "--deny-partner", "lambda",
+                               "--max-hours", "1", "--wait", "--", "python3", "-c", FAIL])
+
+    thread = threading.Thread(target=run_cli)
+    thread.start()
+    deadline = 50
+    while not Job.objects.filter(name="ci").exists() and deadline:
+        thread.join(0.2)
+        deadline -= 1
+    job = settle(Job.objects.get(name="ci").pk, lambda j: j.state == "failed")
+    thread.join(60)
+    assert not thread.is_alive()
+    out, err = capsys.readouterr()
+    assert result["code"] == 7 == job.exit_code, err
+    assert "[1] worker 1 fails" in out and "[0] worker 0 ok" in out
+    drive_until_nodes_gone(job.pk)
+    assert _no_node_alive(live_partners)
