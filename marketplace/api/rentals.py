@@ -204,6 +204,8 @@ class UsageRowSerializer(serializers.Serializer):
     cost = serializers.FloatField()
     spot = serializers.BooleanField()
     spot_savings = serializers.FloatField(help_text="the same hours at the same offer's on-demand price, minus cost")
+    owner_kind = BlankAsNull(help_text="what rents the node (deployment, job …); null for a plain rental")
+    owner = BlankAsNull(help_text="its name")
 
 
 class PreemptionsSerializer(serializers.Serializer):
@@ -277,10 +279,11 @@ def _period(request) -> tuple[datetime, datetime]:
 def _csv(rows) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["day", "rental_id", "deployment", "partner", "hours", "cost_usd", "spot", "spot_savings_usd"])
+    writer.writerow(["day", "rental_id", "deployment", "partner", "hours", "cost_usd", "spot", "spot_savings_usd",
+                     "owner_kind", "owner"])
     for r in rows:
         writer.writerow([r.day.isoformat(), r.rental_id, r.deployment, r.partner, f"{r.hours}", f"{r.cost}",
-                         "yes" if r.spot else "no", f"{r.spot_savings}"])
+                         "yes" if r.spot else "no", f"{r.spot_savings}", r.owner_kind, r.owner])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="usage.csv"'
     return response

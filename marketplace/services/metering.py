@@ -76,6 +76,8 @@ class UsageRow:
     cost: Decimal
     spot: bool = False
     spot_savings: Decimal = Decimal(0)  # the same hours at the same offer's on-demand price, minus the cost
+    owner_kind: str = ""  # what rents the node: "deployment", "job" … ("" for a plain rental)
+    owner: str = ""  # its name
 
 
 def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> list[UsageRow]:
@@ -95,7 +97,8 @@ def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> lis
             rows.append(UsageRow(day_start.date(), rental.pk, deployment,
                                  rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost,
                                  rental.spot, _savings(rental, cost, since=max(day_start, since),
-                                                       until=min(day_end, until))))
+                                                       until=min(day_end, until)),
+                                 owner.kind if owner else "", owner.name if owner else ""))
             day_start = day_end
     return sorted(rows, key=lambda r: (r.day, r.rental_id))
 

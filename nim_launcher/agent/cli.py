@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .collector import Collector
 from . import job_runner
+from .collector import Collector
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
 from .nvml import NvmlSession, open_nvml
