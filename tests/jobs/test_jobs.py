@@ -15,6 +15,8 @@ import pytest
 import yaml
 from django.utils import timezone
 
+from jobs.api.jobs import JobRequestSerializer
+from jobs.inputs import JOB_FIELDS, PLACEMENT_FIELDS
 from jobs.models import Job, JobLogChunk, JobRun
 from jobs.plans import JOB_SPEC_FILE, job_workload
 from jobs.services.jobs import job_cancel, job_reconcile
@@ -46,6 +48,10 @@ def test_bad_bodies_get_400_naming_the_field(owner, body, field):
     response = owner.client.post("/api/v1/jobs", body, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json()["errors"], response.json()
+
+
+def test_the_request_schema_names_exactly_the_fields_the_parser_reads():
+    assert set(JobRequestSerializer().fields) == {*JOB_FIELDS, *PLACEMENT_FIELDS}
 
 
 def _plan(template: str, index: int, *, image: str = "") -> tuple[dict, dict]:

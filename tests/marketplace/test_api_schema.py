@@ -13,6 +13,8 @@ from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
+from jobs.models import JobRun
+from jobs.services.jobs import job_reconcile
 from marketplace.api.placement import PlacementRequestSerializer, PolicySerializer, RentalRequestSerializer
 from marketplace.models import Membership, Node, Partner, Role
 from marketplace.placement import POLICY_FIELDS, RENTAL_FIELDS, REQUEST_FIELDS
@@ -159,6 +161,32 @@ def test_every_endpoint_answers_as_its_schema_says(checker, owner, staff, strang
     heartbeat("POST", f"/api/v1/nodes/{node.pk + 1000}/health", report(), expect=404)
     call("GET", f"/api/v1/nodes/{node.pk}", expect=200)
     Caller(checker, stranger.client)("GET", f"/api/v1/nodes/{node.pk}", expect=404)
+
+    # jobs: create, list, detail, logs, cancel; their workers' node endpoints
+    job = call("POST", "/api/v1/jobs", {**PLACE, "command": ["true"]}, expect=202, **{"Idempotency-Key": "j1"}).json()
+    call("POST", "/api/v1/jobs", {**PLACE, "command": ["true"]}, expect=200, **{"Idempotency-Key": "j1"})
+    call("POST", "/api/v1/jobs", {**PLACE, "command": "true", "template": "horovod"}, expect=400)
+    job_reconcile(job["id"])
+    job_node = drive_rental(JobRun.objects.get(job_id=job["id"]).rental_id).nodes.get()
+    worker_agent = APIClient()
+    worker_agent.credentials(HTTP_AUTHORIZATION=f"Node {node_token(job_node)}")
+    on_node = Caller(checker, worker_agent)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk}/job/rendezvous", expect=200)
+    anon("POST", f"/api/v1/nodes/{job_node.pk}/job/rendezvous", expect=401)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk}/job/logs", {"seq": 0, "data": "hello\n"}, expect=200)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk}/job/logs", {"seq": -1, "data": "x"}, expect=400)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk + 1000}/job/exit", {"exit_code": 0}, expect=404)
+    call("GET", "/api/v1/jobs", expect=200)
+    call("GET", "/api/v1/jobs?state=sleeping", expect=400)
+    call("GET", f"/api/v1/jobs/{job['id']}", expect=200)
+    call("GET", "/api/v1/jobs/0", expect=404)
+    call("GET", f"/api/v1/jobs/{job['id']}/logs", expect=200)
+    call("GET", f"/api/v1/jobs/{job['id']}/logs?worker=9", expect=400)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk}/job/exit", {"exit_code": 0}, expect=200)
+    on_node("POST", f"/api/v1/nodes/{job_node.pk}/job/exit", {"exit_code": "zero"}, expect=400)
+    call("POST", f"/api/v1/jobs/{job['id']}/cancel", expect=409)  # it succeeded
+    second = call("POST", "/api/v1/jobs", {**PLACE, "command": ["sleep", "9"]}, expect=202).json()
+    call("POST", f"/api/v1/jobs/{second['id']}/cancel", expect=202)
 
     # usage and workspace
     call("GET", "/api/v1/usage", expect=200)

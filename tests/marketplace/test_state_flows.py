@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps
 from django.db import connections
 
+from jobs.models import Job
 from marketplace.models import Node, Partner, Rental, Workspace
 from marketplace.signals import state_changed
 from marketplace.states import FLOWS, IllegalTransition, StateFlow, flow_for, record_event, transition
@@ -39,6 +40,7 @@ MAKERS = {
     Partner: _partner,
     Deployment: _deployment,
     Replica: lambda state: Replica.objects.create(deployment=_deployment(), rental=_rental(), state=state),
+    Job: lambda state: Job.objects.create(workspace=_workspace(), name="flow-job", state=state),
 }
 FLOW_IDS = [model.__name__ for model in FLOWS]
 STATE_FIELDS = {flow.state_field for flow in FLOWS.values()}
@@ -67,7 +69,7 @@ def signals():
 
 
 def test_every_model_with_a_state_column_has_a_flow_and_a_maker():
-    stateful = {m for app in ("marketplace", "nim_launcher") for m in apps.get_app_config(app).get_models()
+    stateful = {m for app in ("marketplace", "nim_launcher", "jobs") for m in apps.get_app_config(app).get_models()
                 if any(f.name == "state" for f in m._meta.fields)} | {Partner}
     assert stateful == set(FLOWS) == set(MAKERS)
     for flow in FLOWS.values():
@@ -174,7 +176,7 @@ def test_no_code_writes_a_state_column_outside_the_transition_function():
     """`update(state=…)` or `obj.state = …` anywhere but `marketplace/states.py` would skip the flow and its event."""
     root = Path(__file__).resolve().parents[2]
     offenders = []
-    for path in [*root.glob("marketplace/**/*.py"), *root.glob("nim_launcher/**/*.py")]:
+    for path in [*root.glob("marketplace/**/*.py"), *root.glob("nim_launcher/**/*.py"), *root.glob("jobs/**/*.py")]:
         if path == root / "marketplace" / "states.py" or "migrations" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
