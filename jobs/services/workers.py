@@ -68,9 +68,11 @@ def worker_rendezvous(node: Node) -> Rendezvous:
 
 
 def worker_log(node: Node, *, seq: int, data: str) -> bool:
-    """Store one chunk of the worker's output (a resent seq is stored once); False when the run is over."""
+    """Store one chunk of the worker's output (a resent seq is stored once); False when no job owns the node.
+
+    A chunk is taken even after the node was terminated: the tail a stopping worker still sends is kept."""
     run = JobRun.objects.filter(rental_id=node.rental_id).only("job_id", "restart").first()
-    if run is None or node.state not in (NodeState.PROVISIONING, NodeState.RUNNING):
+    if run is None:
         return False
     JobLogChunk.objects.get_or_create(job_id=run.job_id, restart=run.restart, worker=node.index, seq=seq,
                                       defaults={"data": data})

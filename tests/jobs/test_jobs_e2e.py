@@ -43,8 +43,9 @@ def test_two_workers_meet_at_master_addr_exchange_a_number_and_succeed(owner, li
     assert "gpu-broker-job.service" in plan and "GPUB_WORKER_INDEX=" in plan
 
 
-FAIL = "import os, sys; print('worker', os.environ['NODE_RANK'], 'fails' if os.environ['NODE_RANK'] == '1' else 'ok'); " \
-       "sys.exit(7 if os.environ['NODE_RANK'] == '1' else 0)"
+# Worker 0 succeeds at once; worker 1 fails a moment later (so worker 0's output is in before the job ends).
+FAIL = "import os, sys, time; rank = os.environ['NODE_RANK']; print('worker', rank, 'fails' if rank == '1' else 'ok'); " \
+       "rank == '1' and time.sleep(1); sys.exit(7 if rank == '1' else 0)"
 
 
 def test_a_worker_exiting_non_zero_fails_the_job_with_its_code_and_stops_every_node(owner, live_partners):
