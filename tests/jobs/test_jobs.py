@@ -215,3 +215,34 @@ def test_echoes_go_to_the_nodes_own_log_too():
     streamer.close()
     os.close(read_fd)
     assert echo.getvalue() == b"hello\n"
+
+
+@pytest.mark.parametrize(("job", "code"), [
+    ({"state": "succeeded", "exit_code": 0}, 0),
+    ({"state": "failed", "failure_kind": "worker_exit", "exit_code": 7}, 7),
+    ({"state": "failed", "failure_kind": "worker_exit", "exit_code": 137}, 137),
+    ({"state": "failed", "failure_kind": "no_capacity"}, 3),
+    ({"state": "failed", "failure_kind": "timeout"}, 4),
+    ({"state": "failed", "failure_kind": "node_lost"}, 5),
+    ({"state": "cancelled"}, 5),
+])
+def test_brokerctl_exits_with_the_jobs_own_exit_code(job, code):
+    from broker.cli.commands.jobs import exit_code
+
+    assert exit_code(job) == code
+
+
+def test_brokerctl_job_run_builds_the_body_from_every_placement_flag():
+    from broker.cli.commands.jobs import job_body
+    from broker.cli.main import build_parser
+
+    args = build_parser().parse_args(["job", "run", "--name", "t", "--template", "torchrun", "--workers", "4",
+                                      "--gpu", "H100", "--gpus-per-node", "8", "--spot", "--jurisdiction", "EU",
+                                      "--min-gpu-memory", "80", "--max-hours", "2", "--env", "A=1", "--",
+                                      "python", "train.py", "--lr", "3e-4"])
+    body = job_body(args)
+    assert body["command"] == ["python", "train.py", "--lr", "3e-4"] and "nodes" not in body
+    assert (body["workers"], body["gpus_per_node"], body["spot"], body["policy"]["jurisdictions"]) == (4, 8, True,
+                                                                                                        ["EU"])
+    assert (body["template"], body["env"], body["max_hours"], body["min_gpu_memory_gb"]) == ("torchrun", {"A": "1"},
+                                                                                              2.0, 80)

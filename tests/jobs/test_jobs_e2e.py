@@ -1,5 +1,7 @@
 """A 2-worker job on simulated partners running the real launch plan: rendezvous, logs, exit codes, restarts."""
 
+import pytest
+
 from broker.cli.main import main
 from jobs.models import Job, JobRun
 from marketplace.models import Node
@@ -118,3 +120,30 @@ def test_brokerctl_job_run_wait_streams_the_logs_and_exits_with_the_failing_work
     assert "[1] worker 1 fails" in out and "[0] worker 0 ok" in out
     drive_until_nodes_gone(job.pk)
     assert _no_node_alive(live_partners)
+
+
+TORCH_WORKER = """
+import os, torch, torch.distributed as dist
+dist.init_process_group("gloo")
+value = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(value)
+print(f"rank {dist.get_rank()} of {dist.get_world_size()}: sum {value.item()}", flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_a_torchrun_job_with_the_gloo_backend_all_reduces_across_workers(owner, live_partners):
+    import shutil
+
+    from providers.simulator.node_shims import BASE_PATH
+
+    if shutil.which("torchrun", path=BASE_PATH) is None:
+        pytest.skip("needs torch (torchrun on the node's PATH)")
+    body = job_body(template="torchrun", command=["--no-python", "python3", "-c", TORCH_WORKER])
+    body.pop("image")  # torchrun as installed on the node
+    job_id = owner.client.post("/api/v1/jobs", body, format="json").json()["id"]
+    job = settle(job_id, lambda j: j.state in ("succeeded", "failed"))
+    assert job.state == "succeeded", job.failure_reason
+    logs = b"".join(owner.client.get(f"/api/v1/jobs/{job_id}/logs").streaming_content).decode()
+    assert "of 2: sum 3.0" in logs
+    drive_until_nodes_gone(job_id)
