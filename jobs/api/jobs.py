@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -176,6 +178,15 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise ValidationError({"worker": [f"a worker index from 0 to {job.workers - 1}"]})
         follow = request.query_params.get("follow", "").lower() in ("1", "true", "yes")
         chunks = log_text(job, worker=None if worker is None else int(worker), follow=follow)
+        if isinstance(request._request, ASGIRequest):  # under ASGI a sync iterator would be read whole first
+            chunks = _async_chunks(chunks)
         response = StreamingHttpResponse(chunks, content_type="text/plain; charset=utf-8")
         response["X-Accel-Buffering"] = "no"  # a proxy must not hold a followed log back
         return response
+
+
+async def _async_chunks(chunks):
+    """The same chunks, each read (database and sleeps included) on a worker thread."""
+    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
+    while (chunk := await step()) is not None:
+        yield chunk

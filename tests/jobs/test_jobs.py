@@ -246,3 +246,25 @@ def test_brokerctl_job_run_builds_the_body_from_every_placement_flag():
                                                                                                         ["EU"])
     assert (body["template"], body["env"], body["max_hours"], body["min_gpu_memory_gb"]) == ("torchrun", {"A": "1"},
                                                                                               2.0, 80)
+
+
+@pytest.mark.django_db(transaction=True)  # the chunks are read on other threads
+def test_followed_logs_stream_under_asgi_too(owner, async_client):
+    """Under ASGI the followed log is read chunk by chunk, not gathered first."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    job = _job(owner, state="running")
+    JobLogChunk.objects.create(job=job, restart=0, worker=0, seq=0, data="first\n")
+
+    async def follow():
+        response = await async_client.get(f"/api/v1/jobs/{job.pk}/logs?worker=0&follow=1",
+                                          headers={"Authorization": f"Bearer {owner.token}"})
+        stream = aiter(response.streaming_content)
+        first = await asyncio.wait_for(anext(stream), 10)  # arrives while the job still runs
+        await sync_to_async(Job.objects.filter(pk=job.pk).update)(state="succeeded")
+        return first, [part async for part in stream]
+
+    first, rest = asyncio.run(follow())
+    assert first == b"first\n" and rest == []
