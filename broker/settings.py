@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStateEnum": "nim_launcher.models.DeploymentState",
         "ReplicaStateEnum": "nim_launcher.models.ReplicaState", "RepairEnum": "marketplace.models.Repair",
         "AgentRepairEnum": "marketplace.api.nodes.AGENT_REPAIRS", "PartnerJobStateEnum": "marketplace.api.admin_partners.JOB_STATES",
+        "JobStateEnum": "jobs.models.JobState", "JobTemplateEnum": "jobs.models.JobTemplate",
+        "JobFailureKindEnum": "jobs.models.FailureKind",
     },
     "APPEND_COMPONENTS": {"securitySchemes": {"NodeToken": {
         "type": "apiKey", "in": "header", "name": "Authorization",
