@@ -10,6 +10,7 @@ preempted, expired): the job restarts, up to `max_retries`, or fails.
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -114,9 +115,19 @@ def job_reconcile(job_id: int, *, now=None) -> bool:
         _start_run(job, restart=job.restart_count)
         return False
     if run.rental.state in RENTAL_IN_USE:
+        if job.state != J.RUNNING and _workers_late(run.rental, now):
+            job_finish(job, J.FAILED, kind=FailureKind.ERROR, reason=f"the workers did not all start within "
+                                                                      f"{settings.PROVISION_TIMEOUT_S} s of the nodes running")
+            return True
         return job.state == J.RUNNING
     _run_lost(job, run.rental)
     return False
+
+
+def _workers_late(rental: Rental, now) -> bool:
+    """The nodes run but not every worker has asked for the rendezvous in time (a plan that cannot start)."""
+    return (rental.state == RentalState.RUNNING and rental.running_since is not None
+            and (now - rental.running_since).total_seconds() > settings.PROVISION_TIMEOUT_S)
 
 
 def _run_lost(job: Job, rental: Rental) -> None:

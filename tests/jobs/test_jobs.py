@@ -268,3 +268,65 @@ def test_followed_logs_stream_under_asgi_too(owner, async_client):
 
     first, rest = asyncio.run(follow())
     assert first == b"first\n" and rest == []
+
+
+def _running_run(owner, job: Job, *, restart: int = 0, state: str = RentalState.RUNNING, ran: bool = True) -> Rental:
+    start = timezone.now() - timedelta(minutes=30)
+    rental = Rental.objects.create(workspace=owner.workspace, request={"nodes": 2}, request_hash=f"h{restart}",
+                                   nodes_count=2, state=state, max_hours=Decimal(4),
+                                   running_since=start if ran else None, locked_price_per_hour=Decimal("1.00"))
+    JobRun.objects.create(job=job, restart=restart, rental=rental)
+    return rental
+
+
+def _end(rental: Rental, state: str, *, actor: str = "reconciliation") -> None:
+    Rental.objects.filter(pk=rental.pk).update(state=state, ended_at=timezone.now())
+    rental.events.create(from_state="running", to_state=state, reason=f"rental {state}", actor=actor)
+
+
+def test_a_lost_node_after_the_last_retry_fails_the_job(owner):
+    job = _job(owner, state="running", started_at=timezone.now(), max_retries=0)
+    _end(_running_run(owner, job), RentalState.FAILED)
+    job_reconcile(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.failure_kind) == ("failed", "node_lost")
+
+
+def test_a_restart_that_finds_no_placement_fails_the_job_for_capacity(owner):
+    job = _job(owner, state="running", started_at=timezone.now(), max_retries=2)
+    _end(_running_run(owner, job), "preempted")  # any end of the run's rental: a state added later too
+    job_reconcile(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.restart_count, job.failure_kind) == ("failed", 1, "no_capacity")
+    assert [e.to_state for e in job.events.all()][-2:] == ["restarting", "failed"]
+
+
+def test_a_rental_that_never_ran_fails_the_job_for_capacity_and_max_hours_fail_it_as_a_timeout(owner):
+    unplaced = _job(owner, state="provisioning", max_retries=3)
+    _end(_running_run(owner, unplaced, ran=False), RentalState.FAILED)
+    job_reconcile(unplaced.pk)
+    unplaced.refresh_from_db()
+    assert unplaced.failure_kind == "no_capacity"
+
+    expired = _job(owner, state="running", started_at=timezone.now(), max_retries=3)
+    _end(_running_run(owner, expired), RentalState.TERMINATED, actor="max_hours")
+    job_reconcile(expired.pk)
+    expired.refresh_from_db()
+    assert (expired.state, expired.failure_kind) == ("failed", "timeout")
+
+    long = _job(owner, state="running", started_at=timezone.now() - timedelta(hours=2), max_hours=Decimal(1))
+    rental = _running_run(owner, long)
+    job_reconcile(long.pk)
+    long.refresh_from_db()
+    rental.refresh_from_db()
+    assert (long.failure_kind, rental.state) == ("timeout", "terminating")  # its nodes go at once
+
+
+def test_workers_that_never_start_fail_the_job_and_stop_the_nodes(owner, settings):
+    settings.PROVISION_TIMEOUT_S = 60
+    job = _job(owner, state="provisioning")
+    rental = _running_run(owner, job)
+    job_reconcile(job.pk)
+    job.refresh_from_db()
+    rental.refresh_from_db()
+    assert (job.state, job.failure_kind, rental.state) == ("failed", "error", "terminating")
