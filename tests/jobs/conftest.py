@@ -43,7 +43,7 @@ def job_body(**fields) -> dict:
             "workers": 2, "max_hours": 1, "policy": POLICY, **fields}
 
 
-def settle(job_id: int, until, timeout: float = 90.0) -> Job:
+def settle(job_id: int, until, timeout: float = 180.0) -> Job:
     """Run the job's control loop and its rentals until `until(job)` holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,7 +58,7 @@ def settle(job_id: int, until, timeout: float = 90.0) -> Job:
     raise AssertionError(f"job stuck in {job.state}: {list(job.events.values_list('reason', flat=True))}")
 
 
-def drive_until_nodes_gone(job_id: int, timeout: float = 30.0) -> None:
+def drive_until_nodes_gone(job_id: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = set()
