@@ -116,8 +116,8 @@ def job_reconcile(job_id: int, *, now=None) -> bool:
         return False
     if run.rental.state in RENTAL_IN_USE:
         if job.state != J.RUNNING and _workers_late(run.rental, now):
-            job_finish(job, J.FAILED, kind=FailureKind.ERROR, reason=f"the workers did not all start within "
-                                                                      f"{settings.PROVISION_TIMEOUT_S} s of the nodes running")
+            late = f"the workers did not all start within {settings.PROVISION_TIMEOUT_S} s of the nodes running"
+            job_finish(job, J.FAILED, kind=FailureKind.ERROR, reason=late)
             return True
         return job.state == J.RUNNING
     _run_lost(job, run.rental)
@@ -133,7 +133,7 @@ def _workers_late(rental: Rental, now) -> bool:
 def _run_lost(job: Job, rental: Rental) -> None:
     last = rental.events.order_by("at", "id").last()
     why = rental.failure_reason or (last.reason if last else f"rental {rental.state}")
-    if last is not None and last.actor == EXPIRY_ACTOR:
+    if rental.events.filter(actor=EXPIRY_ACTOR).exists():
         job_finish(job, J.FAILED, kind=FailureKind.TIMEOUT, reason=f"reached max_hours ({job.max_hours} h)")
     elif rental.running_since is None:
         job_finish(job, J.FAILED, kind=FailureKind.NO_CAPACITY, reason=f"no placement could be started: {why}")

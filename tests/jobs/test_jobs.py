@@ -280,7 +280,11 @@ def _running_run(owner, job: Job, *, restart: int = 0, state: str = RentalState.
 
 
 def _end(rental: Rental, state: str, *, actor: str = "reconciliation") -> None:
+    """The rental ended by `actor` (through terminating, as an expiry does, when it ends terminated)."""
     Rental.objects.filter(pk=rental.pk).update(state=state, ended_at=timezone.now())
+    if state == RentalState.TERMINATED:
+        rental.events.create(from_state="running", to_state="terminating", reason="asked", actor=actor)
+        actor = "system"
     rental.events.create(from_state="running", to_state=state, reason=f"rental {state}", actor=actor)
 
 
