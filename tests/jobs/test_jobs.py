@@ -237,11 +237,12 @@ def test_brokerctl_job_run_builds_the_body_from_every_placement_flag():
     from broker.cli.main import build_parser
 
     args = build_parser().parse_args(["job", "run", "--name", "t", "--template", "torchrun", "--workers", "4",
-                                      "--gpu", "H100", "--gpus-per-node", "8", "--spot", "--jurisdiction", "EU",
+                                      "--gpu", "H100", "--gpus-per-node", "8", "--spot", "--spot-fallback",
+                                      "--jurisdiction", "EU",
                                       "--min-gpu-memory", "80", "--max-hours", "2", "--env", "A=1", "--",
                                       "python", "train.py", "--lr", "3e-4"])
     body = job_body(args)
-    assert body["command"] == ["python", "train.py", "--lr", "3e-4"] and "nodes" not in body
+    assert body["command"] == ["python", "train.py", "--lr", "3e-4"] and "nodes" not in body and body["spot_fallback"]
     assert (body["workers"], body["gpus_per_node"], body["spot"], body["policy"]["jurisdictions"]) == (4, 8, True,
                                                                                                         ["EU"])
     assert (body["template"], body["env"], body["max_hours"], body["min_gpu_memory_gb"]) == ("torchrun", {"A": "1"},
@@ -298,7 +299,7 @@ def test_a_lost_node_after_the_last_retry_fails_the_job(owner):
 
 def test_a_restart_that_finds_no_placement_fails_the_job_for_capacity(owner):
     job = _job(owner, state="running", started_at=timezone.now(), max_retries=2)
-    _end(_running_run(owner, job), "preempted")  # any end of the run's rental: a state added later too
+    _end(_running_run(owner, job), RentalState.PREEMPTED)  # a spot node taken back
     job_reconcile(job.pk)
     job.refresh_from_db()
     assert (job.state, job.restart_count, job.failure_kind) == ("failed", 1, "no_capacity")

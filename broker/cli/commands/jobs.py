@@ -49,6 +49,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     shape.add_argument("--gpus-per-node", type=positive_int, default=1, metavar="N", help="GPUs per node (default 1)")
     shape.add_argument("--interconnect", choices=INTERCONNECTS, help="minimum interconnect: pcie < nvlink < infiniband")
     shape.add_argument("--spot", action="store_true", help="spot capacity (cheaper; a preempted run restarts)")
+    shape.add_argument("--spot-fallback", action="store_true",
+                       help="with --spot: on-demand capacity when no spot placement is left")
     run.set_defaults(nodes=1)
     add_policy_options(run)
     add_idempotency_option(run)
