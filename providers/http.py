@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from .base import INVALID_REQUEST, TRANSIENT, ProviderError
+from .base import AUTH_FAILED, INVALID_REQUEST, NO_CAPACITY, NOT_FOUND, QUOTA_EXCEEDED, TRANSIENT, ProviderError
 
 BAD_URL_ERRORS = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
                   requests.exceptions.InvalidHeader, requests.exceptions.URLRequired)
@@ -102,3 +102,35 @@ def retry_after(response: requests.Response, *, default: float) -> float:
     except ValueError:
         return max(default, 0.0)
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def error_message(body: Any, status: int) -> str:
+    """The human message of an error body: `message`, `error` or `detail` (a FastAPI validation `detail` is a
+    list of {loc, msg, type}, joined)."""
+    if not isinstance(body, dict):
+        return f"HTTP {status}"
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail)
+    return str(body.get("message") or body.get("error") or detail or f"HTTP {status}")
+
+
+def error_kind_from_message(status: int, message: str, *, capacity_words: tuple[str, ...],
+                            quota_words: tuple[str, ...], capacity_statuses: frozenset[int] = frozenset(),
+                            quota_statuses: frozenset[int] = frozenset()) -> str:
+    """The ProviderError kind of an error answer from a vendor that publishes no error codes: read from the
+    status, then the words of its message (a 403 is a quota only when the message says so)."""
+    text = message.lower()
+    if status == RATE_LIMITED or status >= 500:
+        return TRANSIENT
+    if status == 401:
+        return AUTH_FAILED
+    if status == 404:
+        return NOT_FOUND
+    if status in quota_statuses or any(word in text for word in quota_words):
+        return QUOTA_EXCEEDED
+    if status == 403:
+        return AUTH_FAILED
+    if status in capacity_statuses or any(word in text for word in capacity_words):
+        return NO_CAPACITY
+    return INVALID_REQUEST

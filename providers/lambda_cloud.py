@@ -53,9 +53,10 @@ _PREFIXES = ("NVIDIA ", "Tesla ", "Quadro ")
 _TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]{1,54}$")  # Lambda's RequestedTagEntry.key
 
 
-def node_name(spec: ProvisionSpec) -> str:
+def node_name(spec: ProvisionSpec, *, rental_chars: int = 40) -> str:
+    """The broker's prefix, the rental (cut to `rental_chars`, for vendors with short names) and a hash of the key."""
     digest = hashlib.sha256(spec.idempotency_key.encode()).hexdigest()[:_HASH_LEN]
-    return f"{NAME_PREFIX}{spec.rental_id[:40]}-{digest}"
+    return f"{NAME_PREFIX}{spec.rental_id[:rental_chars]}-{digest}"
 
 
 def rental_from_name(name: str | None) -> str | None:

@@ -18,6 +18,8 @@ ADAPTERS: dict[str, str] = {
     "verda": "providers.verda.VerdaAdapter",
     "hyperstack": "providers.hyperstack.HyperstackAdapter",
     "gcp": "providers.gcp.GcpAdapter",
+    "lium": "providers.lium.LiumAdapter",
+    "jarvislabs": "providers.jarvislabs.JarvisLabsAdapter",
 }
 
 

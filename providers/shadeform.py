@@ -24,11 +24,7 @@ from typing import Any
 import requests
 
 from .base import (
-    AUTH_FAILED,
     INVALID_REQUEST,
-    NO_CAPACITY,
-    NOT_FOUND,
-    QUOTA_EXCEEDED,
     RENTAL_TAG,
     TRANSIENT,
     NodeInfo,
@@ -37,7 +33,7 @@ from .base import (
     ProvisionSpec,
     already_gone_is_terminated,
 )
-from .http import HttpClient
+from .http import HttpClient, error_kind_from_message
 from .lambda_cloud import node_name, rental_from_name
 
 BASE_URL = "https://api.shadeform.ai/v1"
@@ -59,20 +55,7 @@ def _message(response: requests.Response) -> str:
 
 def error_kind(status: int, message: str) -> str:
     """The ProviderError kind of a Shadeform error answer."""
-    text = message.lower()
-    if status == 429 or status >= 500:
-        return TRANSIENT
-    if status == 401:
-        return AUTH_FAILED
-    if status == 404:
-        return NOT_FOUND
-    if any(word in text for word in _QUOTA_WORDS):
-        return QUOTA_EXCEEDED
-    if status == 403:
-        return AUTH_FAILED
-    if any(word in text for word in _CAPACITY_WORDS):
-        return NO_CAPACITY
-    return INVALID_REQUEST
+    return error_kind_from_message(status, message, capacity_words=_CAPACITY_WORDS, quota_words=_QUOTA_WORDS)
 
 
 def _json(response: requests.Response) -> Any:

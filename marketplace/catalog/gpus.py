@@ -105,6 +105,12 @@ GPU_ALIASES: dict[str, str] = {
     "NVIDIA-H200-141GB": "H200",
     "NVIDIA-B200": "B200",
     "NVIDIA-L4": "L4",
+    # Lium's GPU model names, vendor prefixes ("NVIDIA ", "GeForce ") and spaces removed.
+    "H10080GBHBM3": "H100",
+    "B300SXM6AC": "B300",
+    "RTX6000ADAGENERATION": "RTX6000-Ada",
+    "RTXPRO6000BLACKWELLSERVEREDITION": "RTXPRO6000",
+    "RTXPRO6000BLACKWELLWORKSTATIONEDITION": "RTXPRO6000",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 

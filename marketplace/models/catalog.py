@@ -18,6 +18,8 @@ class PartnerKind(models.TextChoices):
     VERDA = "verda", "Verda (DataCrunch)"
     HYPERSTACK = "hyperstack"
     GCP = "gcp", "Google Cloud (Compute Engine)"
+    LIUM = "lium", "Lium"
+    JARVISLABS = "jarvislabs", "JarvisLabs.ai"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
 
 

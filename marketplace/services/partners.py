@@ -39,6 +39,8 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.VERDA: (("client_id", "client_secret"), ()),
     PartnerKind.HYPERSTACK: (("api_key",), ()),
     PartnerKind.GCP: (("service_account_key",), ()),
+    PartnerKind.LIUM: (("api_key",), ()),
+    PartnerKind.JARVISLABS: (("api_key",), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

@@ -3,13 +3,15 @@
 Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-shaped API),
 `/shadeform/<slug>/v1/...` (Shadeform-shaped), `/vast/<slug>/api/v0/...` (Vast.ai-shaped),
 `/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
-`/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped),
+`/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped), `/lium/<slug>/api/...` (Lium-shaped),
+`/jarvislabs/<slug>/...` (JarvisLabs-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
 from __future__ import annotations
 
 import base64
+import email.policy
 import json
 import random
 import shlex
@@ -18,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,7 +31,9 @@ from . import (
     checkout,
     gcp_routes,
     hyperstack_routes,
+    jarvislabs_routes,
     lambda_routes,
+    lium_routes,
     partner_routes,
     shadeform_routes,
     vast_routes,
@@ -57,7 +62,7 @@ class SimulatorApp:
         self.rate_limiter = RateLimiter(store.clock)
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
-                     "gcp": gcp_routes}
+                     "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
@@ -203,12 +208,25 @@ class _BadJson:
     pass
 
 
+def _form_parts(raw: bytes, content_type: str) -> dict[str, str]:
+    """A multipart/form-data body (a file upload) as {field name: text}."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True).decode()
+            for part in message.iter_parts()}
+
+
 def _parse(environ: dict) -> Request:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
+    content_type = environ.get("CONTENT_TYPE", "")
     try:
-        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):  # OAuth token requests
+        if content_type.startswith("application/x-www-form-urlencoded"):  # OAuth token requests
             body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+        elif content_type.startswith("multipart/form-data"):  # file uploads
+            body = _form_parts(raw, content_type)
         else:
             body = json.loads(raw) if raw else None
     except ValueError:

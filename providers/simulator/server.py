@@ -72,6 +72,12 @@ class SimulatorServer:
         """Compute Engine's root; the token endpoint and the Billing Catalog sit beside it (`gcp_routes`)."""
         return f"{self.url}/gcp/{slug}/compute/v1"
 
+    def lium_url(self, slug: str) -> str:
+        return f"{self.url}/lium/{slug}/api"
+
+    def jarvislabs_url(self, slug: str) -> str:
+        return f"{self.url}/jarvislabs/{slug}"
+
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()

@@ -1,4 +1,5 @@
-"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack and Google Cloud partners are rented through their own (simulated) API shapes."""
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium and JarvisLabs partners are rented
+through their own (simulated) API shapes."""
 
 import io
 
@@ -15,7 +16,9 @@ OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A600
            "vast": (PartnerKind.VAST, "/vast/vast/api/v0", "RTX4090"),
            "verda": (PartnerKind.VERDA, "/verda/verda/v1", "H100"),
            "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1", "A100-80GB"),
-           "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1", "A100")}
+           "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1", "A100"),
+           "lium": (PartnerKind.LIUM, "/lium/lium/api", "RTX4090"),
+           "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs", "L4")}
 
 
 @pytest.fixture

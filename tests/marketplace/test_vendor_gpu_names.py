@@ -1,4 +1,5 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack and Google Cloud APIs report for the catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium and JarvisLabs APIs report for the
+catalogue's supply maps to a canonical model."""
 
 import pytest
 
@@ -6,6 +7,8 @@ from marketplace.catalog.gpus import canonical_gpu
 from marketplace.catalog.snapshot import load_snapshot
 from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
+from providers.jarvislabs import JarvisLabsAdapter
+from providers.lium import LiumAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
@@ -39,10 +42,18 @@ SEEN = {
         "nvidia-tesla-a100": "A100", "nvidia-a100-80gb": "A100-80GB", "nvidia-h100-80gb": "H100",
         "nvidia-h100-mega-80gb": "H100", "nvidia-h200-141gb": "H200", "nvidia-b200": "B200",
     },
+    "lium": {
+        "B200": "B200", "B300 SXM6 AC": "B300", "H100 80GB HBM3": "H100", "H100 PCIe": "H100", "H200": "H200",
+        "L40": "L40", "L40S": "L40S", "RTX 3090": "RTX3090", "RTX 4090": "RTX4090", "RTX 5090": "RTX5090",
+        "RTX 6000 Ada Generation": "RTX6000-Ada", "RTX PRO 6000 Blackwell Server Edition": "RTXPRO6000",
+        "RTX PRO 6000 Blackwell Workstation Edition": "RTXPRO6000",
+    },
+    "jarvislabs": {"H100": "H100", "H200": "H200", "L4": "L4", "RTXPRO6000": "RTXPRO6000"},
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
-            "hyperstack": (HyperstackAdapter, "hyperstack_url", {})}
+            "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
+            "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {})}
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
-aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda,
-hyperstack and gcp against the partner simulator; local against this machine. Failures moto cannot produce (capacity, quota, 5xx) are
-injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
+aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
+lium and jarvislabs against the partner simulator; local against this machine. Failures moto cannot produce (capacity,
+quota, 5xx) are injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
 botocore's parser, its retry handler and the adapter's own error mapping.
 """
 
@@ -26,7 +26,9 @@ from providers.aws import AwsAdapter
 from providers.base import ProviderAdapter, ProvisionSpec
 from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
+from providers.jarvislabs import JarvisLabsAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
+from providers.lium import LiumAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
@@ -45,6 +47,10 @@ SEED = {SLUG: [
      "memory_gb": 200, "interconnect": "pcie", "price_per_hour": 0.75, "spot_price_per_hour": 0.4},
     {"region": "Texas, US", "instance_type": "1x-RTX_4090-16-65536", "gpu": "RTX4090", "gpus_per_node": 1,
      "vcpus": 16, "memory_gb": 64, "interconnect": "pcie", "price_per_hour": 0.42, "spot_price_per_hour": 0.21},
+    {"region": "US", "instance_type": "RTX4090_1x", "gpu": "RTX4090", "gpus_per_node": 1, "vcpus": 12,
+     "memory_gb": 63, "interconnect": "pcie", "price_per_hour": 0.35, "spot_price_per_hour": 0.2},
+    {"region": "IN2", "instance_type": "1x_L4_28V_124G", "gpu": "L4", "gpus_per_node": 1, "vcpus": 28,
+     "memory_gb": 124, "interconnect": "pcie", "price_per_hour": 0.44, "spot_price_per_hour": 0.22},
 ]}
 # Shapes only one vendor's API can name, added to the simulator for that kind's harness.
 VENDOR_SEED = {
@@ -281,6 +287,13 @@ def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
     return says
 
 
+def _jarvislabs_spot(server: SimulatorServer) -> Callable[[str], bool]:
+    """JarvisLabs' own record of a spot instance, found by its machine id."""
+    from providers.simulator.jarvislabs_routes import machine_id
+
+    return lambda ref: next(n for n in server.store.list_nodes(SLUG) if str(machine_id(n["id"])) == ref)["spot"]
+
+
 # Per kind: the adapter class, the simulator URL of its API shape and its credentials for a token.
 SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "lambda": (LambdaCloudAdapter, "lambda_url", lambda token, url: {"api_key": token}),
@@ -290,6 +303,8 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "verda": (VerdaAdapter, "verda_url", lambda token, url: {"client_id": "broker", "client_secret": token}),
     "hyperstack": (HyperstackAdapter, "hyperstack_url", lambda token, url: {"api_key": token}),
     "gcp": (GcpAdapter, "gcp_url", lambda token, url: {"service_account_key": service_account_key(token, url)}),
+    "lium": (LiumAdapter, "lium_url", lambda token, url: {"api_key": token}),
+    "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", lambda token, url: {"api_key": token}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
 SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
@@ -307,10 +322,16 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "gcp": lambda server: {"shape": ("a2-highgpu-1g", "us-central1"), "spot_shape": ("a2-highgpu-1g", "us-central1"),
                            "unknown_ref": "us-central1-a/gpub-000000000000", "forgets_terminated": True,
                            "partner_says_spot": _gcp_spot(server)},
+    "lium": lambda server: {"shape": ("RTX4090_1x", "US"), "spot_shape": ("RTX4090_1x", "US"),
+                            "forgets_terminated": True, "partner_says_spot": _node_spot(server)},
+    "jarvislabs": lambda server: {"shape": ("1x_L4_28V_124G", "IN2"), "spot_shape": ("1x_L4_28V_124G", "IN2"),
+                                  "unknown_ref": "999999", "forgets_terminated": True,
+                                  "partner_says_spot": _jarvislabs_spot(server)},
 }
 
 
-@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp",
+@pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
+                        "jarvislabs",
                         "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param

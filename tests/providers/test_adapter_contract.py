@@ -1,4 +1,5 @@
-"""One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack, gcp (simulator); local."""
+"""One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack, gcp, lium,
+jarvislabs (simulator); local."""
 
 import pytest
 

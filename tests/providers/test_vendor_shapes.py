@@ -1,5 +1,6 @@
-"""The Shadeform-, Vast-, Verda-, Hyperstack- and Google Cloud-shaped simulator APIs are judged by the vendors' published schemas
-(trimmed copies in docs/vendor/), on the requests the adapters send and the answers they get back."""
+"""The Shadeform-, Vast-, Verda-, Hyperstack-, Google Cloud-, Lium- and JarvisLabs-shaped simulator APIs are judged by
+the vendors' published schemas (trimmed copies, or transcriptions of the vendor's own client, in docs/vendor/), on the
+requests the adapters send and the answers they get back."""
 
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -13,8 +14,10 @@ from providers.base import PortRule, ProviderError, ProvisionSpec
 from providers.gcp import GcpAdapter
 from providers.http import HttpClient
 from providers.hyperstack import HyperstackAdapter
+from providers.jarvislabs import JarvisLabsAdapter
+from providers.lium import LiumAdapter
 from providers.shadeform import ShadeformAdapter
-from providers.simulator import SimulatorServer
+from providers.simulator import Faults, SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.vast_routes import vast_id
 from providers.vast import VastAdapter
@@ -418,3 +421,163 @@ def test_gcp_quota_and_bad_keys_are_told_apart(server):
                           headers={"Authorization": "Bearer not-a-token"})
     assert answer.status_code == 401
     Schemas("gcp-compute-openapi.yaml").validate("ErrorResponse", answer.json())
+
+
+LIUM_SHAPE = ("RTX4090_1x", "US")
+
+
+def _lium(server: SimulatorServer) -> tuple[LiumAdapter, RecordingHttp]:
+    http = RecordingHttp(server.lium_url(SLUG), headers={"X-API-KEY": f"sim-{SLUG}"}, retries=0)
+    return LiumAdapter(credentials={}, http=http), http
+
+
+def test_lium_requests_and_answers_match_the_transcribed_schema(server):
+    schemas = Schemas("lium-openapi.yaml")
+    adapter, http = _lium(server)
+    adapter.list_offers()
+    node = adapter.provision(ProvisionSpec("k", "r-1", *LIUM_SHAPE, "echo hi", ssh_public_key(),
+                                           ports=(PortRule(8000),)))
+    adapter.provision(ProvisionSpec("k2", "r-2", *LIUM_SHAPE, "echo hi", spot=True, ports=(PortRule(8000),)))
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if path.endswith("/rent"):
+            schemas.validate("RentRequest", body)
+            name = "RentResponse"
+        elif (method, path) == ("POST", "/templates"):
+            schemas.validate("TemplateCreate", body)
+            name = "Template"
+        elif path.startswith("/pods/"):
+            if method == "DELETE":
+                continue
+            name = "Pod"
+        else:
+            name = {"/executors": "Executor", "/pods": "Pod", "/templates": "Template"}[path]
+        data = response.json()
+        for item in data if isinstance(data, list) else [data]:
+            schemas.validate(name, item)
+        checked.add(name)
+    assert checked == {"Executor", "RentResponse", "Template", "Pod"}
+    assert [p for m, p, _, _ in http.exchanges].count("/templates") == 3  # the second launch reuses the template
+
+
+def test_lium_carries_user_data_and_ports_in_a_private_template(server):
+    adapter, http = _lium(server)
+    node = adapter.provision(ProvisionSpec("k", "r-1", *LIUM_SHAPE, "echo hi", ports=(PortRule(8000),)))
+    template = next(b for m, p, b, _ in http.exchanges if (m, p) == ("POST", "/templates"))
+    assert (template["startup_commands"], template["internal_ports"], template["is_private"]) == (
+        "echo hi", [22, 8000], True)
+    stored = server.store.get_node(SLUG, node.ref)
+    assert stored["user_data"] == "echo hi" and [p["port"] for p in stored["ports"]] == [22, 8000]
+
+
+def test_lium_rents_spot_only_from_the_spot_tier_and_prices_it(server):
+    adapter, _ = _lium(server)
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == LIUM_SHAPE)
+    assert (offer.gpu, offer.available_nodes, offer.price_per_hour, offer.spot_price_per_hour) == (
+        "RTX 4090", 2, 0.35, 0.2)
+    spot = adapter.provision(ProvisionSpec("s", "r-1", *LIUM_SHAPE, spot=True))
+    on_demand = adapter.provision(ProvisionSpec("o", "r-2", *LIUM_SHAPE))
+    assert (adapter.describe(spot.ref).spot, adapter.describe(on_demand.ref).spot) == (True, False)
+
+
+def test_lium_errors_use_fastapis_detail_body(server):
+    schemas = Schemas("lium-openapi.yaml")
+    response = requests.get(f"{server.lium_url(SLUG)}/pods/nope", timeout=5, headers={"X-API-KEY": f"sim-{SLUG}"})
+    assert response.status_code == 404
+    schemas.validate("Error", response.json())
+    denied = requests.get(f"{server.lium_url(SLUG)}/pods", timeout=5, headers={"Authorization": f"Bearer sim-{SLUG}"})
+    assert denied.status_code == 401 and "detail" in denied.json()
+    server.store.set_capacity(SLUG, 0)
+    adapter, _ = _lium(server)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *LIUM_SHAPE))
+    assert err.value.kind == "no_capacity"
+
+
+JARVISLABS_SHAPE = ("1x_L4_28V_124G", "IN2")
+
+
+def _jarvislabs(server: SimulatorServer) -> tuple[JarvisLabsAdapter, RecordingHttp]:
+    http = RecordingHttp(server.jarvislabs_url(SLUG), headers={"Authorization": f"Bearer sim-{SLUG}"}, retries=0)
+    return JarvisLabsAdapter(credentials={}, http=http), http
+
+
+def test_jarvislabs_requests_and_answers_match_the_transcribed_schema(server):
+    schemas = Schemas("jarvislabs-openapi.yaml")
+    adapter, http = _jarvislabs(server)
+    adapter.list_offers()
+    node = adapter.provision(ProvisionSpec("k", "r-1", *JARVISLABS_SHAPE, "echo hi", ssh_public_key(),
+                                           ports=(PortRule(22), PortRule(8000))))
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    names = {("GET", "misc/server_meta"): "ServerMetaResponse", ("GET", "users/fetch"): "InstanceListResponse",
+             ("GET", "scripts/"): "ScriptsResponse", ("POST", "misc/destroy"): "SuccessResponse",
+             ("POST", "ssh/"): "SuccessResponse", ("POST", "templates/pytorch/create"): "CreateResponse"}
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if (method, path) == ("POST", "templates/pytorch/create"):
+            schemas.validate("CreateRequest", body)
+        if (method, path) == ("POST", "ssh/"):
+            schemas.validate("AddSSHKeyRequest", body)
+        if (method, path) == ("GET", "ssh/"):
+            for key in response.json():
+                schemas.validate("SSHKey", key)
+            continue
+        name = "InstanceResponse" if path.startswith("users/fetch/") else names.get((method, path))
+        if name:
+            schemas.validate(name, response.json())
+            checked.add(name)
+    assert checked == {*names.values(), "InstanceResponse"}
+    create = next(b for m, p, b, _ in http.exchanges if p.endswith("/create"))
+    assert (create["http_ports"], create["is_spot"], len(create["name"]) <= 40) == ("8000", False, True)
+
+
+def test_jarvislabs_uploads_the_user_data_once_as_a_startup_script(server):
+    adapter, http = _jarvislabs(server)
+    first = adapter.provision(ProvisionSpec("a", "r-1", *JARVISLABS_SHAPE, "echo hi"))
+    adapter.provision(ProvisionSpec("b", "r-2", *JARVISLABS_SHAPE, "echo hi"))
+    assert [p for m, p, _, _ in http.exchanges if m == "POST"].count("scripts/add") == 1
+    assert {n["user_data"] for n in server.store.list_nodes(SLUG)} == {"echo hi"}
+    assert adapter.describe(first.ref).state in ("pending", "running")
+
+
+def test_jarvislabs_offers_every_node_size_from_the_free_devices(server):
+    adapter, _ = _jarvislabs(server)
+    offers = {(o.instance_type, o.region): o for o in adapter.list_offers() if o.region == "IN2"}
+    assert set(offers) == {("1x_L4_28V_124G", "IN2"), ("2x_L4_56V_248G", "IN2"), ("4x_L4_112V_496G", "IN2"),
+                           ("8x_L4_224V_992G", "IN2")}
+    one = offers[JARVISLABS_SHAPE]
+    assert (one.gpu, one.available_nodes, one.price_per_hour, one.spot_price_per_hour) == ("L4", 2, 0.44, 0.22)
+    assert offers[("2x_L4_56V_248G", "IN2")].available_nodes == 1
+
+
+def test_jarvislabs_refuses_a_create_with_success_false_and_errors_with_detail(server):
+    schemas = Schemas("jarvislabs-openapi.yaml")
+    response = requests.get(f"{server.jarvislabs_url(SLUG)}/users/fetch/1", timeout=5,
+                            headers={"Authorization": f"Bearer sim-{SLUG}"})
+    assert response.status_code == 404
+    schemas.validate("Error", response.json())
+    server.store.set_capacity(SLUG, 0)
+    adapter, http = _jarvislabs(server)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *JARVISLABS_SHAPE))
+    refused = http.exchanges[-1][3]
+    assert refused.status_code == 200 and refused.json()["success"] is False
+    assert err.value.kind == "no_capacity" and "No free L4 GPUs in IN2" in err.value.message
+
+
+@pytest.mark.parametrize("url_of, headers", [
+    ("lium_url", {"X-API-KEY": f"sim-{SLUG}"}), ("jarvislabs_url", {"Authorization": f"Bearer sim-{SLUG}"})])
+def test_lium_and_jarvislabs_rate_limits_answer_429_with_retry_after_in_their_detail_body(server, url_of, headers):
+    server.store.set_faults(SLUG, Faults(request_interval_s=60.0))
+    path = "/pods" if url_of == "lium_url" else "/users/fetch"
+    first = requests.get(f"{getattr(server, url_of)(SLUG)}{path}", headers=headers, timeout=5)
+    limited = requests.get(f"{getattr(server, url_of)(SLUG)}{path}", headers=headers, timeout=5)
+    assert first.status_code == 200
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0 and "detail" in limited.json()

@@ -23,6 +23,8 @@ OWN_API = {
     "verda": (PartnerKind.VERDA, "/verda/verda/v1"),
     "hyperstack": (PartnerKind.HYPERSTACK, "/hyperstack/hyperstack/v1"),
     "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1"),
+    "lium": (PartnerKind.LIUM, "/lium/lium/api"),
+    "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs"),
 }
 
 
