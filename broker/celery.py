@@ -38,6 +38,7 @@ def _beat_schedule() -> dict:
                          "schedule": settings.PARTNER_SYNC_INTERVAL_S},
         "node-health": {"task": "marketplace.tasks.health.node_health_sweep_task", "schedule": 30.0},
         "partner-reliability": {"task": "marketplace.tasks.health.partner_reliability_task", "schedule": 600.0},
+        "fleet-machines": {"task": "fleets.tasks.machines_offline_sweep_task", "schedule": 15.0},
     }
 
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "marketplace",
     "nim_launcher",
     "jobs",
+    "fleets",
 ]
 
 MIDDLEWARE = [
@@ -159,10 +160,13 @@ SPECTACULAR_SETTINGS = {
         "AgentRepairEnum": "marketplace.api.nodes.AGENT_REPAIRS", "PartnerJobStateEnum": "marketplace.api.admin_partners.JOB_STATES",
         "JobStateEnum": "jobs.models.JobState", "JobTemplateEnum": "jobs.models.JobTemplate",
         "JobFailureKindEnum": "jobs.models.FailureKind",
+        "MachineStateEnum": "fleets.models.MachineState", "WorkStateEnum": "fleets.models.WorkState",
     },
     "APPEND_COMPONENTS": {"securitySchemes": {"NodeToken": {
         "type": "apiKey", "in": "header", "name": "Authorization",
-        "description": "The node agent's token: `Node <token>` (one per node, issued at launch)."}}},
+        "description": "The node agent's token: `Node <token>` (one per node, issued at launch)."}, "MachineToken": {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": "A fleet machine's credential: `Machine <token>` (issued once when it joins)."}}},
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -220,6 +224,11 @@ BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 # Node health
 HEARTBEAT_UNKNOWN_AFTER_S = env_number("HEARTBEAT_UNKNOWN_AFTER_S", 120, int)
 HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int)
+
+# Fleets (a workspace's own machines)
+FLEET_JOIN_TOKEN_TTL_S = env_number("FLEET_JOIN_TOKEN_TTL_S", 86400, int)  # a join token works this long
+FLEET_MACHINE_OFFLINE_AFTER_S = env_number("FLEET_MACHINE_OFFLINE_AFTER_S", 90, int)  # silent this long: offline
+FLEET_POLL_WAIT_MAX_S = env_number("FLEET_POLL_WAIT_MAX_S", 25, int)  # longest long poll an agent may ask for
 
 # Inference gateway: API keys and routes are cached this long in each web process
 GATEWAY_CACHE_TTL_S = env_number("GATEWAY_CACHE_TTL_S", 2.0)

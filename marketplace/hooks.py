@@ -1,13 +1,15 @@
 """What the apps above `marketplace` provide to it: they register here in `AppConfig.ready()`.
 
 `marketplace.signals` carries news upward (a state changed); these hooks answer the questions marketplace
-asks an upper app it may not import: what a node launches with, which ports it serves on, and who owns a rental.
+asks an upper app it may not import: what a node launches with, which ports it serves on, who owns a rental, and
+which adapter provisions on a partner kind that lives above it (a workspace's own machines).
 """
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from marketplace.models import Node, Rental
+from marketplace.models import Node, Partner, Rental
+from providers.base import ProviderAdapter
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ RentalOwnersHook = Callable[[Collection[int]], dict[int, RentalOwner]]
 # rental → the inbound TCP ports its workload serves on (the NIM port for a replica; [] when not this app's)
 ServedPortsHook = Callable[[Rental], list[int]]
 
+# partner row → its adapter, for a partner kind whose adapter needs the database (no `providers` class)
+AdapterFactory = Callable[[Partner], ProviderAdapter]
+
 _launch_plans: list[LaunchPlanHook] = []
+_adapter_factories: dict[str, AdapterFactory] = {}
 _rental_owners: list[RentalOwnersHook] = []
 _served_ports: list[ServedPortsHook] = []
 
@@ -51,6 +57,15 @@ def register_rental_owners(hook: RentalOwnersHook) -> None:
 def register_served_ports(hook: ServedPortsHook) -> None:
     if hook not in _served_ports:
         _served_ports.append(hook)
+
+
+def register_adapter_factory(kind: str, factory: AdapterFactory) -> None:
+    _adapter_factories[kind] = factory
+
+
+def adapter_factory(kind: str) -> AdapterFactory | None:
+    """The upper app's adapter factory for this partner kind, if one registered it."""
+    return _adapter_factories.get(kind)
 
 
 def served_ports(rental: Rental) -> list[int]:

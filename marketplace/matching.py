@@ -23,6 +23,9 @@ OK = "ok"
 INTERCONNECT_RANK = {"pcie": 0, "nvlink": 1, "infiniband": 2}
 DEFAULT_LIMIT = 10
 EARTH_RADIUS_KM = 6371.0088
+# Where a request may be placed (DESIGN §13): the workspace's own machines first, only them, or only partners.
+FLEET_FIRST, FLEET_ONLY, MARKETPLACE_ONLY = "fleet_first", "fleet_only", "marketplace_only"
+CAPACITY_MODES = (FLEET_FIRST, FLEET_ONLY, MARKETPLACE_ONLY)
 
 # Each excluded offer is counted under the first rule in this order that it fails.
 RULES: tuple[str, ...] = (
@@ -123,6 +126,7 @@ class PlacementRequest:
     policy: Policy = field(default_factory=Policy)
     near: Near | None = None
     allow_suspect_prices: bool = False
+    capacity: str = FLEET_FIRST  # one of CAPACITY_MODES; the engine itself matches whatever index it is given
 
     def to_dict(self) -> dict:
         """The request in its JSON shape, e.g. to store with a rental."""
@@ -132,7 +136,7 @@ class PlacementRequest:
             "spot": self.spot, "spot_fallback": self.spot_fallback, "max_price_per_gpu_hour": self.max_price_per_gpu_hour,
             "policy": self.policy.to_dict(),
             "near": None if self.near is None else {"lat": self.near.lat, "lon": self.near.lon},
-            "allow_suspect_prices": self.allow_suspect_prices,
+            "allow_suspect_prices": self.allow_suspect_prices, "capacity": self.capacity,
         }
 
     @classmethod
@@ -155,6 +159,7 @@ class PlacementRequest:
                 certifications=frozenset(policy.get("certifications", ()))),
             near=None if near is None else Near(near["lat"], near["lon"]),
             allow_suspect_prices=data.get("allow_suspect_prices", False),
+            capacity=data.get("capacity", FLEET_FIRST),
         )
 
 

@@ -15,7 +15,7 @@ from marketplace.catalog.countries import is_country, is_jurisdiction
 from marketplace.catalog.gpus import CANONICAL_GPUS, lookup_gpu
 from marketplace.errors import InvalidInput
 from marketplace.inputs import BadValue, Fields
-from marketplace.matching import INTERCONNECT_RANK, Near, PlacementRequest, Policy
+from marketplace.matching import CAPACITY_MODES, FLEET_FIRST, INTERCONNECT_RANK, Near, PlacementRequest, Policy
 
 ARCHITECTURES = sorted({spec.architecture for spec in CANONICAL_GPUS.values()})
 INTERCONNECTS = sorted(INTERCONNECT_RANK)
@@ -23,7 +23,7 @@ MAX_NODES = 1024
 MAX_GPUS_PER_NODE = 64
 MAX_HOURS_LIMIT = Decimal(24 * 31)
 REQUEST_FIELDS = ("gpu", "min_gpu_memory_gb", "architecture", "gpus_per_node", "nodes", "interconnect", "spot",
-                  "spot_fallback", "max_price_per_gpu_hour", "policy", "near", "allow_suspect_prices")
+                  "spot_fallback", "max_price_per_gpu_hour", "policy", "near", "allow_suspect_prices", "capacity")
 POLICY_FIELDS = ("regions", "countries", "jurisdictions", "partners", "partner_hq_jurisdictions", "certifications")
 RENTAL_FIELDS = ("max_hours", "ssh_public_key")
 SSH_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-")
@@ -105,6 +105,7 @@ def _request(fields: Fields) -> PlacementRequest:
         policy=get("policy", _policy, default=Policy()),
         near=get("near", _near, default=None, null=True),
         allow_suspect_prices=get("allow_suspect_prices", inputs.boolean, default=False),
+        capacity=get("capacity", lambda v: inputs.choice(v, CAPACITY_MODES), default=FLEET_FIRST),
     )
 
 

@@ -1,6 +1,6 @@
 """Catalogue read endpoints: GPUs, partners, offers. Public reads (no key needed)."""
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -13,6 +13,7 @@ from marketplace.filtersets import OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.selectors.gpu_list import gpu_rows
 from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
+from marketplace.selectors.private_offers import private_offer_ids
 
 from .errors import ErrorsSerializer
 from .serializers import (
@@ -39,7 +40,7 @@ class PartnerViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PartnerSerializer
     pagination_class = None
     lookup_field = "slug"
-    queryset = Partner.objects.filter(status=PartnerStatus.ACTIVE).prefetch_related(
+    queryset = Partner.objects.filter(status=PartnerStatus.ACTIVE, workspace__isnull=True).prefetch_related(
         Prefetch("regions", queryset=Region.objects.order_by("code")))
 
 
@@ -50,6 +51,11 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = OfferSerializer
     filterset_class = OfferFilterSet
     queryset = Offer.objects.select_related("partner", "region", "gpu").filter(partner__status=PartnerStatus.ACTIVE)
+
+    def get_queryset(self):
+        """Public offers, and the caller's own private ones (another workspace's are a 404)."""
+        mine = private_offer_ids(getattr(getattr(self.request, "api_key", None), "workspace_id", None))
+        return super().get_queryset().filter(Q(partner__workspace__isnull=True) | Q(pk__in=mine))
 
     @extend_schema(responses={200: OfferSerializer(many=True), 400: ErrorsSerializer})
     def list(self, request, *args, **kwargs):

@@ -12,9 +12,9 @@ from marketplace.errors import InvalidInput
 from marketplace.inputs import BadValue
 from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Placement, PlacementRequest
 from marketplace.placement import parse_placement_request
-from marketplace.selectors.offer_index import get_offer_index
-from marketplace.spot import spot_first
+from marketplace.services.placing import placements_for
 
+from .access import request_workspace
 from .errors import ErrorsSerializer
 from .placement import PlacementRequestSerializer
 from .serializers import MatchAnswerSerializer
@@ -91,6 +91,5 @@ class MatchView(APIView):
     @extend_schema(request=MatchRequestSerializer, responses={200: MatchAnswerSerializer, 400: ErrorsSerializer})
     def post(self, request):
         placement_request, limit = parse_match_request(request.data)
-        placements, explanation = spot_first(placement_request, get_offer_index(), limit=limit)
-        result = MatchResult(tuple(placements), explanation)  # with spot_fallback, on-demand ones follow the spot ones
+        result = placements_for(placement_request, request_workspace(request), limit=limit)
         return Response(match_payload(result, with_distance=placement_request.near is not None))

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.errors import InvalidInput
+from marketplace.matching import CAPACITY_MODES, FLEET_FIRST
 from marketplace.models import Architecture, Interconnect
 from marketplace.placement import (
     MAX_GPUS_PER_NODE,
@@ -57,6 +58,8 @@ class PlacementRequestSerializer(serializers.Serializer):
     policy = PolicySerializer(required=False)
     near = NearSerializer(required=False, allow_null=True)
     allow_suspect_prices = serializers.BooleanField(required=False, default=False)
+    capacity = serializers.ChoiceField(choices=CAPACITY_MODES, required=False, default=FLEET_FIRST,
+                                       help_text="own fleet machines first, only them, or only partners")
 
 
 class RentalRequestSerializer(PlacementRequestSerializer):
@@ -92,6 +95,8 @@ class StoredRequestSerializer(serializers.Serializer):
     policy = StoredPolicySerializer()
     near = NearSerializer(allow_null=True)
     allow_suspect_prices = serializers.BooleanField()
+    capacity = serializers.ChoiceField(choices=CAPACITY_MODES, required=False,
+                                       help_text="absent in requests stored before capacity modes: fleet_first")
 
 
 @extend_schema_field(StoredRequestSerializer)

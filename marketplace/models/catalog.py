@@ -21,6 +21,7 @@ class PartnerKind(models.TextChoices):
     LIUM = "lium", "Lium"
     JARVISLABS = "jarvislabs", "JarvisLabs.ai"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
+    FLEET = "fleet", "a workspace's own machines (private offers)"
 
 
 class PartnerStatus(models.TextChoices):
@@ -89,6 +90,9 @@ class Partner(models.Model):
     sync_error = models.TextField(blank=True, default="")
     verify_result = models.JSONField(default=dict, blank=True)
     sync_report = models.JSONField(default=dict, blank=True, help_text="the last requested sync: state, report")
+    workspace = models.ForeignKey("marketplace.Workspace", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="private_partners",
+                                  help_text="set = its offers are private to this workspace (never in the catalogue)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -89,7 +89,8 @@ def build_offer_index(*, version: int) -> tuple[OfferIndex, OfferListing, float]
     stale_after_s = float(settings.OFFER_STALE_AFTER_S or 0)
     wall_now = timezone.now()
     snapshots, listed, stale_at = [], [], float("inf")
-    for row in Offer.objects.order_by().values_list(*OFFER_COLUMNS).iterator(chunk_size=10_000):
+    public = Offer.objects.filter(partner__workspace__isnull=True)  # private offers: selectors/private_offers.py
+    for row in public.order_by().values_list(*OFFER_COLUMNS).iterator(chunk_size=10_000):
         snapshot = _snapshot(row, partners, regions, gpus, stale_after_s, wall_now)
         snapshots.append(snapshot)
         listed.append((snapshot, _listed_fields(row)))

@@ -4,6 +4,7 @@ import hashlib
 
 from django.conf import settings
 
+from marketplace.hooks import adapter_factory
 from marketplace.models import Partner, PartnerKind
 from providers.base import INVALID_REQUEST, OWNER_TAG, NodeInfo, ProviderAdapter, ProviderError
 from providers.registry import get_adapter
@@ -34,6 +35,9 @@ def adapter_for(partner: Partner) -> ProviderAdapter:
     """The partner's adapter; network calls time out after PARTNER_HTTP_TIMEOUT_S unless its options say."""
     if partner.kind == PartnerKind.CATALOG:
         raise ProviderError(INVALID_REQUEST, f"partner {partner.slug} lists prices but has no live API to provision")
+    factory = adapter_factory(partner.kind)
+    if factory is not None:
+        return factory(partner)
     options = dict(partner.adapter_options or {})
     if partner.kind in NETWORK_KINDS:
         options.setdefault("timeout", settings.PARTNER_HTTP_TIMEOUT_S)

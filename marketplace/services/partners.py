@@ -270,5 +270,5 @@ def _apply_offers(partner: Partner, offers: list[ProviderOffer], report: SyncRep
 
 def partners_to_sync() -> list[int]:
     """Ids of partners with a live API that sell on the marketplace (or are about to)."""
-    return list(Partner.objects.exclude(kind="catalog")
+    return list(Partner.objects.exclude(kind__in=("catalog", "fleet"))
                 .filter(status__in=PARTNER_SELLING).values_list("pk", flat=True))

@@ -22,13 +22,13 @@ from marketplace.matching import Explanation, PlacementRequest
 from marketplace.models import AttemptOutcome, Node, NodeState, Offer, Rental, RentalAttempt, RentalState, Workspace
 from marketplace.money import price_decimal
 from marketplace.scheduling import enqueue
-from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.adapters import adapter_for, owner_tag
 from marketplace.services.capacity import offer_claim, rental_release_capacity
 from marketplace.services.launch import launch_ports, render_user_data
 from marketplace.services.metering import budget_check
 from marketplace.services.node_health import node_token_issue
-from marketplace.spot import on_demand_price, spot_first
+from marketplace.services.placing import placements_for
+from marketplace.spot import on_demand_price
 from marketplace.states import record_event, transition
 from providers.base import ENDED_NODE_STATES, NO_CAPACITY, ProviderError, ProvisionSpec
 
@@ -80,10 +80,10 @@ def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: s
         existing = Rental.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
         if existing:
             return _same_request_or_conflict(existing, body_hash), False
-    placements, explanation = spot_first(data.request, get_offer_index(), limit=1)
-    if not placements:
-        raise NoPlacement(explanation)
-    best = placements[0]
+    result = placements_for(data.request, workspace, limit=1)
+    if not result.placements:
+        raise NoPlacement(result.explanation)
+    best = result.placements[0]
     budget_check(workspace, Decimal(str(best.price_per_hour)) * data.max_hours)
     try:
         with transaction.atomic():
@@ -150,15 +150,15 @@ def _claim_next(rental: Rental) -> RentalAttempt | None:
     """Reserve the best untried placement under the rental's own request and policy, or fail the rental."""
     request = PlacementRequest.from_dict(rental.request)
     tried = set(rental.attempts.values_list("offer_id", "spot"))
-    placements, explanation = spot_first(request, get_offer_index(), limit=len(tried) + CANDIDATE_WINDOW)
-    for placement in placements:
+    result = placements_for(request, rental.workspace, limit=len(tried) + CANDIDATE_WINDOW)
+    for placement in result.placements:
         if (placement.offer.id, placement.spot) in tried:
             continue
         attempt = _claim(rental, placement)
         if attempt is not None:
             return attempt
         tried.add((placement.offer.id, placement.spot))
-    rental_fail(rental, _failure_summary(rental, explanation))
+    rental_fail(rental, _failure_summary(rental, result.explanation))
     return None
 
 

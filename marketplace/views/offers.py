@@ -102,13 +102,13 @@ def summarise_prices(rows: list[tuple[str, float]]) -> list[PriceSummary]:
 
 
 def _trusted_offers() -> QuerySet[Offer]:
-    return Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, price_status=PriceStatus.OK,
+    return Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True, price_status=PriceStatus.OK,
                                 price_per_gpu_hour__gt=0)
 
 
 def _comparison_rows(gpu_name: str) -> tuple[list[tuple[str, str, float]], int]:
     """(partner name, jurisdiction, price per GPU-hour) of the GPU's trusted offers, and how many were left out."""
-    offered = Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, gpu__name=gpu_name).count()
+    offered = Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True, gpu__name=gpu_name).count()
     rows = _trusted_offers().filter(gpu__name=gpu_name).values_list("partner__name", "jurisdiction",
                                                                     "price_per_gpu_hour")
     trusted = [(partner, jurisdiction or "unspecified", float(price)) for partner, jurisdiction, price in rows]
@@ -117,7 +117,7 @@ def _comparison_rows(gpu_name: str) -> tuple[list[tuple[str, str, float]], int]:
 
 def most_offered_gpu() -> str | None:
     """The GPU model with the most offers from active partners: where the compare page opens."""
-    top = (Offer.objects.filter(partner__status=PartnerStatus.ACTIVE).values("gpu__name")
+    top = (Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True).values("gpu__name")
            .annotate(offers=Count("id")).order_by("-offers", "gpu__name").first())
     return top["gpu__name"] if top else None
 
@@ -175,7 +175,7 @@ def price_series(offer: Offer, history: list[PriceHistory]) -> list[Series]:
 
 @catalogue_page
 def offer_detail(request: HttpRequest, offer_id: int) -> HttpResponse:
-    offer = get_object_or_404(Offer.objects.filter(partner__status=PartnerStatus.ACTIVE)
+    offer = get_object_or_404(Offer.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True)
                               .select_related("partner", "region", "gpu"), pk=offer_id)
     history = list(PriceHistory.objects.filter(offer=offer).order_by("-recorded_at")[:HISTORY_LIMIT])[::-1]
     series = price_series(offer, history)

@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.errors import InvalidInput
-from marketplace.matching import Explanation, MatchResult, match
+from marketplace.matching import Explanation, MatchResult
 from marketplace.models import Role
 from marketplace.placement import RentalRequest, parse_rental_request
-from marketplace.selectors.offer_index import get_offer_index
+from marketplace.services.placing import placements_for
 from marketplace.services.metering import BudgetExceeded
 from marketplace.services.rentals import IdempotencyConflict, NoPlacement, RentalInput, rental_create, request_hash
 
@@ -124,6 +124,6 @@ def rent_preview(request: HttpRequest) -> HttpResponse:
         return render(request, "marketplace/partials/_rent_preview.html", {"form": form, "invalid": True},
                       status=400)
     parsed, _ = valid
-    result = match(parsed.request, get_offer_index(), limit=PREVIEW_LIMIT)
+    result = placements_for(parsed.request, request.access.workspace, limit=PREVIEW_LIMIT)
     return render(request, "marketplace/partials/_rent_preview.html",
                   _preview_context(form, result, parsed.max_hours) | {"oob": True})
