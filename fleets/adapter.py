@@ -5,9 +5,9 @@ machine's agent pulls the work (no inbound connection to the machine), so rental
 reconciliation treat a fleet like any partner.
 """
 
+from fleets.flows import WORK_LIVE
 from fleets.models import Fleet, Work
 from fleets.services.work import describe_state, work_assign, work_for_ref, work_stop
-from fleets.flows import WORK_LIVE
 from marketplace.models import Partner, PartnerKind
 from providers.base import NOT_FOUND, NodeInfo, ProviderError, ProviderOffer, ProvisionSpec, already_gone_is_terminated
 

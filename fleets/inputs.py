@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from decimal import Decimal
 
-from fleets.services.fleets import Inventory, JoinRequest
 from fleets.models import WorkState
+from fleets.services.fleets import Inventory, JoinRequest
 from marketplace import inputs
 from marketplace.catalog.countries import is_country
 from marketplace.errors import InvalidInput

@@ -13,8 +13,8 @@ from marketplace.errors import InvalidInput
 from marketplace.matching import Explanation, MatchResult
 from marketplace.models import Role
 from marketplace.placement import RentalRequest, parse_rental_request
-from marketplace.services.placing import placements_for
 from marketplace.services.metering import BudgetExceeded
+from marketplace.services.placing import placements_for
 from marketplace.services.rentals import IdempotencyConflict, NoPlacement, RentalInput, rental_create, request_hash
 
 from .access import workspace_required

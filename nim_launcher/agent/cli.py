@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import job_runner
+from . import fleet_cli, job_runner
 from .collector import Collector
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [job_runner.VERB]:  # a batch job's worker wrapper (job_runner.py)
         return job_runner.main(argv[1:])
+    if argv and argv[0] in fleet_cli.VERBS:  # `join` / `work`: a fleet machine (fleet_cli.py)
+        return fleet_cli.main(argv)
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
