@@ -20,6 +20,7 @@ from typing import Any
 
 REROOTED = re.compile(r"(?<![\w.~/-])/(?=(?:etc|opt|var|root|srv)(?:/|\b))")
 UNIT_DIR = "etc/systemd/system"
+SANDBOX_DIRS = ("etc", "opt", "var/lib", "var/log", "root", "srv")  # what a fresh VM already has
 LOG_LINES = 200
 
 
@@ -76,7 +77,8 @@ class PlanRun:
     def _execute(self) -> int:
         kind = self.plan.get("format", "none")
         cwd = self.root or Path.cwd()
-        cwd.mkdir(parents=True, exist_ok=True)
+        for folder in SANDBOX_DIRS if self.root else ():
+            (cwd / folder).mkdir(parents=True, exist_ok=True)
         if kind == "none":
             self.lines.append("no launch plan: the machine runs as it is")
             return 0
