@@ -31,6 +31,10 @@ class FleetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return (Fleet.objects.filter(workspace=request_workspace(self.request)).select_related("partner")
                 .prefetch_related(Prefetch("machines", queryset=Machine.objects.exclude(state="removed"))))
 
+    @extend_schema(responses={200: FleetSerializer, 404: DetailSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        return Response(FleetSerializer(self.get_object()).data)
+
     @extend_schema(request=FleetInputSerializer, responses={201: FleetCreatedSerializer, 400: ErrorsSerializer})
     def create(self, request, *args, **kwargs):
         name, price = parse_fleet(request.data)

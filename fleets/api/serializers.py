@@ -71,6 +71,7 @@ class FleetInputSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=64)
     price_per_gpu_hour = serializers.DecimalField(max_digits=16, decimal_places=6, min_value=0, required=False,
+                                                  coerce_to_string=False,
                                                   help_text="internal price per GPU-hour, default 0")
 
 

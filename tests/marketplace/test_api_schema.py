@@ -238,6 +238,41 @@ def test_every_endpoint_answers_as_its_schema_says(checker, owner, staff, strang
     as_staff("POST", "/api/v1/admin/partners/acme/activate", expect=200)
     as_staff("POST", "/api/v1/admin/partners/acme/suspend", expect=200)
 
+    # fleets: the workspace's own machines, joined by their agent, polled with the machine's credential
+    fleet = call("POST", "/api/v1/fleets", {"name": "lab", "price_per_gpu_hour": 0.5}, expect=201).json()
+    call("POST", "/api/v1/fleets", {"name": ""}, expect=400)
+    call("GET", "/api/v1/fleets", expect=200)
+    anon("GET", "/api/v1/fleets", expect=401)
+    call("POST", f"/api/v1/fleets/{fleet['id']}/join-token", expect=201)
+    Caller(checker, stranger.client)("POST", f"/api/v1/fleets/{fleet['id']}/join-token", expect=404)
+    token = call("POST", f"/api/v1/fleets/{fleet['id']}/join-token", expect=201).json()["join_token"]
+    join = {"token": token, "hostname": "gpu-1", "country": "DE", "region": "lab",
+            "inventory": {"gpus": ["NVIDIA H200"], "gpu_memory_gb": 141, "vcpus": 8, "memory_gb": 64}}
+    joined = anon("POST", "/api/v1/fleets/join", join, expect=201).json()
+    anon("POST", "/api/v1/fleets/join", {**join, "country": "XX"}, expect=400)
+    machine_id = joined["machine"]["id"]
+    poller = APIClient()
+    poller.credentials(HTTP_AUTHORIZATION=f"Machine {joined['machine_token']}")
+    poll = Caller(checker, poller)
+    poll("POST", f"/api/v1/fleet-machines/{machine_id}/poll?wait=0", {"health": "healthy"}, expect=200)
+    poll("POST", f"/api/v1/fleet-machines/{machine_id}/poll", {"health": "on-fire"}, expect=400)
+    anon("POST", f"/api/v1/fleet-machines/{machine_id}/poll", {"health": "healthy"}, expect=401)
+    poll("POST", f"/api/v1/fleet-machines/{machine_id + 1}/poll", {"health": "healthy"}, expect=404)
+    call("GET", f"/api/v1/fleets/{fleet['id']}", expect=200)
+    Caller(checker, stranger.client)("GET", f"/api/v1/fleets/{fleet['id']}", expect=404)
+    machine = f"/api/v1/fleets/{fleet['id']}/machines/{machine_id}"
+    call("GET", machine, expect=200)
+    call("GET", f"/api/v1/fleets/{fleet['id']}/machines/0", expect=404)
+    call("POST", f"{machine}/cordon", expect=200)
+    call("POST", f"{machine}/uncordon", expect=200)
+    call("POST", f"{machine}/uncordon", expect=200)
+    call("POST", f"{machine}/drain", expect=200)
+    call("POST", f"{machine}/cordon", expect=409)
+    call("POST", f"{machine}/uncordon", expect=409)
+    call("POST", f"{machine}/drain", expect=409)
+    call("DELETE", f"/api/v1/fleets/{fleet['id']}", expect=204)
+    call("DELETE", f"/api/v1/fleets/{fleet['id']}", expect=404)
+
     untested = {key: codes for key, codes in checker.seen.items()
                 if not any(200 <= c < 300 for c in codes) or (checker.documents_4xx(key)
                                                                and not any(400 <= c < 500 for c in codes))}

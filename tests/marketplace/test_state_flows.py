@@ -13,6 +13,7 @@ from jobs.models import Job
 from marketplace.models import Node, Partner, Rental, Workspace
 from marketplace.signals import state_changed
 from marketplace.states import FLOWS, IllegalTransition, StateFlow, flow_for, record_event, transition
+from fleets.models import Fleet, Machine, Work
 from nim_launcher.models import Deployment, Replica
 
 _serial = itertools.count()
@@ -34,6 +35,12 @@ def _deployment(state: str = "pending") -> Deployment:
     return Deployment.objects.create(workspace=_workspace(), name=f"flow-{next(_serial)}", model="m", state=state)
 
 
+def _machine(state: str = "joining") -> Machine:
+    partner = _partner("active")
+    fleet = Fleet.objects.create(workspace=_workspace(), partner=partner, name=partner.slug)
+    return Machine.objects.create(fleet=fleet, hostname="m", token_hash="x", state=state)
+
+
 MAKERS = {
     Rental: _rental,
     Node: lambda state: Node.objects.create(rental=_rental(), partner=_partner(), state=state),
@@ -41,6 +48,9 @@ MAKERS = {
     Deployment: _deployment,
     Replica: lambda state: Replica.objects.create(deployment=_deployment(), rental=_rental(), state=state),
     Job: lambda state: Job.objects.create(workspace=_workspace(), name="flow-job", state=state),
+    Machine: _machine,
+    Work: lambda state: Work.objects.create(machine=_machine(), idempotency_key=f"flow-{next(_serial)}",
+                                            instance_type="t", region_code="r", state=state),
 }
 FLOW_IDS = [model.__name__ for model in FLOWS]
 STATE_FIELDS = {flow.state_field for flow in FLOWS.values()}
@@ -69,7 +79,8 @@ def signals():
 
 
 def test_every_model_with_a_state_column_has_a_flow_and_a_maker():
-    stateful = {m for app in ("marketplace", "nim_launcher", "jobs") for m in apps.get_app_config(app).get_models()
+    stateful = {m for app in ("marketplace", "nim_launcher", "jobs", "fleets")
+                for m in apps.get_app_config(app).get_models()
                 if any(f.name == "state" for f in m._meta.fields)} | {Partner}
     assert stateful == set(FLOWS) == set(MAKERS)
     for flow in FLOWS.values():
@@ -176,7 +187,8 @@ def test_no_code_writes_a_state_column_outside_the_transition_function():
     """`update(state=…)` or `obj.state = …` anywhere but `marketplace/states.py` would skip the flow and its event."""
     root = Path(__file__).resolve().parents[2]
     offenders = []
-    for path in [*root.glob("marketplace/**/*.py"), *root.glob("nim_launcher/**/*.py"), *root.glob("jobs/**/*.py")]:
+    for path in [*root.glob("marketplace/**/*.py"), *root.glob("nim_launcher/**/*.py"), *root.glob("jobs/**/*.py"),
+                 *root.glob("fleets/**/*.py")]:
         if path == root / "marketplace" / "states.py" or "migrations" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
