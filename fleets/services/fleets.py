@@ -79,8 +79,9 @@ def fleet_delete(fleet: Fleet, *, actor: str) -> None:
     with transaction.atomic():
         partner.offers.filter(rentals__isnull=True).delete()
         partner.offers.update(available_nodes=0)
-        Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.SUSPENDED)
         fleet.delete()
+    if partner.status == PartnerStatus.ACTIVE:  # kept (past rentals name it), never sells again
+        transition(partner, PartnerStatus.SUSPENDED, reason="its fleet was deleted", actor=actor)
 
 
 def fleet_join(request: JoinRequest, *, now=None) -> tuple[Machine, str]:
