@@ -6,6 +6,7 @@ from typing import Any
 from broker.cli.errors import UsageError
 
 INTERCONNECTS = ("pcie", "nvlink", "infiniband")
+CAPACITY_MODES = ("fleet_first", "fleet_only", "marketplace_only")
 ARCHITECTURES = ("blackwell", "hopper", "ada", "ampere", "turing", "volta", "gaudi")
 
 
@@ -82,6 +83,8 @@ def add_shape_options(parser: argparse.ArgumentParser, *, nodes: bool = True) ->
         group.add_argument("--spot", action="store_true", help="spot capacity (cheaper, can be reclaimed)")
         group.add_argument("--spot-fallback", action="store_true",
                            help="with --spot: on-demand capacity when no spot placement is left")
+        group.add_argument("--capacity", choices=CAPACITY_MODES,
+                           help="own fleet machines first (the broker's default), only them, or only partners")
     group.add_argument("--max-price", type=positive_float, metavar="USD", help="price cap per GPU-hour in USD")
     group.add_argument("--allow-suspect-prices", action="store_true",
                        help="let offers whose price is marked suspect or stale win (off by default)")
@@ -122,4 +125,6 @@ def placement_request(args: argparse.Namespace) -> dict[str, Any]:
         request["allow_suspect_prices"] = True
     if args.spot_fallback:
         request["spot_fallback"] = True
+    if getattr(args, "capacity", None):
+        request["capacity"] = args.capacity
     return request
