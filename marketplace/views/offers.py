@@ -34,7 +34,7 @@ def offer_table_rows() -> QuerySet[Offer]:
 
 
 def _active_regions() -> QuerySet[Region]:
-    return Region.objects.filter(partner__status=PartnerStatus.ACTIVE)
+    return Region.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True)
 
 
 def _codes(field: str) -> list[str]:

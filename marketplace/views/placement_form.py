@@ -39,8 +39,8 @@ def _checks(label: str, help_text: str = "") -> forms.MultipleChoiceField:
 
 
 def _catalogue_jurisdictions() -> list[str]:
-    codes = (Region.objects.filter(partner__status=PartnerStatus.ACTIVE).exclude(jurisdiction="")
-             .values_list("jurisdiction", flat=True).distinct())
+    codes = (Region.objects.filter(partner__status=PartnerStatus.ACTIVE, partner__workspace__isnull=True)
+             .exclude(jurisdiction="").values_list("jurisdiction", flat=True).distinct())
     return sorted(set(codes))
 
 

@@ -9,11 +9,11 @@ import pytest
 from django.apps import apps
 from django.db import connections
 
+from fleets.models import Fleet, Machine, Work
 from jobs.models import Job
 from marketplace.models import Node, Partner, Rental, Workspace
 from marketplace.signals import state_changed
 from marketplace.states import FLOWS, IllegalTransition, StateFlow, flow_for, record_event, transition
-from fleets.models import Fleet, Machine, Work
 from nim_launcher.models import Deployment, Replica
 
 _serial = itertools.count()
