@@ -16,6 +16,7 @@ from marketplace.errors import Conflict
 from marketplace.flows import RENTAL_TERMINABLE
 from marketplace.models import HealthState, NodeState, Rental, RentalState
 from marketplace.scheduling import enqueue
+from marketplace.services.node_health import node_health_record
 from marketplace.services.rentals import POLL_TASK, rental_fail, rental_terminate
 from marketplace.states import transition
 
@@ -40,6 +41,8 @@ class Instructions:
 def machine_heard(machine: Machine, *, health: str, reason: str, works: list[dict], now=None) -> Machine:
     """Record a poll: the machine was heard (joining/offline → ready), its health, its works' states."""
     now = now or timezone.now()
+    if health != machine.health:
+        _nodes_health(machine, health, reason, now)
     Machine.objects.filter(pk=machine.pk).update(last_seen_at=now, health=health, health_reason=reason[:2000])
     machine.last_seen_at, machine.health, machine.health_reason = now, health, reason[:2000]
     if machine.state in (M.JOINING, M.OFFLINE):
@@ -50,6 +53,14 @@ def machine_heard(machine: Machine, *, health: str, reason: str, works: list[dic
     _finish_drain(machine)
     fleet_offers_refresh(machine.fleet)
     return machine
+
+
+def _nodes_health(machine: Machine, health: str, reason: str, now) -> None:
+    """The machine's verdict is its running nodes' health: a deployment replaces a replica on a sick machine."""
+    report = {"state": health, "repair": "none", "reasons": [reason] if reason else [], "source": "fleet machine"}
+    for work in Work.objects.filter(machine=machine, state=WorkState.RUNNING, node__state=NodeState.RUNNING
+                                    ).select_related("node"):
+        node_health_record(node=work.node, report=report, now=now)
 
 
 def instructions(machine: Machine) -> Instructions:

@@ -100,6 +100,16 @@ def test_an_unhealthy_or_cordoned_machine_is_not_matched(owner, fleet, lab):
     assert _rent(owner, capacity="fleet_only").status_code == 409
 
 
+def test_the_machines_health_is_its_running_nodes_health(owner, fleet, lab):
+    rental = drive_rental(_rent(owner).json()["id"])
+    lab.run_assigned()
+    node = drive_rental(rental.pk).nodes.get()
+    lab.poll(health="unhealthy", reasons=["Xid 79: GPU fell off the bus"])
+    node.refresh_from_db()
+    assert node.health == "unhealthy" and "Xid 79" in node.health_reason
+    assert any("→ unhealthy" in e.reason for e in rental.events.all())  # its owner hears of it
+
+
 def test_the_declared_location_is_the_machines_location_for_every_rule(owner, fleet, join):
     join(gpus=H200, memory_gb=141, country="US", hostname="us-1")
     refused = _rent(owner, capacity="fleet_only")
