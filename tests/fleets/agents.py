@@ -27,6 +27,6 @@ def start_agent(broker: str, token: str, home: Path, *, nvml_gpus: str | None, e
     """`join --run`: register, then go on with the pull loop in the same process (the service would)."""
     home.mkdir(parents=True, exist_ok=True)
     argv = join_argv(broker, token, home / "machine.json", "--country", "DE", "--no-service", "--run",
-                     "--wait", "1", *extra)
+                     "--wait", "1", "--sandbox", str(home / "sandbox"), *extra)
     return subprocess.Popen(argv, env=agent_env(home, nvml_gpus), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
