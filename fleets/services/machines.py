@@ -41,6 +41,7 @@ class Instructions:
 def machine_heard(machine: Machine, *, health: str, reason: str, works: list[dict], now=None) -> Machine:
     """Record a poll: the machine was heard (joining/offline → ready), its health, its works' states."""
     now = now or timezone.now()
+    changed = health != machine.health or machine.state in (M.JOINING, M.OFFLINE)
     if health != machine.health:
         _nodes_health(machine, health, reason, now)
     Machine.objects.filter(pk=machine.pk).update(last_seen_at=now, health=health, health_reason=reason[:2000])
@@ -48,10 +49,10 @@ def machine_heard(machine: Machine, *, health: str, reason: str, works: list[dic
     if machine.state in (M.JOINING, M.OFFLINE):
         transition(machine, M.READY, reason="agent heard" if machine.state == M.OFFLINE else "first poll",
                    actor="agent")
-    for report in works:
-        work_report(machine, report)
+    moved = [work_report(machine, report) for report in works]
     _finish_drain(machine)
-    fleet_offers_refresh(machine.fleet)
+    if changed or any(moved):  # a plain heartbeat changes no count: thousands of machines poll without a refresh each
+        fleet_offers_refresh(machine.fleet)
     return machine
 
 

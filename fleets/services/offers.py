@@ -29,9 +29,13 @@ def shape_of(machine: Machine) -> tuple[str, str]:
                     f"-{machine.gpu_memory_gb}gb{simulated}")
 
 
-def machine_is_free(machine: Machine) -> bool:
-    return (machine.state == MachineState.READY and machine.health in MATCHABLE_HEALTH and machine.gpu_count > 0
-            and not Work.objects.filter(machine=machine, state__in=WORK_LIVE).exists())
+def machine_is_free(machine: Machine, busy: set[int] | None = None) -> bool:
+    """Ready, not unhealthy, with a GPU, and without live work (`busy`: the fleet's busy machine ids, if known)."""
+    if not (machine.state == MachineState.READY and machine.health in MATCHABLE_HEALTH and machine.gpu_count > 0):
+        return False
+    if busy is not None:
+        return machine.pk not in busy
+    return not Work.objects.filter(machine=machine, state__in=WORK_LIVE).exists()
 
 
 @transaction.atomic
@@ -40,11 +44,12 @@ def fleet_offers_refresh(fleet: Fleet) -> dict[str, int]:
     Fleet.objects.select_for_update().filter(pk=fleet.pk).first()  # one refresh per fleet at a time
     offers = {(o.region.code, o.instance_type): o for o in fleet.partner.offers.select_related("region")}
     free: dict[tuple[str, str], int] = defaultdict(int)
+    busy = set(Work.objects.filter(machine__fleet=fleet, state__in=WORK_LIVE).values_list("machine_id", flat=True))
     for machine in fleet.machines.filter(gpu_count__gt=0).exclude(state=MachineState.REMOVED):
         shape = shape_of(machine)
         if shape not in offers:
             offers[shape] = _offer_for(fleet, machine, shape)
-        if machine_is_free(machine):
+        if machine_is_free(machine, busy):
             free[shape] += 1
     counts = {}
     for shape, offer in offers.items():

@@ -70,24 +70,29 @@ def work_stop(work: Work, *, reason: str, actor: str) -> None:
     fleet_offers_refresh(work.machine.fleet)
 
 
-def work_report(machine: Machine, report: dict) -> None:
-    """What the agent says about one of its works: running, stopped, or failed with its exit code."""
+def work_report(machine: Machine, report: dict) -> bool:
+    """What the agent says about one of its works: running, stopped, or failed with its exit code.
+
+    True when the work changed state (its machine may have become free or busy).
+    """
     work = Work.objects.filter(pk=report["id"], machine=machine).first()
     if work is None or work.state in WORK_FLOW.final:
-        return
+        return False
     to, log = report["state"], report.get("log", "")[-LOG_TAIL_CHARS:]
-    fields = {"log": log} if log else {}
-    if report.get("exit_code") is not None:
+    fields = {"log": log} if log and log != work.log else {}
+    if report.get("exit_code") is not None and report["exit_code"] != work.exit_code:
         fields["exit_code"] = report["exit_code"]
     if to == W.RUNNING and work.state == W.ASSIGNED:
-        transition(work, W.RUNNING, reason="the launch plan ran", actor="agent", **fields)
-    elif to == W.STOPPED:
-        transition(work, W.STOPPED, reason="stopped on the machine", actor="agent", **fields)
-    elif to == W.FAILED:
+        return transition(work, W.RUNNING, reason="the launch plan ran", actor="agent", **fields)
+    if to == W.STOPPED:
+        return transition(work, W.STOPPED, reason="stopped on the machine", actor="agent", **fields)
+    if to == W.FAILED:
         code = report.get("exit_code")
-        transition(work, W.FAILED, reason=f"the launch plan failed (exit status {code})", actor="agent", **fields)
-    elif fields:
+        return transition(work, W.FAILED, reason=f"the launch plan failed (exit status {code})", actor="agent",
+                          **fields)
+    if fields:
         Work.objects.filter(pk=work.pk).update(**fields)
+    return False
 
 
 def describe_state(work: Work) -> str:
