@@ -26,12 +26,13 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
         ("offers_api", ["benchmarks.offers_api", "--requests", requests]),
         ("web_api", ["benchmarks.web_api", "--skip-load", "--requests", "500" if quick else "2000"]),
         ("gateway", ["benchmarks.gateway", "--requests", "500" if quick else "2000"]),
+        ("fleets", ["benchmarks.fleets", "--machines", "10", "100", *([] if quick else ["1000"])]),
     ]
 
 
 def run(name: str, module_args: list[str], workdir: Path) -> dict:
     output = workdir / f"{name}.json"
-    accepts_output = name != "matching"
+    accepts_output = name not in ("matching", "fleets")  # these print their JSON
     command = [sys.executable, "-m", *module_args, *(["--output", str(output)] if accepts_output else [])]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
