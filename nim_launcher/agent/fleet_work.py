@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 BACKOFF_S = 1.0
 BACKOFF_MAX_S = 30.0
 HTTP_SLACK_S = 15
+MIN_POLL_INTERVAL_S = 2.0  # a broker that answers at once (long polls capped) is not asked in a busy loop
 
 
 class FleetWorker:
@@ -54,9 +55,11 @@ class FleetWorker:
             self.runs[work_id] = run
         return answer
 
-    def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> int:
+    def run_forever(self, sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic) -> int:
         backoff = BACKOFF_S
         while True:
+            started = clock()
             try:
                 answer = self.poll_once()
             except (requests.RequestException, ValueError) as exc:
@@ -73,3 +76,5 @@ class FleetWorker:
                     run.stop()
                 log.info("this machine was removed from its fleet: stopping")
                 return 0
+            if not answer.get("start") and not answer.get("stop"):
+                sleep(max(0.0, min(MIN_POLL_INTERVAL_S, self.wait_s) - (clock() - started)))

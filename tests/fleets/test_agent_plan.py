@@ -54,3 +54,4 @@ def test_stop_ends_what_the_plan_left_running(tmp_path):
 
 def test_no_plan_runs_at_once(tmp_path):
     assert _run({"format": "none"}, tmp_path).report()["state"] == "running"
+
