@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('marketplace', '0013_partner_workspace_fleet_kind'),
+        ('marketplace', '0014_partner_workspace_fleet_kind'),
     ]
 
     operations = [
