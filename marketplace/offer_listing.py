@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,7 @@ class OfferListing:
         self.price_status = _Codes([(f.price_status, f.price_status_reason) for f in fields])
         self._orders = {term: self._sorted(term) for field in ORDERING_FIELDS for term in (field, f"-{field}")}
         self._orders["price_per_gpu_hour"] = None  # the rows' own order
+        self.rendered: dict[int, Any] = {}  # row → its rendering, for renderers that reuse it within a version
 
     def __len__(self) -> int:
         return self.size

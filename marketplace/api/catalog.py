@@ -6,22 +6,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from marketplace.filtersets import OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.selectors.gpu_list import gpu_rows
-from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
+from marketplace.selectors.offer_list import ListedOffers, offer_query
 from marketplace.selectors.private_offers import private_offer_ids
 
 from .errors import ErrorsSerializer
-from .serializers import (
-    GpuModelSerializer,
-    OfferSerializer,
-    PartnerSerializer,
-    offer_row_to_dict,
-)
+from .offer_json import offer_json_rows, offers_page_json
+from .serializers import GpuModelSerializer, OfferSerializer, PartnerSerializer
 
 
 class GpuModelViewSet(viewsets.ReadOnlyModelViewSet):
@@ -62,9 +57,11 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         cleaned, errors = clean_offer_filters(request.query_params)
         if errors:
             raise ValidationError(errors)
-        page = self.paginate_queryset(ListedOffers(offer_query(cleaned), value_rows))
-        response = self.get_paginated_response([offer_row_to_dict(row) for row in page])
-        return HttpResponse(JSONRenderer().render(response.data), content_type="application/json")
+        page = self.paginate_queryset(ListedOffers(offer_query(cleaned), offer_json_rows))
+        paginator = self.paginator
+        body = offers_page_json(paginator.page.paginator.count, paginator.get_next_link(),
+                                paginator.get_previous_link(), page)
+        return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request, *args, **kwargs):
         return Response(OfferSerializer(self.get_object()).data)

@@ -56,7 +56,7 @@ def value_rows(listing: OfferListing, rows: list[int]) -> list[dict]:
     """Rows shaped like `Offer.objects.values(*OFFER_LIST_COLUMNS)`, capacity read live."""
     listed = [listing.row(i) for i in rows]
     capacity = live_capacity([offer.id for offer, _ in listed])
-    return [_value_row(offer, fields, capacity.get(offer.id, offer.available_nodes)) for offer, fields in listed]
+    return [value_row(offer, fields, capacity.get(offer.id, offer.available_nodes)) for offer, fields in listed]
 
 
 def live_capacity(ids: list[int]) -> dict[int, int | None]:
@@ -73,7 +73,7 @@ def live_capacity(ids: list[int]) -> dict[int, int | None]:
         return dict(cursor.fetchall())
 
 
-def _value_row(offer: OfferSnapshot, fields: ListedFields, available_nodes: int | None) -> dict:
+def value_row(offer: OfferSnapshot, fields: ListedFields, available_nodes: int | None) -> dict:
     return {
         "id": offer.id, "partner__slug": offer.partner, "region__code": offer.region, "country": fields.country,
         "jurisdiction": fields.jurisdiction, "instance_type": offer.instance_type, "gpu__name": offer.gpu,

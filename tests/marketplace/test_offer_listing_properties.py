@@ -10,6 +10,9 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from rest_framework.renderers import JSONRenderer
+
+from marketplace.api.offer_json import offer_json_rows, offers_page_json
 from marketplace.api.serializers import OFFER_LIST_COLUMNS, offer_row_to_dict
 from marketplace.filtersets import ORDERING_FIELDS, OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
@@ -105,6 +108,19 @@ def test_listing_answers_exactly_as_the_database(catalogue, query, page_size, pa
     count, _ = _orm_page(params, 1_000, 1)
     assume((page - 1) * page_size < count or page == 1)
     assert _index_page(params, page_size, page) == _orm_page(params, page_size, page)
+    assert _index_json(params, page_size, page) == _orm_json(params, page_size, page)
+
+
+def _orm_json(params: QueryDict, page_size: int, page: int) -> bytes:
+    count, rows = _orm_page(params, page_size, page)
+    return JSONRenderer().render({"count": count, "next": "/n?page=2", "previous": None, "results": rows})
+
+
+def _index_json(params: QueryDict, page_size: int, page: int) -> bytes:
+    """The API's bytes: per-offer fragments (rendered once per version, reused here) joined around live capacity."""
+    cleaned, _ = clean_offer_filters(params)
+    paginated = Paginator(ListedOffers(offer_query(cleaned), offer_json_rows), page_size).page(page)
+    return offers_page_json(paginated.paginator.count, "/n?page=2", None, paginated.object_list)
 
 
 def test_catalogue_covers_the_edge_cases(catalogue):
