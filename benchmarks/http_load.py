@@ -70,6 +70,15 @@ class Server:
         pids = self.pids()
         return [_rss_mb(pid) for pid in (pids[1:] or pids)]
 
+    def settle(self, timeout_s: float = 300.0) -> None:
+        """Wait until the server's processes are idle: every worker has built its offer index at start-up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            before = self.cpu_s()
+            time.sleep(0.5)
+            if self.cpu_s() - before < 0.05:
+                return
+
     def cpu_s(self) -> float:
         """CPU seconds (user + system) the server's processes have used so far."""
         return sum(cpu_s(pid) for pid in self.pids())
@@ -102,6 +111,7 @@ def start_server(kind: str, env: dict, *, workers: int, threads: int = 4, cpus: 
         try:
             status, _ = request_once(port, "GET", ready_path)
             if status < 500:
+                server.settle()
                 return server
         except OSError:
             pass

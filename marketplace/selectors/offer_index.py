@@ -1,12 +1,14 @@
 """The process-wide offer index the matching engine reads (and the offer listing beside it), rebuilt when
 the catalogue version changes."""
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from marketplace.matching import OfferIndex, OfferSnapshot
@@ -14,6 +16,8 @@ from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.offer_listing import ListedFields, OfferListing
 from marketplace.price_integrity import OK, PricePoint, assess_price
 from marketplace.selectors.catalog_version import current_catalog_version, local_bumps
+
+logger = logging.getLogger(__name__)
 
 # Other processes' catalogue changes show up within this many seconds; this process's own at once.
 VERSION_CHECK_INTERVAL_S = 1.0
@@ -59,6 +63,17 @@ def get_offer_index() -> OfferIndex:
             _build_lock.release()
     cache.checked_at, cache.bumps_seen = now, bumps
     return cache.index
+
+
+def warm_offer_index() -> None:
+    """Build the index now (a web worker starting up, in a thread of its own), so that no request waits for it;
+    a database not ready yet is left to the first request."""
+    try:
+        get_offer_index()
+    except DatabaseError as exc:
+        logger.warning("offer index not built at start-up: %s", exc)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def get_offer_listing() -> OfferListing:

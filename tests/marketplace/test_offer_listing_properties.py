@@ -9,7 +9,6 @@ from django.core.paginator import Paginator
 from django.http import QueryDict
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from rest_framework.renderers import JSONRenderer
 
 from marketplace.api.offer_json import offer_json_rows, offers_page_json
