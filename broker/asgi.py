@@ -1,9 +1,11 @@
 """ASGI entry point: `uvicorn broker.asgi:application`.
 
-The OpenAI-compatible gateway (`/v1/…`) is served by a Django handler with a short, fully async
-middleware chain. Its callers authenticate with API keys, so sessions, CSRF, messages and static files
-do nothing for them, while sync-only middleware (whitenoise) would make Django hop to a worker thread
-and back on every request — several milliseconds under load. Everything else gets the full stack.
+The OpenAI-compatible gateway's routes (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+`/v1/models`) are served by a lean ASGI app of their own (nim_launcher/gateway/asgi.py), without Django's
+request handling. Other `/v1/` paths get a Django handler with a short, fully async middleware chain: their
+callers authenticate with API keys, so sessions, CSRF, messages and static files do nothing for them, while
+sync-only middleware (whitenoise) would make Django hop to a worker thread and back on every request.
+Everything else gets the full stack.
 """
 
 import os
@@ -55,7 +57,10 @@ def refuse_persistent_connections() -> None:
 django_application = get_asgi_application()  # sets Django up before the gateway handler loads
 refuse_persistent_connections()
 require_own_secrets()
-gateway_application = GatewayASGIHandler()
+
+from nim_launcher.gateway.asgi import GatewayApp  # noqa: E402 (needs the apps loaded above)
+
+gateway_application = GatewayApp(fallback=GatewayASGIHandler())
 
 
 async def application(scope: dict, receive, send) -> None:

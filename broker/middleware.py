@@ -15,10 +15,9 @@ GATEWAY_PREFIX = "/v1/"
 def refusal(request: HttpRequest, error: BodyError) -> JsonResponse:
     """`error` as a response in the caller's API shape."""
     if request.path.startswith(GATEWAY_PREFIX):
-        from nim_launcher.gateway.errors import GatewayError
+        from nim_launcher.gateway.errors import refused
 
-        code = "request_too_large" if error.status == 413 else "invalid_request"
-        return GatewayError(error.status, error.message, code=code, param=error.field).response()
+        return refused(error)
     return JsonResponse({"errors": {error.field: [error.message]}}, status=error.status)
 
 

@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from marketplace.secrets import hash_token
 from marketplace.services.api_keys import resolve_api_key
 
+from . import database
 from .errors import GatewayError
 from .ttl_cache import TtlCache, is_missing
 
@@ -44,7 +44,7 @@ async def authenticate(header: str) -> Caller:
     cache_key = hash_token(token)
     caller = _keys.get(cache_key)
     if is_missing(caller):
-        caller = await sync_to_async(_resolve)(token)
+        caller = await database.read(_resolve, token)
         _keys.set(cache_key, caller)
     if caller is None:
         raise GatewayError(401, "Invalid or revoked API key.", code="invalid_api_key")

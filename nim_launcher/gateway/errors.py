@@ -20,3 +20,9 @@ class GatewayError(Exception):
         if self.status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
+
+
+def refused(error) -> JsonResponse:
+    """A body or URL refused before any route ran (marketplace.json_body.BodyError), in OpenAI's shape."""
+    code = "request_too_large" if error.status == 413 else "invalid_request"
+    return GatewayError(error.status, error.message, code=code, param=error.field).response()

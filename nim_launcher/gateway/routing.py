@@ -4,11 +4,10 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-
 from nim_launcher.flows import DEPLOYMENT_FLOW
 from nim_launcher.models import Deployment, Replica, ReplicaState
 
+from . import database
 from .errors import GatewayError
 from .ttl_cache import TtlCache, is_missing
 
@@ -49,7 +48,7 @@ async def resolve_route(workspace_id: int, name: str, *, fresh: bool = False) ->
     """
     route = None if fresh else _routes.get((workspace_id, name))
     if fresh or is_missing(route):
-        route = await sync_to_async(_load_route)(workspace_id, name)
+        route = await database.read(_load_route, workspace_id, name)
         if route is not None:  # no negative cache: a deployment created a moment ago must be found at once
             _routes.set((workspace_id, name), route)
     if route is None:
@@ -66,7 +65,7 @@ def _list_deployments(workspace_id: int) -> list[dict]:
 
 
 async def list_models(workspace_id: int) -> dict:
-    return {"object": "list", "data": await sync_to_async(_list_deployments)(workspace_id)}
+    return {"object": "list", "data": await database.read(_list_deployments, workspace_id)}
 
 
 class Balancer:

@@ -1,4 +1,8 @@
-"""The OpenAI-compatible gateway: `model` names one of the caller's deployments."""
+"""The OpenAI-compatible gateway: `model` names one of the caller's deployments.
+
+`proxy` and `model_list` answer from a request's method, Authorization header and body alone, so the lean
+ASGI app (`gateway/asgi.py`, what production serves) and these Django views give the same answers.
+"""
 
 import json
 
@@ -15,9 +19,9 @@ from .upstream import forward
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per embeddings request
 
 
-def _parse(request: HttpRequest, path: str) -> dict:
+def _parse(raw: bytes, path: str) -> dict:
     try:
-        body = load_json(request.body)
+        body = load_json(raw)
     except BodyError as exc:
         code = "request_too_large" if exc.status == 413 else "invalid_json"
         raise GatewayError(exc.status, exc.message, code=code, param=exc.field) from None
@@ -38,12 +42,13 @@ def _parse(request: HttpRequest, path: str) -> dict:
 REROUTABLE = ("replica_failed", "no_ready_replica")  # the cached route may predate a replacement
 
 
-async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
+async def proxy(path: str, *, method: str, authorization: str, raw: bytes) -> HttpResponse:
+    """Forward one OpenAI request to a ready replica of the caller's deployment named by `model`."""
     try:
-        if request.method != "POST":
+        if method != "POST":
             raise GatewayError(405, "Use POST.", code="method_not_allowed")
-        caller = await authenticate(request.headers.get("Authorization", ""))
-        body = _parse(request, path)
+        caller = await authenticate(authorization)
+        body = _parse(raw, path)
         name = body["model"]
         route = await resolve_route(caller.workspace_id, name)
         body["model"] = route.model  # the replica serves the NIM model id, not the deployment name
@@ -59,6 +64,22 @@ async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
             return await forward(fresh, path, content, stream=bool(body.get("stream")))
     except GatewayError as exc:
         return exc.response()
+
+
+async def model_list(*, method: str, authorization: str) -> HttpResponse:
+    """The caller's deployments, as OpenAI's model list."""
+    try:
+        if method != "GET":
+            raise GatewayError(405, "Use GET.", code="method_not_allowed")
+        caller = await authenticate(authorization)
+    except GatewayError as exc:
+        return exc.response()
+    return JsonResponse(await list_models(caller.workspace_id))
+
+
+async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
+    return await proxy(path, method=request.method, authorization=request.headers.get("Authorization", ""),
+                       raw=request.body if request.method == "POST" else b"")
 
 
 @csrf_exempt
@@ -77,10 +98,4 @@ async def embeddings(request: HttpRequest) -> HttpResponse:
 
 
 async def models(request: HttpRequest) -> HttpResponse:
-    try:
-        if request.method != "GET":
-            raise GatewayError(405, "Use GET.", code="method_not_allowed")
-        caller = await authenticate(request.headers.get("Authorization", ""))
-    except GatewayError as exc:
-        return exc.response()
-    return JsonResponse(await list_models(caller.workspace_id))
+    return await model_list(method=request.method, authorization=request.headers.get("Authorization", ""))
