@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from marketplace.filtersets import OfferFilterSet, clean_offer_filters
@@ -27,7 +28,9 @@ class GpuModelViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "name"
 
     def list(self, request, *args, **kwargs):
-        return Response(gpu_rows(lambda gpus: GpuModelSerializer(gpus, many=True).data))
+        """Rendered to JSON once per catalogue version (GPU models change only with the catalogue)."""
+        body = gpu_rows(lambda gpus: JSONRenderer().render(GpuModelSerializer(gpus, many=True).data))
+        return HttpResponse(body, content_type="application/json")
 
 
 class PartnerViewSet(viewsets.ReadOnlyModelViewSet):

@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from marketplace.models import GpuModel
 from marketplace.selectors.catalog_version import cached_catalog_version
@@ -10,7 +11,7 @@ _memo: dict = {"version": None, "rows": None}
 _lock = threading.Lock()
 
 
-def gpu_rows(render: Callable[[list[GpuModel]], list[dict]]) -> list[dict]:
+def gpu_rows(render: Callable[[list[GpuModel]], Any]) -> Any:
     """`render(all GPU models)`, recomputed when the catalogue version changes (checked at most once a second)."""
     version = cached_catalog_version()
     with _lock:
