@@ -1,40 +1,22 @@
-"""Forwarding to replicas: one pooled httpx.AsyncClient per event loop, retry once on another replica."""
+"""Forwarding to replicas: pooled keep-alive connections per event loop, retry once on another replica."""
 
-import asyncio
 import json
 import time
-import weakref
 from collections.abc import AsyncIterator
 
-import httpx
 from django.http import HttpResponse, StreamingHttpResponse
 
 from . import stats
 from .errors import GatewayError
+from .replica_http import ReplicaError, ReplicaResponse, pool
 from .routing import Route, Target, balancer, no_ready_replica
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 2
-TIMEOUT = httpx.Timeout(connect=3.0, read=300.0, write=30.0, pool=10.0)
-LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
 
 
-def client() -> httpx.AsyncClient:
-    """The shared client of the running loop (connections are pooled per loop; a client cannot cross loops)."""
-    loop = asyncio.get_running_loop()
-    shared = _clients.get(loop)
-    if shared is None or shared.is_closed:
-        # trust_env=False: replicas are reached directly, never through an HTTP(S)_PROXY of the web host.
-        shared = _clients[loop] = httpx.AsyncClient(timeout=TIMEOUT, limits=LIMITS, trust_env=False)
-    return shared
-
-
-async def _open(target: Target, path: str, content: bytes) -> httpx.Response:
-    http = client()
-    request = http.build_request("POST", target.endpoint + path, content=content,
-                                 headers={"content-type": "application/json"})
-    return await http.send(request, stream=True)
+async def _open(target: Target, path: str, content: bytes) -> ReplicaResponse:
+    return await pool().post(target.endpoint + path, content)
 
 
 async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> HttpResponse:
@@ -57,7 +39,7 @@ async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> H
                 return _streaming(upstream, route, target, started)
             body = await upstream.aread()
             await upstream.aclose()
-        except (httpx.TransportError, GatewayError) as exc:
+        except (ReplicaError, GatewayError) as exc:
             balancer.release(target)
             balancer.mark_failed(target)
             failure = GatewayError(502, f"Deployment `{route.name}`: the replica failed ({_describe(exc)}).",
@@ -71,7 +53,7 @@ async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> H
     raise failure
 
 
-def _streaming(upstream: httpx.Response, route: Route, target: Target, started: float) -> StreamingHttpResponse:
+def _streaming(upstream: ReplicaResponse, route: Route, target: Target, started: float) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_relay(upstream, route, target, started),
                                      content_type=upstream.headers.get("content-type", "text/event-stream"))
     response["Cache-Control"] = "no-cache"
@@ -79,14 +61,14 @@ def _streaming(upstream: httpx.Response, route: Route, target: Target, started: 
     return response
 
 
-async def _relay(upstream: httpx.Response, route: Route, target: Target, started: float) -> AsyncIterator[bytes]:
+async def _relay(upstream: ReplicaResponse, route: Route, target: Target, started: float) -> AsyncIterator[bytes]:
     """Pass chunks on as they arrive; a replica dying mid-stream ends the stream with an SSE error event."""
     ok = False
     try:
         async for chunk in upstream.aiter_raw():
             yield chunk
         ok = True
-    except httpx.TransportError as exc:
+    except ReplicaError as exc:
         balancer.mark_failed(target)
         error = {"error": {"message": f"the replica failed mid-stream ({_describe(exc)})",
                            "type": "upstream_error", "code": "replica_failed"}}
