@@ -45,7 +45,7 @@ def build_catalogue(count: int = 150, seed: int = 3) -> None:
         spot = rng.choice([None, None, "0.5000", "1.0000", "5.0000", "12.3456", "12.345678"])
         status = rng.choice(["ok", "ok", "ok", "suspect", "stale"])
         Offer.objects.create(
-            partner=partners[slug], region=regions[(slug, code)], gpu=gpus[gpu], instance_type=f"shape-{i}",
+            partner=partners[slug], region=regions[(slug, code)], gpu=gpus[gpu], instance_type=f"shape-{i}" + ("" if i % 7 else ' "ü\u2028\\</b>'),
             gpus_per_node=gpus_per_node, vcpus=rng.choice([8, 26.5]), memory_gb=64 * gpus_per_node,
             interconnect=rng.choice(["pcie", "nvlink", "infiniband"]), price_per_hour=price,
             spot_price_per_hour=None if spot is None else Decimal(spot),
