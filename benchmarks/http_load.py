@@ -70,7 +70,7 @@ class Server:
         pids = self.pids()
         return [_rss_mb(pid) for pid in (pids[1:] or pids)]
 
-    def settle(self, timeout_s: float = 300.0) -> None:
+    def settle(self, timeout_s: float = 1200.0) -> None:
         """Wait until the server's processes are idle: every worker has built its offer index at start-up."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -24,9 +24,11 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
         ("offer_listing", ["benchmarks.offer_listing", "--sizes", "100000" if quick else "100000,1000000",
                            "--queries", "500" if quick else "2000"]),
         ("offers_api", ["benchmarks.offers_api", "--requests", requests]),
+        ("profile_api", ["benchmarks.profile_api", "--requests", "100" if quick else "300"]),
         ("web_api", ["benchmarks.web_api", "--skip-load", "--requests", "500" if quick else "2000"]),
         ("gateway", ["benchmarks.gateway", "--requests", "500" if quick else "2000"]),
         ("fleets", ["benchmarks.fleets", "--machines", "10", "100", *([] if quick else ["1000"])]),
+        *([] if quick else [("offers_api_1m", ["benchmarks.offers_api", "--offers", "1000000", "--requests", "1500"])]),
     ]
 
 
