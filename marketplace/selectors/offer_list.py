@@ -11,9 +11,8 @@ from typing import Any
 
 from django.db import connection
 
-from marketplace.matching import OfferSnapshot
 from marketplace.models import Offer
-from marketplace.offer_listing import ListedFields, OfferListing, OfferQuery
+from marketplace.offer_listing import OfferListing, OfferQuery
 from marketplace.selectors.offer_index import get_offer_listing
 
 Render = Callable[[OfferListing, list[int]], list[Any]]
@@ -52,13 +51,6 @@ class ListedOffers:
         return self.render(self.listing, self._selection.rows(start, stop - start))
 
 
-def value_rows(listing: OfferListing, rows: list[int]) -> list[dict]:
-    """Rows shaped like `Offer.objects.values(*OFFER_LIST_COLUMNS)`, capacity read live."""
-    listed = [listing.row(i) for i in rows]
-    capacity = live_capacity([offer.id for offer, _ in listed])
-    return [value_row(offer, fields, capacity.get(offer.id, offer.available_nodes)) for offer, fields in listed]
-
-
 def live_capacity(ids: list[int]) -> dict[int, int | None]:
     """available_nodes of these offers now: one primary-key read, without the ORM's per-query compile cost."""
     if not ids:
@@ -71,19 +63,6 @@ def live_capacity(ids: list[int]) -> dict[int, int | None]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
-
-
-def value_row(offer: OfferSnapshot, fields: ListedFields, available_nodes: int | None) -> dict:
-    return {
-        "id": offer.id, "partner__slug": offer.partner, "region__code": offer.region, "country": fields.country,
-        "jurisdiction": fields.jurisdiction, "instance_type": offer.instance_type, "gpu__name": offer.gpu,
-        "gpu_memory_gb": fields.gpu_memory_gb, "form_factor": fields.form_factor,
-        "gpus_per_node": offer.gpus_per_node, "vcpus": offer.vcpus,
-        "memory_gb": offer.memory_gb, "interconnect": offer.interconnect, "price_per_hour": offer.price_per_hour,
-        "spot_price_per_hour": offer.spot_price_per_hour, "price_per_gpu_hour": fields.price_per_gpu_hour,
-        "available_nodes": available_nodes, "price_status": fields.price_status,
-        "price_status_reason": fields.price_status_reason, "updated_at": offer.updated_at,
-    }
 
 
 def model_rows(queryset) -> Render:

@@ -1,5 +1,6 @@
 """The in-memory offer listing against the ORM: same count and same page for random filters, orderings, pages."""
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from marketplace.api.offer_json import offer_json_rows, offers_page_json
 from marketplace.api.serializers import OFFER_LIST_COLUMNS, offer_row_to_dict
 from marketplace.filtersets import ORDERING_FIELDS, OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
-from marketplace.selectors.offer_list import ListedOffers, offer_query, value_rows
+from marketplace.selectors.offer_list import ListedOffers, offer_query
 
 GPUS = {"H100": (80, "hopper"), "L4": (24, "ada"), "A100": (40, "ampere"), "B200": (180, "blackwell")}
 PARTNERS = {"alpha": PartnerStatus.ACTIVE, "beta": PartnerStatus.ACTIVE, "gamma": PartnerStatus.SUSPENDED}
@@ -92,13 +93,6 @@ def _orm_page(params: QueryDict, page_size: int, page: int) -> tuple[int, list[d
     return paginated.paginator.count, [offer_row_to_dict(row) for row in paginated.object_list]
 
 
-def _index_page(params: QueryDict, page_size: int, page: int) -> tuple[int, list[dict]]:
-    cleaned, errors = clean_offer_filters(params)
-    assert not errors
-    paginated = Paginator(ListedOffers(offer_query(cleaned), value_rows), page_size).page(page)
-    return paginated.paginator.count, [offer_row_to_dict(row) for row in paginated.object_list]
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=queries, page_size=st.integers(1, 40), page=st.integers(1, 8))
 def test_listing_answers_exactly_as_the_database(catalogue, query, page_size, page):
@@ -106,8 +100,9 @@ def test_listing_answers_exactly_as_the_database(catalogue, query, page_size, pa
     params.update(query)
     count, _ = _orm_page(params, 1_000, 1)
     assume((page - 1) * page_size < count or page == 1)
-    assert _index_page(params, page_size, page) == _orm_page(params, page_size, page)
-    assert _index_json(params, page_size, page) == _orm_json(params, page_size, page)
+    index, orm = _index_json(params, page_size, page), _orm_json(params, page_size, page)
+    assert json.loads(index) == json.loads(orm)  # the readable difference first
+    assert index == orm
 
 
 def _orm_json(params: QueryDict, page_size: int, page: int) -> bytes:
@@ -117,7 +112,8 @@ def _orm_json(params: QueryDict, page_size: int, page: int) -> bytes:
 
 def _index_json(params: QueryDict, page_size: int, page: int) -> bytes:
     """The API's bytes: per-offer fragments (rendered once per version, reused here) joined around live capacity."""
-    cleaned, _ = clean_offer_filters(params)
+    cleaned, errors = clean_offer_filters(params)
+    assert not errors
     paginated = Paginator(ListedOffers(offer_query(cleaned), offer_json_rows), page_size).page(page)
     return offers_page_json(paginated.paginator.count, "/n?page=2", None, paginated.object_list)
 
