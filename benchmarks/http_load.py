@@ -105,6 +105,8 @@ def start_server(kind: str, env: dict, *, workers: int, threads: int = 4, cpus: 
     command = server_command(kind, port, workers=workers, threads=threads)
     if cpus:
         command = ["taskset", "-c", cpus, *command]
+    if kind == "gunicorn-gthread":
+        env = {"DB_CONN_MAX_AGE": "300", **env}  # as the Procfile's web line
     process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "DEV_SECRETS": "true", **env})
     server = Server(kind, port, process, cpus)
     for _ in range(300):

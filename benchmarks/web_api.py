@@ -80,7 +80,11 @@ def breakdown(token: str, rounds: int) -> dict:
         from django.core.handlers.wsgi import WSGIRequest
 
         func = resolve(path).func
-        return lambda: func(WSGIRequest(environ(method, path, payload))).render()
+        def call():
+            response = func(WSGIRequest(environ(method, path, payload)))
+            return response.render() if hasattr(response, "render") else response  # DRF Response or plain
+
+        return call
 
     full = WSGIHandler()
     with override_settings(MIDDLEWARE=[]):

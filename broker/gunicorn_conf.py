@@ -3,15 +3,14 @@
 Measured with benchmarks/web_api.py: for these sync views a gthread worker spends about half the CPU per
 request that uvicorn does (no thread hop per request); the async gateway runs on uvicorn (Procfile `gateway`).
 
-A gthread worker's threads live as long as the worker, so each keeps one database connection open across
-requests (DB_CONN_MAX_AGE, unless set): connecting to PostgreSQL per request cost about 1 ms of CPU and 3 ms
-of wall time. At most workers × threads connections stay open.
+A gthread worker's threads live as long as the worker, so each can keep one database connection open
+across requests: the Procfile's `web` line sets DB_CONN_MAX_AGE=300 (connecting to PostgreSQL per request
+cost about 1 ms of CPU and 3 ms of wall time). At most workers × threads connections stay open. (It cannot be
+set here: importing this module imports the `broker` package, which has read the settings already.)
 """
 
 import os
 import threading
-
-os.environ.setdefault("DB_CONN_MAX_AGE", "300")  # read by broker/settings.py when a worker loads the app
 
 wsgi_app = "broker.wsgi:application"
 worker_class = "gthread"
