@@ -72,12 +72,11 @@ class Server:
 
     def settle(self, timeout_s: float = 1200.0) -> None:
         """Wait until the server's processes are idle: every worker has built its offer index at start-up."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline, quiet = time.monotonic() + timeout_s, 0
+        while time.monotonic() < deadline and quiet < 6:  # 3 s without work: not just waiting on a query
             before = self.cpu_s()
             time.sleep(0.5)
-            if self.cpu_s() - before < 0.05:
-                return
+            quiet = quiet + 1 if self.cpu_s() - before < 0.05 else 0
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) the server's processes have used so far."""
