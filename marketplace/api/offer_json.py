@@ -5,7 +5,7 @@ offer but its live capacity only changes with the catalogue version, so the list
 each offer's JSON once rendered, split around `available_nodes`; a page joins those fragments with the
 capacities read live. Every query still filters, orders, counts and pages: only the rendering is reused.
 A fragment is formatted field by field (a few microseconds) rather than through a dict and the encoder; the
-bytes are exactly what JSONRenderer gives for `offer_row_to_dict` rows (a hypothesis test compares them with
+bytes are exactly what JSONRenderer gives for the database rows (a hypothesis test compares them with
 the ORM's rows rendered so).
 """
 
@@ -44,7 +44,7 @@ def offer_json_rows(listing: OfferListing, rows: list[int]) -> list[bytes]:
 
 def _fragment(listing: OfferListing, i: int) -> tuple[int, int | None, bytes, bytes]:
     """(id, snapshot capacity, JSON before the capacity value, JSON after it), formatted field by field:
-    `offer_row_to_dict`'s keys in its order, each value as the JSON encoder writes it."""
+    the contract's keys in its order, each value as the JSON encoder writes it."""
     offer, fields = listing.row(i)
     head = (f'{{"id":{offer.id},"partner":{_text(offer.partner)},"region":{_text(offer.region)},'
             f'"country":{_text(fields.country)},"jurisdiction":{_text(fields.jurisdiction)},'
@@ -67,7 +67,7 @@ def _text(value: str) -> str:
 
 
 def _number(value) -> str:
-    """A float (or Decimal, as `offer_row_to_dict` converts it) as the JSON encoder writes it; None → null."""
+    """A float (or Decimal) as the JSON encoder writes it; None → null."""
     return "null" if value is None else float.__repr__(float(value))
 
 

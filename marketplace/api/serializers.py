@@ -44,28 +44,6 @@ class OfferSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-OFFER_LIST_COLUMNS = ["id", "partner__slug", "region__code", "country", "jurisdiction", "instance_type", "gpu__name",
-                      "gpu_memory_gb", "form_factor", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
-                      "spot_price_per_hour", "price_per_gpu_hour", "available_nodes", "price_status",
-                      "price_status_reason", "updated_at"]
-
-
-def offer_row_to_dict(row: dict) -> dict:
-    """Render one `.values(*OFFER_LIST_COLUMNS)` row in the contract's shape, without model instances."""
-    out = {
-        "id": row["id"], "partner": row["partner__slug"], "region": row["region__code"], "country": row["country"],
-        "jurisdiction": row["jurisdiction"], "instance_type": row["instance_type"], "gpu": row["gpu__name"],
-        "gpu_memory_gb": row["gpu_memory_gb"], "form_factor": row["form_factor"], "gpus_per_node": row["gpus_per_node"], "vcpus": row["vcpus"],
-        "memory_gb": row["memory_gb"], "interconnect": row["interconnect"],
-        "available_nodes": row["available_nodes"], "price_status": row["price_status"],
-        "price_status_reason": row["price_status_reason"],
-        "updated_at": row["updated_at"].isoformat().replace("+00:00", "Z"),
-    }
-    for key in ("price_per_hour", "spot_price_per_hour", "price_per_gpu_hour"):
-        out[key] = None if row[key] is None else float(row[key])
-    return out
-
-
 class MatchOfferSerializer(serializers.Serializer):
     """The offer of a placement, rendered from the engine's snapshot (`match.offer_payload`)."""
 

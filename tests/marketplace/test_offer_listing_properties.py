@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from rest_framework.renderers import JSONRenderer
 
 from marketplace.api.offer_json import offer_json_rows, offers_page_json
-from marketplace.api.serializers import OFFER_LIST_COLUMNS, offer_row_to_dict
 from marketplace.filtersets import ORDERING_FIELDS, OfferFilterSet, clean_offer_filters
 from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
 from marketplace.selectors.offer_list import ListedOffers, offer_query
@@ -25,6 +24,28 @@ PLACES = [("eu-central-1", "DE", "EU"), ("eu-west-3", "FR", "EU"), ("us-east-1",
 NODE_PRICES = [None, "0", "1.2000", "2.5000", "2.5001", "4.0000", "9.9999", "16.0000", "31.5000", "27.44705",
                "2.500001"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+# The reference rendering: the database row in the contract's shape, field by field.
+OFFER_LIST_COLUMNS = ["id", "partner__slug", "region__code", "country", "jurisdiction", "instance_type", "gpu__name",
+                      "gpu_memory_gb", "form_factor", "gpus_per_node", "vcpus", "memory_gb", "interconnect", "price_per_hour",
+                      "spot_price_per_hour", "price_per_gpu_hour", "available_nodes", "price_status",
+                      "price_status_reason", "updated_at"]
+
+
+def offer_row_to_dict(row: dict) -> dict:
+    """Render one `.values(*OFFER_LIST_COLUMNS)` row in the contract's shape, without model instances."""
+    out = {
+        "id": row["id"], "partner": row["partner__slug"], "region": row["region__code"], "country": row["country"],
+        "jurisdiction": row["jurisdiction"], "instance_type": row["instance_type"], "gpu": row["gpu__name"],
+        "gpu_memory_gb": row["gpu_memory_gb"], "form_factor": row["form_factor"], "gpus_per_node": row["gpus_per_node"], "vcpus": row["vcpus"],
+        "memory_gb": row["memory_gb"], "interconnect": row["interconnect"],
+        "available_nodes": row["available_nodes"], "price_status": row["price_status"],
+        "price_status_reason": row["price_status_reason"],
+        "updated_at": row["updated_at"].isoformat().replace("+00:00", "Z"),
+    }
+    for key in ("price_per_hour", "spot_price_per_hour", "price_per_gpu_hour"):
+        out[key] = None if row[key] is None else float(row[key])
+    return out
 
 
 def build_catalogue(count: int = 150, seed: int = 3) -> None:
