@@ -15,5 +15,7 @@ class JobsConfig(AppConfig):
 
         signals.state_changed.connect(receivers.on_rental_state_changed, sender=Rental,
                                       dispatch_uid="jobs.rental_state_changed")
+        signals.preemption_noticed.connect(receivers.on_preemption_noticed, sender=Rental,
+                                           dispatch_uid="jobs.preemption_noticed")
         hooks.register_launch_plan(launch_plan_for)
         hooks.register_rental_owners(job_owners)

@@ -92,6 +92,27 @@ def job_wake_for_rental(rental_id: int) -> None:
         enqueue_reconcile(job_id)
 
 
+def job_note_rental_running(rental_id: int) -> None:
+    """A run's rental placed on demand for a spot request (spot_fallback): the job's events say so."""
+    run = JobRun.objects.filter(rental_id=rental_id).select_related("job", "rental").first()
+    if run is None or run.rental.spot or not run.job.request.get("spot"):
+        return
+    record_event(run.job, f"run {run.restart}: no spot placement left under the policy; placed on demand "
+                          f"(spot_fallback), billed at the on-demand price ${run.rental.locked_price_per_hour}/h")
+
+
+def job_note_preemption_notice(rental_id: int, preempt_at) -> None:
+    """The partner announced it takes a run's spot node back: recorded on the job, which restarts once it goes.
+
+    A running job cannot move live to another node, so restarting ahead of the notice would only lose the
+    work done until the preemption second; the job keeps running and restarts when the rental ends."""
+    run = JobRun.objects.filter(rental_id=rental_id).select_related("job").first()
+    if run is None or run.job.state in JOB_FLOW.final or run.restart != run.job.restart_count:
+        return
+    record_event(run.job, f"preemption notice: the partner takes rental {rental_id}'s spot node back at "
+                          f"{preempt_at.isoformat()}; the job restarts then (max_retries {run.job.max_retries})")
+
+
 def current_run(job: Job) -> JobRun | None:
     return JobRun.objects.filter(job=job, restart=job.restart_count).select_related("rental").first()
 
@@ -133,6 +154,9 @@ def _workers_late(rental: Rental, now) -> bool:
 def _run_lost(job: Job, rental: Rental) -> None:
     last = rental.events.order_by("at", "id").last()
     why = rental.failure_reason or (last.reason if last else f"rental {rental.state}")
+    preempted = rental.state == RentalState.PREEMPTED
+    if preempted:
+        why = f"spot preemption of rental {rental.pk} at {rental.ended_at.isoformat(timespec='seconds')} ({why})"
     if rental.events.filter(actor=EXPIRY_ACTOR).exists():
         job_finish(job, J.FAILED, kind=FailureKind.TIMEOUT, reason=f"reached max_hours ({job.max_hours} h)")
     elif rental.running_since is None:
@@ -141,24 +165,31 @@ def _run_lost(job: Job, rental: Rental) -> None:
         restart = job.restart_count + 1
         if transition(job, J.RESTARTING, reason=f"{why}; restart {restart} of {job.max_retries}",
                       restart_count=restart):
-            _start_run(job, restart=restart)
+            _start_run(job, restart=restart, replaces=rental.pk if preempted else None)
     else:
         retries = f" after {job.max_retries} restart(s)" if job.max_retries else ""
+        if preempted:
+            retries += f"; no restart left (max_retries {job.max_retries})"
         job_finish(job, J.FAILED, kind=FailureKind.NODE_LOST, reason=f"{why}{retries}")
 
 
-def _start_run(job: Job, *, restart: int) -> None:
-    """Rent the job's nodes (one rental, gang-placed) under its stored request and policy."""
+def _start_run(job: Job, *, restart: int, replaces: int | None = None) -> None:
+    """Rent the job's nodes (one rental, gang-placed) under its stored request and policy.
+
+    A run that recovers a preempted one names it (`replaces`: usage counts the preemption recovered); the
+    rental places spot first and on demand only when the request has `spot_fallback` (`marketplace.spot`)."""
     request = PlacementRequest.from_dict(job.request)
-    body = {**job.request, "max_hours": str(job.max_hours), "job": job.pk, "restart": restart}
+    body = {**job.request, "max_hours": str(job.max_hours), "job": job.pk, "restart": restart, "replaces": replaces}
     try:
         with transaction.atomic():
             if not Job.objects.select_for_update().filter(pk=job.pk, state__in=(J.PENDING, J.RESTARTING)).exists():
                 return  # cancelled meanwhile
             rental, _ = rental_create(workspace=job.workspace, user=None, body_hash=request_hash(body),
-                                      data=RentalInput(request=request, max_hours=job.max_hours))
+                                      data=RentalInput(request=request, max_hours=job.max_hours, replaces_id=replaces))
             JobRun.objects.create(job=job, restart=restart, rental=rental)
             reason = f"renting {job.workers} node(s): rental {rental.pk}"
+            if replaces:
+                reason += f", recovering preempted rental {replaces} under the same request and policy"
             if job.state == J.PENDING:
                 transition(job, J.PROVISIONING, reason=reason)
             else:

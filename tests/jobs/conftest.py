@@ -64,7 +64,7 @@ def drive_until_nodes_gone(job_id: int, timeout: float = 60.0) -> None:
         states = set()
         for rental_id in JobRun.objects.filter(job_id=job_id).values_list("rental_id", flat=True):
             states.add(drive_rental(rental_id, rounds=3).state)
-        if states <= {"terminated", "failed"}:
+        if states <= {"terminated", "failed", "preempted"}:
             return
         time.sleep(0.1)
     raise AssertionError(f"rentals still {states}")
