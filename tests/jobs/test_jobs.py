@@ -335,3 +335,17 @@ def test_workers_that_never_start_fail_the_job_and_stop_the_nodes(owner, setting
     job.refresh_from_db()
     rental.refresh_from_db()
     assert (job.state, job.failure_kind, rental.state) == ("failed", "error", "terminating")
+
+
+def test_a_preemption_notice_is_a_job_event_and_the_job_keeps_running_until_the_node_goes(owner):
+    from marketplace.services.preemption import rental_preemption_notice
+
+    job = _job(owner, state="running", started_at=timezone.now(), max_retries=1)
+    rental = _running_run(owner, job)
+    Rental.objects.filter(pk=rental.pk).update(spot=True)
+    at = timezone.now() + timedelta(minutes=2)
+    assert rental_preemption_notice(rental, at=at, source="verda")
+    job_reconcile(job.pk)
+    job.refresh_from_db()
+    notice = job.events.get(reason__startswith="preemption notice")
+    assert job.state == "running" and f"rental {rental.pk}" in notice.reason and at.isoformat() in notice.reason
