@@ -109,8 +109,11 @@ def job_note_preemption_notice(rental_id: int, preempt_at) -> None:
     run = JobRun.objects.filter(rental_id=rental_id).select_related("job").first()
     if run is None or run.job.state in JOB_FLOW.final or run.restart != run.job.restart_count:
         return
-    record_event(run.job, f"preemption notice: the partner takes rental {rental_id}'s spot node back at "
-                          f"{preempt_at.isoformat()}; the job restarts then (max_retries {run.job.max_retries})")
+    job = run.job
+    then = (f"the job restarts then (restart {job.restart_count + 1} of {job.max_retries})"
+            if job.restart_count < job.max_retries else f"no restart left (max_retries {job.max_retries})")
+    record_event(job, f"preemption notice: the partner takes rental {rental_id}'s spot node back at "
+                      f"{preempt_at.isoformat()}; {then}")
 
 
 def current_run(job: Job) -> JobRun | None:
@@ -165,7 +168,7 @@ def _run_lost(job: Job, rental: Rental) -> None:
         restart = job.restart_count + 1
         if transition(job, J.RESTARTING, reason=f"{why}; restart {restart} of {job.max_retries}",
                       restart_count=restart):
-            _start_run(job, restart=restart, replaces=rental.pk if preempted else None)
+            _start_run(job, restart=restart)
     else:
         retries = f" after {job.max_retries} restart(s)" if job.max_retries else ""
         if preempted:
@@ -173,12 +176,14 @@ def _run_lost(job: Job, rental: Rental) -> None:
         job_finish(job, J.FAILED, kind=FailureKind.NODE_LOST, reason=f"{why}{retries}")
 
 
-def _start_run(job: Job, *, restart: int, replaces: int | None = None) -> None:
+def _start_run(job: Job, *, restart: int) -> None:
     """Rent the job's nodes (one rental, gang-placed) under its stored request and policy.
 
-    A run that recovers a preempted one names it (`replaces`: usage counts the preemption recovered); the
-    rental places spot first and on demand only when the request has `spot_fallback` (`marketplace.spot`)."""
+    A run after a preempted one names it (`replaces`: usage counts the preemption recovered); the rental
+    places spot first and on demand only when the request has `spot_fallback` (`marketplace.spot`)."""
     request = PlacementRequest.from_dict(job.request)
+    replaces = (JobRun.objects.filter(job=job, restart=restart - 1, rental__state=RentalState.PREEMPTED)
+                .values_list("rental_id", flat=True).first())
     body = {**job.request, "max_hours": str(job.max_hours), "job": job.pk, "restart": restart, "replaces": replaces}
     try:
         with transaction.atomic():

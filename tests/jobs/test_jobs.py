@@ -349,3 +349,4 @@ def test_a_preemption_notice_is_a_job_event_and_the_job_keeps_running_until_the_
     job.refresh_from_db()
     notice = job.events.get(reason__startswith="preemption notice")
     assert job.state == "running" and f"rental {rental.pk}" in notice.reason and at.isoformat() in notice.reason
+    assert "restart 1 of 1" in notice.reason
