@@ -54,7 +54,7 @@ class ProviderOffer:
     vcpus: float
     memory_gb: float
     region: str
-    price_per_hour: float
+    price_per_hour: float | None  # on demand; None: the partner sells this shape as spot only (Mithril)
     spot_price_per_hour: float | None = None
     available_nodes: int | None = None  # None = unknown
     interconnect: str = "pcie"

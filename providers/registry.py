@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "gcp": "providers.gcp.GcpAdapter",
     "lium": "providers.lium.LiumAdapter",
     "jarvislabs": "providers.jarvislabs.JarvisLabsAdapter",
+    "mithril": "providers.mithril.MithrilAdapter",
 }
 
 

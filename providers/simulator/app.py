@@ -4,7 +4,7 @@ Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-sha
 `/shadeform/<slug>/v1/...` (Shadeform-shaped), `/vast/<slug>/api/v0/...` (Vast.ai-shaped),
 `/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
 `/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped), `/lium/<slug>/api/...` (Lium-shaped),
-`/jarvislabs/<slug>/...` (JarvisLabs-shaped),
+`/jarvislabs/<slug>/...` (JarvisLabs-shaped), `/mithril/<slug>/v2/...` (Mithril-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
@@ -34,6 +34,7 @@ from . import (
     jarvislabs_routes,
     lambda_routes,
     lium_routes,
+    mithril_routes,
     partner_routes,
     shadeform_routes,
     vast_routes,
@@ -45,7 +46,7 @@ from .store import SimError, Store
 
 DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
 
-STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
                403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
                500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -62,7 +63,8 @@ class SimulatorApp:
         self.rate_limiter = RateLimiter(store.clock)
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
-                     "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes}
+                     "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes,
+                     "mithril": mithril_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:

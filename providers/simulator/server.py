@@ -78,6 +78,10 @@ class SimulatorServer:
     def jarvislabs_url(self, slug: str) -> str:
         return f"{self.url}/jarvislabs/{slug}"
 
+    def mithril_url(self, slug: str) -> str:
+        """The API's root: the adapter adds Mithril's own `/v2/...` paths."""
+        return f"{self.url}/mithril/{slug}"
+
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()

@@ -207,8 +207,12 @@ class Store:
     def create_node(self, slug: str, *, instance_type: str, region: str, idempotency_key: str | None = None,
                     name: str = "", tags: dict | None = None, user_data: str = "", ssh_public_key: str = "",
                     capacity_error: bool = False, spot: bool = False, ports: list | None = None,
-                    firewall_rulesets: list[str] | None = None, loopback: bool = False) -> tuple[dict, bool]:
-        """Start a node, consuming capacity; (node, created). A known idempotency key returns its node."""
+                    firewall_rulesets: list[str] | None = None, loopback: bool = False,
+                    auction: bool = False) -> tuple[dict, bool]:
+        """Start a node, consuming capacity; (node, created). A known idempotency key returns its node.
+
+        `auction`: the partner sells every shape as spot at its auction's price (Mithril), fixed spot price or not.
+        """
         with self._lock, self._tx():
             if idempotency_key:
                 row = self._db.execute("SELECT * FROM nodes WHERE slug = ? AND idempotency_key = ?",
@@ -218,7 +222,7 @@ class Store:
             offer = self._offer(slug, instance_type, region)
             if offer is None:
                 raise SimError("invalid_request", f"no instance type {instance_type!r} in region {region!r}")
-            if spot and offer["spot_price_per_hour"] is None:
+            if spot and offer["spot_price_per_hour"] is None and not auction:
                 raise SimError("invalid_request", f"{instance_type} in {region} is not sold as spot")
             quota = self.faults(slug).quota_nodes
             if quota is not None and self._live_count(slug) >= quota:

@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
 aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
-lium and jarvislabs against the partner simulator; local against this machine. Failures moto cannot produce (capacity,
+lium, jarvislabs and mithril against the partner simulator; local against this machine. Failures moto cannot produce (capacity,
 quota, 5xx) are injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
 botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -29,6 +29,7 @@ from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.lium import LiumAdapter
+from providers.mithril import MithrilAdapter
 from providers.local import LocalAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
@@ -59,6 +60,9 @@ VENDOR_SEED = {
                     "spot_price_per_hour": None}],
     "gcp": [{"region": "us-central1", "instance_type": "a2-highgpu-1g", "gpu": "A100", "gpus_per_node": 1, "vcpus": 12,
              "memory_gb": 85, "interconnect": "pcie", "price_per_hour": 3.67339, "spot_price_per_hour": 1.80385}],
+    "mithril": [{"region": "us-central2-a", "instance_type": "h100-80gb.sxm.8x", "gpu": "H100", "gpus_per_node": 8,
+                 "vcpus": 168, "memory_gb": 1814, "interconnect": "infiniband", "price_per_hour": 8.0,
+                 "spot_price_per_hour": 8.0}],
 }
 AMI_NAME = "ubuntu-22.04-test-image"
 
@@ -85,6 +89,7 @@ class Harness:
     unreachable_adapter: Callable[[], ProviderAdapter | None] = lambda: None
     sells_offers: bool = True
     forgets_terminated: bool = False  # describing a terminated node answers not_found (Vast)
+    spot_only: bool = False  # sells spot only (Mithril): its launches are spot, an on-demand one is refused
     notes: dict = field(default_factory=dict)
 
 
@@ -246,15 +251,17 @@ def _sim_common(server: SimulatorServer, kind: str, adapter_factory: Callable[[s
                 unreachable: Callable[[], ProviderAdapter],
                 shape: tuple[str, str] = ("gpu_8x_h100_sxm5", "eu-central-1"),
                 spot_shape: tuple[str, str] = ("gpu_1x_a10", "us-east-1"), unknown_ref: str = "0" * 32,
-                partner_says_spot: Callable[[str], bool] | None = None, **options) -> Harness:
+                partner_says_spot: Callable[[str], bool] | None = None, spot_only: bool = False,
+                **options) -> Harness:
     def control(**changes) -> None:
         requests.post(f"{server.url}/_control/{SLUG}", json=changes, timeout=5).raise_for_status()
 
     key = ssh_public_key()
     return Harness(
         kind=kind, adapter=adapter_factory(f"sim-{SLUG}"),
-        make_spec=lambda k: ProvisionSpec(k, "rental-1", *shape, "echo ok", key, {"team": "ml"}),
-        invalid_spec=ProvisionSpec("bad", "rental-1", "no-such-type", shape[1], "", key),
+        make_spec=lambda k: ProvisionSpec(k, "rental-1", *shape, "echo ok", key, {"team": "ml"}, spot=spot_only),
+        invalid_spec=ProvisionSpec("bad", "rental-1", "no-such-type", shape[1], "", key, spot=spot_only),
+        spot_only=spot_only,
         unknown_ref=unknown_ref,
         arrange_no_capacity=lambda: control(capacity=0),
         wrong_key_adapter=lambda: adapter_factory("wrong-key"),
@@ -294,6 +301,11 @@ def _jarvislabs_spot(server: SimulatorServer) -> Callable[[str], bool]:
     return lambda ref: next(n for n in server.store.list_nodes(SLUG) if str(machine_id(n["id"])) == ref)["spot"]
 
 
+def _mithril_spot(server: SimulatorServer) -> Callable[[str], bool]:
+    """Mithril's own record of a bid: the simulator node behind `bid_<id>`."""
+    return lambda ref: server.store.get_node(SLUG, ref.removeprefix("bid_"))["spot"]
+
+
 # Per kind: the adapter class, the simulator URL of its API shape and its credentials for a token.
 SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "lambda": (LambdaCloudAdapter, "lambda_url", lambda token, url: {"api_key": token}),
@@ -305,6 +317,7 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "gcp": (GcpAdapter, "gcp_url", lambda token, url: {"service_account_key": service_account_key(token, url)}),
     "lium": (LiumAdapter, "lium_url", lambda token, url: {"api_key": token}),
     "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", lambda token, url: {"api_key": token}),
+    "mithril": (MithrilAdapter, "mithril_url", lambda token, url: {"api_key": token}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
 SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
@@ -327,11 +340,14 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "jarvislabs": lambda server: {"shape": ("1x_L4_28V_124G", "IN2"), "spot_shape": ("1x_L4_28V_124G", "IN2"),
                                   "unknown_ref": "999999", "forgets_terminated": True,
                                   "partner_says_spot": _jarvislabs_spot(server)},
+    "mithril": lambda server: {"shape": ("h100-80gb.sxm.8x", "us-central2-a"),
+                               "spot_shape": ("h100-80gb.sxm.8x", "us-central2-a"), "unknown_ref": "bid_0000000000",
+                               "spot_only": True, "partner_says_spot": _mithril_spot(server)},
 }
 
 
 @pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
-                        "jarvislabs",
+                        "jarvislabs", "mithril",
                         "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param

@@ -1,5 +1,7 @@
 """One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack, gcp, lium,
-jarvislabs (simulator); local."""
+jarvislabs, mithril (simulator); local. A spot-only kind (mithril) launches spot in every test and refuses on demand."""
+
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +19,11 @@ def test_list_offers_returns_priced_shapes_including_the_provisionable_one(harne
     if not harness.sells_offers:  # the local machine offers a node only when NVML sees GPUs
         assert all(o.gpus_per_node >= 1 for o in offers)
         return
-    assert offers and all(o.gpus_per_node >= 1 and o.price_per_hour > 0 for o in offers)
+    assert offers and all(o.gpus_per_node >= 1 for o in offers)
+    if harness.spot_only:  # no on-demand price at all: never an on-demand offer
+        assert all(o.price_per_hour is None and o.spot_price_per_hour > 0 for o in offers)
+    else:
+        assert all(o.price_per_hour > 0 for o in offers)
     spec = harness.make_spec("k")
     assert (spec.instance_type, spec.region) in {(o.instance_type, o.region) for o in offers}
 
@@ -134,6 +140,12 @@ def test_a_spot_launch_reaches_the_partner_as_spot_or_is_refused(harness: Harnes
                if (o.instance_type, o.region) == (spot.instance_type, spot.region))
     node = harness.adapter.provision(spot)
     assert harness.partner_says_spot(node.ref) and harness.adapter.describe(node.ref).spot
+    if harness.spot_only:  # an on-demand launch is refused, never bid for
+        with pytest.raises(ProviderError) as caught:
+            harness.adapter.provision(replace(harness.make_spec("on-demand"), spot=False))
+        assert caught.value.kind == "invalid_request"
+        assert [n.ref for n in harness.adapter.list_nodes()] == [node.ref]
+        return
     on_demand = harness.adapter.provision(harness.make_spec("on-demand"))
     assert not harness.partner_says_spot(on_demand.ref)
 
