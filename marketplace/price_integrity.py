@@ -33,14 +33,18 @@ def market_medians(points: Iterable[PricePoint]) -> dict[str, float]:
 
 def assess_price(point: PricePoint, medians: dict[str, float], *, suspect_fraction: float = 0.25,
                  stale_after_s: float | None = None) -> tuple[str, str]:
-    """Return (status, reason) for one offer; reason is empty when the price is ok."""
-    if point.price_per_hour is None:
+    """Return (status, reason) for one offer; reason is empty when the price is ok. An offer sold as spot only
+    (a spot price and no on-demand price, as a spot-bid partner lists them) is judged by its spot price."""
+    spot_only = point.price_per_hour is None and point.spot_price_per_hour is not None
+    if point.price_per_hour is None and not spot_only:
         return SUSPECT, "no on-demand price"
-    if point.price_per_hour <= 0:
+    if spot_only and point.spot_price_per_hour <= 0:
+        return SUSPECT, "spot price is zero"
+    if not spot_only and point.price_per_hour <= 0:
         return SUSPECT, "on-demand price is zero"
     market = medians.get(point.gpu)
-    per_gpu = point.price_per_hour / point.gpus_per_node
-    if market and per_gpu < suspect_fraction * market:
+    per_gpu = None if spot_only else point.price_per_hour / point.gpus_per_node
+    if market and per_gpu is not None and per_gpu < suspect_fraction * market:
         return SUSPECT, (f"${per_gpu:.2f}/GPU-h is under {suspect_fraction:.0%} of the {point.gpu} "
                          f"market median ${market:.2f}/GPU-h")
     if point.spot_price_per_hour is not None and market:

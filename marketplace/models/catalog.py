@@ -20,6 +20,7 @@ class PartnerKind(models.TextChoices):
     GCP = "gcp", "Google Cloud (Compute Engine)"
     LIUM = "lium", "Lium"
     JARVISLABS = "jarvislabs", "JarvisLabs.ai"
+    MITHRIL = "mithril", "Mithril (spot bids only)"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
     FLEET = "fleet", "a workspace's own machines (private offers)"
 

@@ -41,6 +41,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.GCP: (("service_account_key",), ()),
     PartnerKind.LIUM: (("api_key",), ()),
     PartnerKind.JARVISLABS: (("api_key",), ()),
+    PartnerKind.MITHRIL: (("api_key",), ()),  # the project: the key's only one, or the adapter option `project`
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

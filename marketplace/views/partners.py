@@ -41,8 +41,8 @@ class OnboardForm(forms.Form):
     hq_country = forms.CharField(label="Headquarters country", required=False, max_length=2,
                                  help_text="ISO code, e.g. DE; sets the HQ jurisdiction.")
     certifications = forms.CharField(label="Certifications", required=False, help_text="e.g. ISO27001, SOC2")
-    api_key = _secret("API key", "For Partner API, Lambda, Shadeform (X-API-KEY), Vast.ai, Hyperstack, Lium (X-API-KEY) "
-                      "and JarvisLabs partners. "
+    api_key = _secret("API key", "For Partner API, Lambda, Shadeform (X-API-KEY), Vast.ai, Hyperstack, Lium (X-API-KEY), "
+                      "JarvisLabs and Mithril (fkey_…) partners. "
                       "Stored encrypted; never shown again.")
     aws_access_key_id = _secret("AWS access key id", "AWS partners only.")
     aws_secret_access_key = _secret("AWS secret access key", "AWS partners only.")

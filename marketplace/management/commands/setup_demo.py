@@ -25,6 +25,7 @@ OWN_API = {
     "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1"),
     "lium": (PartnerKind.LIUM, "/lium/lium/api"),
     "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs"),
+    "mithril": (PartnerKind.MITHRIL, "/mithril/mithril"),
 }
 
 
