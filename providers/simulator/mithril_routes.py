@@ -31,6 +31,7 @@ INSTANCE_STATUS = {"pending": "STATUS_STARTING", "running": "STATUS_RUNNING", "f
                    "terminated": "STATUS_TERMINATED"}
 GPU_MEMORY_GB = {"A100": 40, "A100-80GB": 80, "B200": 180, "H100": 80, "H200": 141}
 KEY_PREFIX = "mithril-key:"
+CANCELLED_TAG = "mithril:cancelled"  # the bid itself was cancelled (its instance may have been preempted first)
 CREATE_BID_FIELDS = {"project": str, "region": str, "instance_type": str, "limit_price": str,
                      "instance_quantity": int, "name": str, "launch_specification": dict}
 
@@ -91,6 +92,7 @@ def _route(app: SimulatorApp, slug: str, route: list[str], method: str, request:
         return Response(200, _bid(app, slug, _node(app, slug, route[2])))
     if len(route) == 3 and route[:2] == ["spot", "bids"] and method == "DELETE":
         node = app.store.terminate_node(slug, _node(app, slug, route[2])["id"])
+        app.store.tag_node(slug, node["id"], **{CANCELLED_TAG: "true"})
         app.node_stopped(node["id"])
         return Response(204, "")
     if route == ["instances"] and method == "GET":
@@ -142,6 +144,8 @@ def _node(app: SimulatorApp, slug: str, bid_fid: str) -> dict:
 
 def _statuses(node: dict) -> tuple[str, str]:
     """(bid status, instance status) of a bid's node."""
+    if CANCELLED_TAG in node["tags"]:
+        return "Terminated", "STATUS_PREEMPTED" if node["preempted_at"] is not None else "STATUS_TERMINATED"
     if node["preempted_at"] is not None:
         return "Open", "STATUS_PREEMPTED"
     if node["state"] == "terminated":

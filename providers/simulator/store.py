@@ -261,6 +261,13 @@ class Store:
                              (self.clock(), node_id))
             return self.get_node(slug, node_id)
 
+    def tag_node(self, slug: str, node_id: str, **tags: str) -> dict:
+        """Add tags to a node, ended or not (Mithril: a cancelled bid whose instance was already taken back)."""
+        with self._lock:
+            node = self.get_node(slug, node_id)
+            self._db.execute("UPDATE nodes SET tags = ? WHERE id = ?", (json.dumps({**node["tags"], **tags}), node_id))
+            return self.get_node(slug, node_id)
+
     def preempt_node(self, slug: str, node_id: str) -> dict:
         """The partner takes the node back: it ends now (capacity returns) and reports `preempted`."""
         with self._lock:

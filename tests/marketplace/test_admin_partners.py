@@ -178,6 +178,7 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("gcp", {"api_key": "k"}, "A partner of kind gcp needs 'service_account_key'."),
     ("lium", {"client_id": "x"}, "A partner of kind lium takes no credential 'client_id'."),
     ("jarvislabs", {}, "A partner of kind jarvislabs needs 'api_key'."),
+    ("mithril", {"api_key": "fkey_x", "project": "proj_x"}, "A partner of kind mithril takes no credential 'project'."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}
@@ -187,7 +188,8 @@ def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, creden
 
 
 @pytest.mark.parametrize("kind, url", [("shadeform", "shadeform_url"), ("vast", "vast_url"),
-                                       ("hyperstack", "hyperstack_url"), ("lium", "lium_url")])
+                                       ("hyperstack", "hyperstack_url"), ("lium", "lium_url"),
+                                       ("mithril", "mithril_url")])
 def test_a_vendor_kind_verifies_through_its_own_api_shape(staff, sim, worker, kind, url):
     body = _body(sim, kind=kind, base_url=getattr(sim, url)("acme"))
     assert staff.client.post(URL, body, format="json").status_code == 201

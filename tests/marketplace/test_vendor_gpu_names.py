@@ -1,5 +1,5 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium and JarvisLabs APIs report for the
-catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs and Mithril APIs report for
+the catalogue's supply maps to a canonical model."""
 
 import pytest
 
@@ -9,6 +9,7 @@ from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
+from providers.mithril import MithrilAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
@@ -49,11 +50,12 @@ SEEN = {
         "RTX PRO 6000 Blackwell Workstation Edition": "RTXPRO6000",
     },
     "jarvislabs": {"H100": "H100", "H200": "H200", "L4": "L4", "RTXPRO6000": "RTXPRO6000"},
+    "mithril": {"H100": "H100", "H200": "H200"},  # the instance types' gpu_type
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
             "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
-            "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {})}
+            "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {})}
 
 
 @pytest.fixture(scope="module")

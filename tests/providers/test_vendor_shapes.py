@@ -1,4 +1,4 @@
-"""The Shadeform-, Vast-, Verda-, Hyperstack-, Google Cloud-, Lium- and JarvisLabs-shaped simulator APIs are judged by
+"""The Shadeform-, Vast-, Verda-, Hyperstack-, Google Cloud-, Lium-, JarvisLabs- and Mithril-shaped simulator APIs are judged by
 the vendors' published schemas (trimmed copies, or transcriptions of the vendor's own client, in docs/vendor/), on the
 requests the adapters send and the answers they get back."""
 
@@ -16,6 +16,7 @@ from providers.http import HttpClient
 from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
+from providers.mithril import MithrilAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
@@ -579,5 +580,113 @@ def test_lium_and_jarvislabs_rate_limits_answer_429_with_retry_after_in_their_de
     path = "/pods" if url_of == "lium_url" else "/users/fetch"
     first = requests.get(f"{getattr(server, url_of)(SLUG)}{path}", headers=headers, timeout=5)
     limited = requests.get(f"{getattr(server, url_of)(SLUG)}{path}", headers=headers, timeout=5)
+    assert first.status_code == 200
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0 and "detail" in limited.json()
+
+
+MITHRIL_SHAPE = ("h100-80gb.sxm.8x", "us-central2-a")
+MITHRIL_SCHEMAS = {"/v2/projects": "ProjectModel", "/v2/instance-types": "InstanceTypeModel",
+                   "/v2/spot/availability": "AuctionModel", "/v2/spot/bids": "GetBidsResponse",
+                   "/v2/instances": "GetInstancesResponse", "/v2/ssh-keys": "NewSshKeyModel"}
+
+
+def _mithril(server: SimulatorServer) -> tuple[MithrilAdapter, RecordingHttp]:
+    server.store.seed({SLUG: VENDOR_SEED["mithril"]}, capacity=2)
+    http = RecordingHttp(server.mithril_url(SLUG), headers={"Authorization": f"Bearer sim-{SLUG}"}, retries=0)
+    return MithrilAdapter(credentials={}, http=http), http
+
+
+def _mithril_spec(key: str = "k", **fields) -> ProvisionSpec:
+    return ProvisionSpec(key, "r-1", *MITHRIL_SHAPE, "echo hi", spot=True, **fields)
+
+
+def test_mithril_requests_and_answers_match_the_published_schema(server):
+    schemas = Schemas("mithril-openapi.yaml")
+    adapter, http = _mithril(server)
+    adapter.list_offers()
+    node = adapter.provision(_mithril_spec(ssh_public_key=ssh_public_key()))
+    adapter.provision(_mithril_spec())  # found by its name: no second bid
+    adapter.describe(node.ref)
+    adapter.list_nodes()
+    adapter.terminate(node.ref)
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        if method == "DELETE":
+            assert response.status_code == 204
+            continue
+        if method == "POST":
+            request, name = {"/v2/spot/bids": ("CreateBidRequest", "BidModel"),
+                             "/v2/ssh-keys": ("CreateSshKeyRequest", "CreatedSshKeyModel")}[path]
+            schemas.validate(request, body)
+            assert response.status_code == 201, response.text
+        else:
+            assert response.status_code == 200, (path, response.text)
+            name = "BidModel" if path.startswith("/v2/spot/bids/") else MITHRIL_SCHEMAS[path]
+        data = response.json()
+        for item in data if isinstance(data, list) else [data]:
+            schemas.validate(name, item)
+        checked.add(name)
+    assert checked == {*MITHRIL_SCHEMAS.values(), "BidModel", "CreatedSshKeyModel"}
+    assert [p for m, p, _, _ in http.exchanges if m == "POST"] == ["/v2/ssh-keys", "/v2/spot/bids"]
+
+
+def test_mithril_offers_are_spot_prices_only_and_a_bid_is_at_the_auction_price_with_the_user_data(server):
+    adapter, http = _mithril(server)
+    offer = next(o for o in adapter.list_offers() if (o.instance_type, o.region) == MITHRIL_SHAPE)
+    assert (offer.gpu, offer.gpus_per_node, offer.price_per_hour, offer.spot_price_per_hour,
+            offer.available_nodes, offer.interconnect) == ("H100", 8, None, 8.0, 2, "infiniband")
+    node = adapter.provision(_mithril_spec())
+    bid = next(b for m, p, b, _ in http.exchanges if (m, p) == ("POST", "/v2/spot/bids"))
+    assert (bid["limit_price"], bid["instance_quantity"], bid["launch_specification"]["startup_script"]) == (
+        "$8.00", 1, "echo hi")
+    assert bid["name"].startswith("gpub-r-1-") and node.rental_id == "r-1" and node.spot
+    assert server.store.get_node(SLUG, node.ref.removeprefix("bid_"))["user_data"] == "echo hi"
+
+
+def test_mithril_refuses_an_on_demand_launch_without_bidding(server):
+    adapter, http = _mithril(server)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *MITHRIL_SHAPE, "echo hi"))
+    assert err.value.kind == "invalid_request" and http.exchanges == []
+
+
+def test_mithril_a_bid_whose_instance_is_taken_back_reads_preempted(server):
+    schemas = Schemas("mithril-openapi.yaml")
+    adapter, http = _mithril(server)
+    node = adapter.provision(_mithril_spec())
+    server.app.preempt(SLUG, node.ref.removeprefix("bid_"))
+    assert adapter.describe(node.ref).state == "preempted"
+    last = {p: r.json() for m, p, _, r in http.exchanges}
+    bid, instances = last[f"/v2/spot/bids/{node.ref}"], last["/v2/instances"]
+    assert bid["status"] == "Open" and instances["data"][0]["status"] == "STATUS_PREEMPTED"
+    schemas.validate("BidModel", bid)
+    assert [n.state for n in adapter.list_nodes()] == ["preempted"]  # still a live bid: the broker cancels it
+    adapter.terminate(node.ref)
+    assert adapter.list_nodes() == []
+
+
+def test_mithril_errors_use_fastapis_detail_body_and_no_capacity_places_no_bid(server):
+    schemas = Schemas("mithril-openapi.yaml")
+    adapter, http = _mithril(server)
+    headers = {"Authorization": f"Bearer sim-{SLUG}"}
+    missing = requests.get(f"{server.mithril_url(SLUG)}/v2/spot/bids/bid_nope", headers=headers, timeout=5)
+    assert missing.status_code == 404
+    schemas.validate("Error", missing.json())
+    invalid = requests.post(f"{server.mithril_url(SLUG)}/v2/spot/bids", json={"name": "x"}, headers=headers, timeout=5)
+    assert invalid.status_code == 422
+    schemas.validate("HTTPValidationError", invalid.json())
+    denied = requests.get(f"{server.mithril_url(SLUG)}/v2/projects", headers={"Authorization": "Bearer nope"}, timeout=5)
+    assert denied.status_code == 401 and "detail" in denied.json()
+    server.store.set_capacity(SLUG, 0)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(_mithril_spec())
+    assert err.value.kind == "no_capacity" and not [p for m, p, _, _ in http.exchanges if m == "POST"]
+
+
+def test_mithril_rate_limit_answers_429_with_retry_after_in_its_detail_body(server):
+    server.store.set_faults(SLUG, Faults(request_interval_s=60.0))
+    url, headers = f"{server.mithril_url(SLUG)}/v2/projects", {"Authorization": f"Bearer sim-{SLUG}"}
+    first = requests.get(url, headers=headers, timeout=5)
+    limited = requests.get(url, headers=headers, timeout=5)
     assert first.status_code == 200
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0 and "detail" in limited.json()

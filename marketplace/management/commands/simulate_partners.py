@@ -31,7 +31,8 @@ class Command(BaseCommand):
             "/shadeform/<slug>/v1/... (Shadeform API, X-API-KEY), /vast/<slug>/api/v0/... (Vast.ai API), "
             "/verda/<slug>/v1/... (Verda API, OAuth client secret), /hyperstack/<slug>/v1/... (Hyperstack API, api_key), "
             "/gcp/<slug>/compute/v1/... (Compute Engine, beside /gcp/<slug>/token and /gcp/<slug>/cloudbilling/v1), "
-            "/lium/<slug>/api/... (Lium API, X-API-KEY), /jarvislabs/<slug>/... (JarvisLabs API); "
+            "/lium/<slug>/api/... (Lium API, X-API-KEY), /jarvislabs/<slug>/... (JarvisLabs API), "
+            "/mithril/<slug>/v2/... (Mithril API, Bearer); "
             "token sim-<slug>, faults at /_control/<slug>.")
 
     def add_arguments(self, parser):
@@ -86,7 +87,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  Partner API {server.url}/p/<slug>   Lambda API {server.url}/lambda/<slug>/api/v1"
                           f"   Shadeform {server.url}/shadeform/<slug>/v1   Vast.ai {server.url}/vast/<slug>/api/v0"
                           f"   Hyperstack {server.url}/hyperstack/<slug>/v1   GCP {server.url}/gcp/<slug>/compute/v1"
-                          f"   Lium {server.url}/lium/<slug>/api   JarvisLabs {server.url}/jarvislabs/<slug>")
+                          f"   Lium {server.url}/lium/<slug>/api   JarvisLabs {server.url}/jarvislabs/<slug>"
+                          f"   Mithril {server.url}/mithril/<slug>")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
