@@ -29,8 +29,8 @@ from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
 from providers.lium import LiumAdapter
-from providers.mithril import MithrilAdapter
 from providers.local import LocalAdapter
+from providers.mithril import MithrilAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
