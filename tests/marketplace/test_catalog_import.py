@@ -51,8 +51,14 @@ def test_placeholder_prices_are_suspect_with_reason(real_catalog):
     mithril = Offer.objects.get(partner__slug="mithril", instance_type="h100-80gb.sxm.8x")
     assert mithril.price_status == "suspect"
     assert "market median" in mithril.price_status_reason
-    no_price = Offer.objects.filter(price_per_hour__isnull=True)
+    no_price = Offer.objects.filter(price_per_hour__isnull=True, spot_price_per_hour__isnull=True)
     assert no_price.exists() and set(no_price.values_list("price_status", flat=True)) == {"suspect"}
+
+
+def test_a_spot_only_offer_is_judged_by_its_spot_price(real_catalog):
+    spot_only = Offer.objects.filter(price_per_hour__isnull=True, spot_price_per_hour__isnull=False)
+    assert spot_only.exists()
+    assert "no on-demand price" not in set(spot_only.values_list("price_status_reason", flat=True))
 
 
 def test_offer_location_is_denormalised_from_its_region(real_catalog):
