@@ -34,6 +34,7 @@ def _beat_schedule() -> dict:
         "budgets": {"task": "marketplace.tasks.rentals.budget_enforce_task", "schedule": 60.0},
         "deployments": {"task": "nim_launcher.tasks.deployments_sweep_task", "schedule": 15.0},
         "jobs": {"task": "jobs.tasks.jobs_sweep_task", "schedule": 30.0},
+        "pods-idle": {"task": "pods.tasks.pods_idle_sweep_task", "schedule": 30.0},
         "partner-sync": {"task": "marketplace.tasks.partners.sync_all_partners_task",
                          "schedule": settings.PARTNER_SYNC_INTERVAL_S},
         "node-health": {"task": "marketplace.tasks.health.node_health_sweep_task", "schedule": 30.0},

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "nim_launcher",
     "jobs",
     "fleets",
+    "pods",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,12 @@ BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 # Node health
 HEARTBEAT_UNKNOWN_AFTER_S = env_number("HEARTBEAT_UNKNOWN_AFTER_S", 120, int)
 HEARTBEAT_UNHEALTHY_AFTER_S = env_number("HEARTBEAT_UNHEALTHY_AFTER_S", 600, int)
+NODE_GPU_BUSY_PCT = env_number("NODE_GPU_BUSY_PCT", 10.0)  # a GPU this busy means the node is in use
+
+# Dev pods: JupyterLab's image, pinned by digest (a Jupyter Docker Stacks image, or one built on it)
+POD_JUPYTER_IMAGE = env_str(
+    "POD_JUPYTER_IMAGE",
+    "docker.io/jupyter/base-notebook@sha256:8c903974902b0e9d45d9823c2234411de0614c5c98c4bb782b3d4f55b3e435e6")
 
 # Fleets (a workspace's own machines)
 FLEET_JOIN_TOKEN_TTL_S = env_number("FLEET_JOIN_TOKEN_TTL_S", 86400, int)  # a join token works this long

@@ -10,9 +10,11 @@ urlpatterns = [
     path("api/v1/", include("nim_launcher.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
     path("api/v1/", include("fleets.api.urls")),
+    path("api/v1/", include("pods.api.urls")),
     path("v1/", include("nim_launcher.urls_gateway")),
     path("", include("marketplace.urls_dashboard")),
     path("", include("nim_launcher.urls_dashboard")),
     path("", include("jobs.urls_dashboard")),
     path("", include("fleets.urls_dashboard")),
+    path("", include("pods.urls_dashboard")),
 ]

@@ -1,8 +1,9 @@
 """What the apps above `marketplace` provide to it: they register here in `AppConfig.ready()`.
 
 `marketplace.signals` carries news upward (a state changed); these hooks answer the questions marketplace
-asks an upper app it may not import: what a node launches with, which ports it serves on, who owns a rental, and
-which adapter provisions on a partner kind that lives above it (a workspace's own machines).
+asks an upper app it may not import: what a node launches with, which ports it serves on (to the gateway, or
+to its users directly), who owns a rental, and which adapter provisions on a partner kind that lives above it
+(a workspace's own machines).
 """
 
 from collections.abc import Callable, Collection
@@ -34,6 +35,8 @@ LaunchPlanHook = Callable[[Rental, Node, str], LaunchPlan | None]
 RentalOwnersHook = Callable[[Collection[int]], dict[int, RentalOwner]]
 # rental → the inbound TCP ports its workload serves on (the NIM port for a replica; [] when not this app's)
 ServedPortsHook = Callable[[Rental], list[int]]
+# rental → the inbound TCP ports its users reach directly, from anywhere (a pod's JupyterLab; [] when none)
+PublicPortsHook = Callable[[Rental], list[int]]
 
 # partner row → its adapter, for a partner kind whose adapter needs the database (no `providers` class)
 AdapterFactory = Callable[[Partner], ProviderAdapter]
@@ -42,6 +45,7 @@ _launch_plans: list[LaunchPlanHook] = []
 _adapter_factories: dict[str, AdapterFactory] = {}
 _rental_owners: list[RentalOwnersHook] = []
 _served_ports: list[ServedPortsHook] = []
+_public_ports: list[PublicPortsHook] = []
 
 
 def register_launch_plan(hook: LaunchPlanHook) -> None:
@@ -66,6 +70,16 @@ def register_adapter_factory(kind: str, factory: AdapterFactory) -> None:
 def adapter_factory(kind: str) -> AdapterFactory | None:
     """The upper app's adapter factory for this partner kind, if one registered it."""
     return _adapter_factories.get(kind)
+
+
+def register_public_ports(hook: PublicPortsHook) -> None:
+    if hook not in _public_ports:
+        _public_ports.append(hook)
+
+
+def public_ports(rental: Rental) -> list[int]:
+    """Every port users reach directly on this rental's nodes (none for a plain rental)."""
+    return sorted({port for hook in _public_ports for port in hook(rental)})
 
 
 def served_ports(rental: Rental) -> list[int]:

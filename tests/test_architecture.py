@@ -1,4 +1,4 @@
-"""Dependencies run one way: jobs → nim_launcher → marketplace → providers; fleets → marketplace (architecture.md).
+"""Dependencies run one way: jobs, pods → nim_launcher → marketplace → providers; fleets → marketplace (architecture.md).
 
 Every module's imports are read with `ast` (function-level ones too), so a reverse import cannot hide.
 """
@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("broker", "fleets", "jobs", "marketplace", "nim_launcher", "providers")
+PACKAGES = ("broker", "fleets", "jobs", "marketplace", "nim_launcher", "pods", "providers")
 # package → the packages (and third-party roots) it must never import
 FORBIDDEN = {
     "marketplace": {"nim_launcher", "jobs", "pods", "fleets", "broker"},
     "nim_launcher": {"jobs", "pods", "fleets", "broker"},
     "jobs": {"pods", "fleets", "broker"},
     "fleets": {"jobs", "pods", "broker"},
+    "pods": {"jobs", "fleets", "broker"},
     "providers": {"nim_launcher", "jobs", "pods", "fleets", "marketplace", "broker", "django", "rest_framework",
                   "celery"},
 }
@@ -93,7 +94,8 @@ def test_marketplace_names_no_upper_app_in_strings():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
                     "nim_launcher" in node.value or "replica__" in node.value or "fleets." in node.value
-                    or node.value.startswith("jobs.") or "job_run" in node.value):
+                    or node.value.startswith("jobs.") or "job_run" in node.value
+                    or node.value.startswith("pods.") or "pod__" in node.value):
                 offenders.append(f"{name}:{node.lineno}: {node.value!r}")
     assert not offenders, offenders
 

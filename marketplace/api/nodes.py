@@ -30,6 +30,17 @@ class SpotInterruptionSerializer(serializers.Serializer):
     time = serializers.DateTimeField()
 
 
+class ActivitySerializer(serializers.Serializer):
+    """What the agent sees of the node's use (null where it could not read a source)."""
+
+    ssh_sessions = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    jupyter_kernels = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    jupyter_busy_kernels = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    jupyter_last_activity = serializers.DateTimeField(allow_null=True, required=False)
+    gpu_utilization_pct = serializers.FloatField(min_value=0, max_value=100, allow_null=True, required=False)
+    errors = serializers.ListField(child=serializers.CharField(max_length=500), max_length=16, required=False)
+
+
 class HealthReportSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=HealthState.values)
     repair = serializers.ChoiceField(choices=AGENT_REPAIRS)
@@ -45,6 +56,7 @@ class HealthReportSerializer(serializers.Serializer):
     kernel_log = serializers.CharField(max_length=500, required=False, allow_blank=True)
     hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
     spot_interruption = SpotInterruptionSerializer(required=False)
+    activity = ActivitySerializer(required=False)
 
     def to_report(self) -> dict:
         data = dict(self.validated_data)
@@ -52,6 +64,9 @@ class HealthReportSerializer(serializers.Serializer):
         if "spot_interruption" in data:
             notice = dict(data["spot_interruption"])
             data["spot_interruption"] = {**notice, "time": notice["time"].isoformat()}
+        if activity := data.get("activity"):
+            last = activity.get("jupyter_last_activity")
+            data["activity"] = {**activity, "jupyter_last_activity": last.isoformat() if last else None}
         return data
 
 

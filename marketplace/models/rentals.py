@@ -131,6 +131,8 @@ class Node(models.Model):
     health_reason = models.TextField(blank=True, default="")
     health_report = models.JSONField(default=dict, blank=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="last time the agent saw someone use the node")
     token_hash = models.CharField(max_length=64, blank=True, default="")
     launch_plan = models.TextField(blank=True, default="", help_text="the launch plan as sent, secrets redacted")
     created_at = models.DateTimeField(auto_now_add=True)

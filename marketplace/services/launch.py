@@ -3,7 +3,7 @@ inbound ports it needs open."""
 
 from django.conf import settings
 
-from marketplace.hooks import launch_plan, served_ports
+from marketplace.hooks import launch_plan, public_ports, served_ports
 from marketplace.models import Node, Rental
 from marketplace.services.node_health import node_token
 from providers.base import PortRule
@@ -24,6 +24,7 @@ def render_user_data(rental: Rental, node: Node) -> str:
 
 
 def launch_ports(rental: Rental) -> tuple[PortRule, ...]:
-    """SSH from anywhere (users log in), and the ports the workload serves, from the gateway only."""
+    """SSH and the ports users reach directly from anywhere; the ports the workload serves, from the gateway only."""
     gateway = settings.GATEWAY_SOURCE_CIDR
-    return (PortRule(SSH_PORT), *(PortRule(port, gateway) for port in served_ports(rental)))
+    return (PortRule(SSH_PORT), *(PortRule(port) for port in public_ports(rental)),
+            *(PortRule(port, gateway) for port in served_ports(rental)))

@@ -63,6 +63,9 @@ def node_health_record(*, node: Node, report: dict, now: datetime | None = None)
     reason = _reason(report.get("reasons", []))
     fields = {"health": state, "health_repair": repair, "health_reason": reason, "health_report": report,
               "last_heartbeat_at": now}
+    if (active_at := activity_seen_at(report.get("activity"), now)) and (
+            node.last_activity_at is None or active_at > node.last_activity_at):
+        fields["last_activity_at"] = active_at
     for _ in range(CAS_ATTEMPTS):
         previous = Node.objects.filter(pk=node.pk).values_list("health", flat=True).first()
         if Node.objects.filter(pk=node.pk, health=previous).update(**fields):
@@ -74,6 +77,19 @@ def node_health_record(*, node: Node, report: dict, now: datetime | None = None)
     for name, value in fields.items():
         setattr(node, name, value)
     return node
+
+
+def activity_seen_at(activity: dict | None, now: datetime) -> datetime | None:
+    """When the report last saw the node in use: now for an SSH session, a busy kernel or a busy GPU, else
+    Jupyter's own last kernel activity (never later than now); None when it saw no use at all."""
+    if not activity:
+        return None
+    if (activity.get("ssh_sessions") or activity.get("jupyter_busy_kernels")
+            or (activity.get("gpu_utilization_pct") or 0) >= settings.NODE_GPU_BUSY_PCT):
+        return now
+    if last := activity.get("jupyter_last_activity"):
+        return min(datetime.fromisoformat(last.replace("Z", "+00:00")), now)
+    return None
 
 
 def node_health_sweep(now: datetime | None = None, *, batch: int = SWEEP_BATCH) -> dict[str, int]:

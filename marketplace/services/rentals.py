@@ -350,12 +350,14 @@ def _abandon_and_resume(rental: Rental, attempt: RentalAttempt, exc: ProviderErr
 
 # --- termination --------------------------------------------------------------------------------
 
-def rental_terminate(rental: Rental, *, reason: str, actor: str) -> Rental:
+def rental_terminate(rental: Rental, *, reason: str, actor: str, billed_until=None) -> Rental:
     """Ask for termination (idempotent) from whatever live state the row is in now; a task terminates the
     partner nodes until confirmed. The returned rental is `terminating`/`terminated`, or `failed` (nothing
-    left to stop)."""
+    left to stop). `billed_until` ends metering at that moment (an owner that stopped the node for
+    idleness) rather than when the partner confirms."""
+    ended = {"ended_at": billed_until} if billed_until else {}
     while rental.state in RENTAL_TERMINABLE:
-        if transition(rental, S.TERMINATING, reason=reason, actor=actor):
+        if transition(rental, S.TERMINATING, reason=reason, actor=actor, **ended):
             enqueue(TERMINATE_TASK, rental.pk)
             return rental
         rental.refresh_from_db()  # a worker moved it since it was read: states only advance, so this ends
@@ -372,7 +374,8 @@ def rental_finish_termination(rental_id: int) -> bool:
     RentalAttempt.objects.filter(rental=rental, outcome=AttemptOutcome.STARTED).update(
         outcome=AttemptOutcome.CANCELLED)
     rental_release_capacity(rental)
-    transition(rental, S.TERMINATED, reason="all nodes terminated at the partner", ended_at=timezone.now())
+    transition(rental, S.TERMINATED, reason="all nodes terminated at the partner",
+               ended_at=rental.ended_at or timezone.now())
     return True
 
 

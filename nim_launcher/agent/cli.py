@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import fleet_cli, job_runner
+from .activity import JupyterServer
 from .collector import Collector
 from .heartbeat import send_heartbeat
 from .kernel_log import KernelLogReader, boot_time
@@ -55,7 +56,8 @@ def build_collector(args: argparse.Namespace, nvml_module=None) -> Collector:
     booted_at = boot_time(time.time())
     kernel = None if args.no_kernel_log else KernelLogReader(booted_at)
     return Collector(session=session, unavailable_reason=reason, state_path=args.state_file or default_state_path(),
-                     kernel=kernel, boot_id=read_boot_id(), booted_at=booted_at)
+                     kernel=kernel, boot_id=read_boot_id(), booted_at=booted_at,
+                     jupyter=JupyterServer.from_environ(os.environ))
 
 
 def heartbeat(args: argparse.Namespace, report: dict) -> bool:

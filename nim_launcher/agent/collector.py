@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import AGENT_VERSION
+from .activity import JupyterServer, read_activity
 from .health import XID_LOOKBACK_S, HealthResult, evaluate, unavailable
 from .kernel_log import KernelLogReader
 from .nvml import NvmlSession
@@ -24,10 +25,11 @@ REPORT_XID_EVENTS_MAX = 50
 class Collector:
     def __init__(self, *, session: NvmlSession | None, unavailable_reason: str = "", state_path: Path,
                  kernel: KernelLogReader | None = None, boot_id: str = "", booted_at: float | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, jupyter: JupyterServer | None = None):
         self.session, self.unavailable_reason = session, unavailable_reason
         self.state_path, self.kernel, self.clock = state_path, kernel, clock
         self.boot_id, self.booted_at = boot_id, booted_at
+        self.jupyter = jupyter
 
     def collect(self, xid_events: Sequence[XidEvent] = ()) -> dict:
         """Take one reading and return the report the broker receives."""
@@ -69,6 +71,7 @@ class Collector:
             "gpus": [{**gpu.as_dict(), "health": result.gpu_states.get(gpu.index, "healthy")} for gpu in gpus],
             "xid_events": [_wire_event(e) for e in recent[-REPORT_XID_EVENTS_MAX:]],
             "reboots": state.reboots(),
+            "activity": read_activity(gpus, self.jupyter),
             "driver_version": self.session.driver_version() if self.session else None,
             "kernel_log": self._kernel_log_status(),
             "hostname": socket.gethostname(),

@@ -29,6 +29,10 @@ STATE_FILE = Setting("--state-file", "GPUB_AGENT_STATE_FILE", "where Xid/reboot 
 INTERVAL = Setting("--interval", "GPUB_AGENT_INTERVAL", "seconds between readings")
 SPOT_METADATA_URL = Setting("--spot-metadata-url", "GPUB_SPOT_METADATA_URL",
                             "instance metadata base URL polled for a spot interruption notice; empty = off")
+# A pod's Jupyter Server, whose kernels count as activity: environment only (its env file, through a drop-in).
+# JUPYTER_TOKEN is Jupyter Server's own variable: the server and the agent read the same env file.
+JUPYTER_URL_ENV = "GPUB_JUPYTER_URL"
+JUPYTER_TOKEN_ENV = "JUPYTER_TOKEN"
 
 
 def env_file_text(values: Mapping[Setting, object]) -> str:

@@ -49,10 +49,14 @@ class PlanFile:
     content: str
     permissions: str = "0644"
     redacted: str | None = None
+    owner: str = "root:root"
+    defer: bool = False  # written in cloud-init's final stage, once the image's users exist
+    append: bool = False  # added to what the file already holds (e.g. the partner's authorized_keys)
 
     def rendered(self, *, redacted: bool) -> dict:
         content = self.redacted if redacted and self.redacted is not None else self.content
-        return {"path": self.path, "owner": "root:root", "permissions": self.permissions, "content": content}
+        entry = {"path": self.path, "owner": self.owner, "permissions": self.permissions, "content": content}
+        return {**entry, **({"defer": True} if self.defer else {}), **({"append": True} if self.append else {})}
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """`systemctl` and `docker` on a simulated VM: the subset a launch plan uses, mapped to local processes.
 
 systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-active` on unit files below
-the node's root; a unit runs as systemd runs it — a clean environment plus its `EnvironmentFile=`s,
+the node's root (with its `<unit>.d/*.conf` drop-ins); a unit runs as systemd runs it — a clean environment
+plus its `EnvironmentFile=`s,
 `ExecStartPre=` (a leading `-` ignores failure), then `ExecStart=` in the background (no restarts).
 docker: `run` starts the simulator's container runtime (the NIM runtime in place of a NIM image) with
-the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; another image
-with a command after it runs that command here (a job's worker, on the node's address); `login`, `pull`,
+the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; a container
+given `JUPYTER_TOKEN` is a JupyterLab image and runs the Jupyter Server double instead; another image with a
+command after it runs that command here (a job's worker, on the node's address); `login`, `pull`,
 `rm -f`, `stop` act on those processes. Everything stays in the VM's process group, so terminating
 the node stops it all.
 
@@ -27,6 +29,7 @@ LOG_DIR = "var/log"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The NIM runtime in place of every NIM image: it serves the model named by NIM_SERVED_MODEL_NAME.
 CONTAINER_COMMAND = [sys.executable, "-m", "nim_launcher.runtime"]
+JUPYTER_COMMAND = [sys.executable, "-m", "providers.simulator.jupyter_double"]
 
 
 def _root() -> Path:
@@ -77,9 +80,11 @@ def _spawn(kind: str, name: str, argv: list[str], env: dict[str, str]) -> int:
 
 # -- systemctl ---------------------------------------------------------------------------------------
 def read_unit(path: Path) -> dict[str, list[str]]:
-    """`[Service]` keys → their values in order (keys such as ExecStartPre may repeat)."""
+    """`[Service]` keys → their values in order (keys such as ExecStartPre may repeat), drop-ins last."""
     section, service = "", {}
-    for line in path.read_text().splitlines():
+    drop_ins = sorted(path.with_name(f"{path.name}.d").glob("*.conf"))
+    lines = [line for file in (path, *drop_ins) for line in file.read_text().splitlines()]
+    for line in lines:
         line = line.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -205,6 +210,12 @@ def container_env(options: dict[str, list[str]]) -> dict[str, str]:
     return env
 
 
+def published_port(options: dict[str, list[str]]) -> str:
+    """The host port of the first `-p HOST:CONTAINER` (the node's own address is the host side)."""
+    published = (options.get("-p") or options.get("--publish") or [""])[0]
+    return published.split(":")[-2] if published.count(":") else published
+
+
 def docker_run(args: list[str]) -> int:
     try:
         options, flags, image, command = parse_run(args)
@@ -212,15 +223,18 @@ def docker_run(args: list[str]) -> int:
         return _fail("docker", str(exc), 125)
     env = container_env(options)
     model = env.get("NIM_SERVED_MODEL_NAME")
-    if model:
+    if "JUPYTER_TOKEN" in env:
+        argv = [*JUPYTER_COMMAND, "--host", os.environ["GPUB_SIM_NODE_HOST"], "--port", published_port(options)]
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    elif model:
         argv = [*CONTAINER_COMMAND, "--host", os.environ["GPUB_SIM_NODE_HOST"],
                 "--port", os.environ["GPUB_SIM_NODE_PORT"], "--model", model]
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     elif command:  # any other image with a command: the command runs here, on the node's address, as in the image
         argv, full_env = command, {"PATH": os.environ.get("PATH", BASE_PATH), "HOME": str(_root()), **env}
     else:
-        return _fail("docker", f"cannot run {image}: only NIM images or a command after the image are simulated",
-                     125)
+        return _fail("docker", f"cannot run {image}: only NIM images, JupyterLab images (JUPYTER_TOKEN) or a command "
+                               "after the image are simulated", 125)
     name = (options.get("--name") or [image.replace("/", "_")])[-1]
     if _running("container", name):
         return _fail("docker", f'the container name "/{name}" is already in use', 125)

@@ -1,7 +1,8 @@
 """A simulated VM: runs a node's user data the way cloud-init does, inside the node's own root directory.
 
 `#cloud-config` user data: `write_files` (modes kept) and then `runcmd` in order, every absolute
-path under /etc, /opt, /var, /root and /srv moved below the node's root. `systemctl` and `docker`
+path under /etc, /opt, /var, /root, /srv and /home moved below the node's root (`owner` is not applied:
+the simulator has no users; `append` is). `systemctl` and `docker`
 are the only programs replaced (by `node_shims`); curl, sha256sum, python3 -m venv … run for real.
 A `#!` script runs as is. The process then stays up as the VM until it is terminated (SIGTERM to
 its process group stops the VM with everything it started).
@@ -30,11 +31,11 @@ USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
 SHIMS = ("systemctl", "docker")
 NODE_SHIMS = Path(__file__).with_name("node_shims.py")  # run as a script: stdlib only, starts fast
-REROOTED = re.compile(r"(?<![\w.~/-])/(?=(?:etc|opt|var|root|srv)(?:/|\b))")
+REROOTED = re.compile(r"(?<![\w.~/-])/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
 
 
 def reroot(value: Any, root: Path) -> Any:
-    """Every absolute path under /etc, /opt, /var, /root, /srv in strings (recursively) moved below `root`."""
+    """Every absolute path under /etc, /opt, /var, /root, /srv, /home in strings (recursively) moved below `root`."""
     if isinstance(value, str):
         return REROOTED.sub(f"{root.as_posix()}/", value)
     if isinstance(value, list):
@@ -66,7 +67,8 @@ def write_files(entries: list[dict], root: Path) -> None:
         if not path.is_relative_to(root):
             raise ValueError(f"write_files path {entry['path']!r} is outside the node's root")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(entry.get("content", ""), encoding="utf-8")
+        with path.open("a" if entry.get("append") else "w", encoding="utf-8") as file:
+            file.write(entry.get("content", ""))
         path.chmod(int(str(entry.get("permissions", "0644")), 8))
 
 
