@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from broker.cli.commands import catalog, deployments, fleets, jobs, login, rentals, usage
+from broker.cli.commands import catalog, deployments, fleets, jobs, login, pods, rentals, usage
 from broker.cli.context import Context
 from broker.cli.errors import CliError, ExitCode, NoCapacity, UsageError
 from broker.cli.output import emit_json
@@ -18,7 +18,7 @@ exit codes: 0 ok, 1 other API or network error, 2 usage or invalid request (HTTP
 --json: exactly one JSON document on stdout (on error: {"error": {...}}, merged into the rental/deployment
   when there is one); progress and messages always go to stderr. See docs/cli.md."""
 
-COMMAND_MODULES = (catalog, rentals, deployments, fleets, jobs, usage, login)
+COMMAND_MODULES = (catalog, rentals, deployments, fleets, jobs, pods, usage, login)
 
 
 class ArgumentParser(argparse.ArgumentParser):
