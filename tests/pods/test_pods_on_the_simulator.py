@@ -62,6 +62,9 @@ def test_a_pod_runs_its_plan_serves_ssh_and_jupyter_and_the_idle_sweep_stops_it(
                            timeout=2).json()
     assert kernels == []
     assert token not in node.launch_plan and "<redacted>" in node.launch_plan
+    # The agent the plan started heartbeats with what it sees of the pod's use.
+    beat = _wait_for(lambda: Node.objects.get(pk=node.pk).health_report.get("activity"))
+    assert set(beat) >= {"ssh_sessions", "jupyter_busy_kernels", "gpu_utilization_pct"}
 
     assert stranger.client.get(f"/api/v1/pods/{answer['id']}").status_code == 404
     assert stranger.client.post(f"/api/v1/pods/{answer['id']}/stop").status_code == 404
