@@ -17,7 +17,7 @@ from providers.base import ProviderAdapter
 class RentalOwner:
     """What rents a node on a user's behalf (a deployment's replica; later a job or a pod)."""
 
-    kind: str  # "deployment"
+    kind: str  # "deployment", "pod"
     name: str
     url: str  # its dashboard page
 

@@ -55,3 +55,11 @@ def test_stop_from_the_page(owner, key_pair):
     answer = _browser(owner).post(f"/pods/{pod.pk}/stop/")
     assert answer.status_code == 302
     assert Pod.objects.get(pk=pod.pk).state == PodState.STOPPING
+
+
+def test_the_rentals_page_names_the_pod_a_rental_serves(owner, key_pair):
+    pod, node = _running_pod(owner, key_pair[0])
+    page = _browser(owner).get("/rentals/").content.decode()
+    assert "pod notebook" in page
+    rental = _browser(owner).get(f"/rentals/{node.rental_id}/").content.decode()
+    assert f'href="/pods/{pod.pk}/"' in rental
