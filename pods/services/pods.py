@@ -190,7 +190,3 @@ def pods_idle_stop(now: datetime | None = None) -> list[int]:
                         f"since {since:%Y-%m-%d %H:%M:%S} UTC)")
         stopped.append(pod.pk)
     return stopped
-
-
-def live_pods():
-    return Pod.objects.exclude(state__in=POD_FLOW.final)
