@@ -63,3 +63,15 @@ def test_the_rentals_page_names_the_pod_a_rental_serves(owner, key_pair):
     assert "pod notebook" in page
     rental = _browser(owner).get(f"/rentals/{node.rental_id}/").content.decode()
     assert f'href="/pods/{pod.pk}/"' in rental
+
+
+def test_creating_from_the_dashboard_shows_the_jupyter_token_once(owner, key_pair, real_catalog):
+    browser = _browser(owner)
+    answer = browser.post("/pods/new/", {"name": "lab", "gpu": "H100", "ssh_public_key": key_pair[0],
+                                         "jupyter": "on", "idle_timeout_minutes": "30", "max_hours": "2"})
+    assert answer.status_code == 201, answer.content.decode()[-2000:]
+    pod = Pod.objects.get(name="lab")
+    token = answer.content.decode().split('id="jupyter-token" aria-labelledby="token-label">')[1].split("<")[0]
+    assert token.startswith("gpbj_") and token not in pod.jupyter_token_hash
+    assert pod.idle_timeout_minutes == 30 and pod.rental.ssh_public_key == key_pair[0]
+    assert token not in browser.get(f"/pods/{pod.pk}/").content.decode()
