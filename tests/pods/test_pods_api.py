@@ -1,5 +1,6 @@
 """The pods API without a partner: validation, workspaces, activity and the idle sweep at a controlled time."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -37,13 +38,14 @@ IDLE = {"ssh_sessions": 0, "jupyter_kernels": 1, "jupyter_busy_kernels": 0, "jup
         "gpu_utilization_pct": 0.0, "errors": []}
 
 
-def test_a_private_key_is_refused_naming_the_field_and_never_stored(owner, key_pair):
+def test_a_private_key_is_refused_naming_the_field_and_never_stored(owner, key_pair, caplog):
     _, private = key_pair
+    caplog.set_level(logging.DEBUG)
     answer = owner.client.post("/api/v1/pods", pod_body(private), format="json")
     assert answer.status_code == 400
     (message,) = answer.json()["errors"]["ssh_public_key"]
     assert "private key" in message and private not in answer.content.decode()
-    assert not Pod.objects.exists()
+    assert not Pod.objects.exists() and private.splitlines()[1] not in caplog.text
 
 
 @pytest.mark.parametrize("value, says", [("", "required"), ("ssh-ed25519 not-base64!", "not an OpenSSH public key"),
