@@ -15,10 +15,12 @@ from marketplace.states import StateFlow, register
 
 S, N, P = RentalState, NodeState, PartnerStatus
 
+# stopped: only on a partner that can stop nodes (not billed; its nodes keep their disks), and back to running.
 RENTAL_FLOW = register(StateFlow(Rental, RentalEvent, "rental", moves={
     S.PENDING: {S.PROVISIONING, S.TERMINATING, S.FAILED},
     S.PROVISIONING: {S.RUNNING, S.TERMINATING, S.FAILED},
-    S.RUNNING: {S.TERMINATING, S.FAILED, S.PREEMPTED},
+    S.RUNNING: {S.STOPPED, S.TERMINATING, S.FAILED, S.PREEMPTED},
+    S.STOPPED: {S.RUNNING, S.TERMINATING, S.FAILED},
     S.TERMINATING: {S.TERMINATED},
     S.TERMINATED: set(),
     S.FAILED: set(),
@@ -30,7 +32,8 @@ RENTAL_UNPLACED = frozenset({S.PENDING, S.PROVISIONING})  # no node runs yet: pr
 # A failed node (lost at its partner) is still terminated there so nothing leaks: failed → terminated.
 NODE_FLOW = register(StateFlow(Node, NodeEvent, "node", changed_at_field=None, moves={
     N.PROVISIONING: {N.RUNNING, N.TERMINATING, N.TERMINATED, N.FAILED, N.PREEMPTED},
-    N.RUNNING: {N.TERMINATING, N.TERMINATED, N.FAILED, N.PREEMPTED},
+    N.RUNNING: {N.STOPPED, N.TERMINATING, N.TERMINATED, N.FAILED, N.PREEMPTED},
+    N.STOPPED: {N.RUNNING, N.TERMINATING, N.TERMINATED, N.FAILED},
     N.TERMINATING: {N.TERMINATED, N.FAILED, N.PREEMPTED},
     N.TERMINATED: set(),
     N.FAILED: {N.TERMINATED},

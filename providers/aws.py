@@ -45,7 +45,7 @@ from .base import (
 KEY_TAG = "gpu-broker:idempotency-key"
 DLAMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04)*"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
-_STATE = {"pending": "pending", "running": "running", "stopping": "failed", "stopped": "failed",
+_STATE = {"pending": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
           "shutting-down": "terminated", "terminated": "terminated"}
 # StateReason.Code of a spot instance EC2 interrupted (terminate or stop behaviour alike).
 SPOT_INTERRUPTION = "Server.SpotInstanceTermination"
@@ -229,6 +229,18 @@ class AwsAdapter:
         with already_gone_is_terminated():
             self._consistent(lambda: _call(client.terminate_instances, InstanceIds=[instance_id]))
 
+    def stop(self, ref: str) -> None:
+        """stop_instances (EBS-backed instances keep their disk; EC2 stops billing the instance)."""
+        region, instance_id = _split(ref)
+        client = self.client(region)
+        self._consistent(lambda: _call(client.stop_instances, InstanceIds=[instance_id]))
+
+    def start(self, ref: str) -> None:
+        """start_instances; the instance comes back `pending`, then `running` with a new public address."""
+        region, instance_id = _split(ref)
+        client = self.client(region)
+        self._consistent(lambda: _call(client.start_instances, InstanceIds=[instance_id]))
+
     def list_nodes(self) -> list[NodeInfo]:
         """Live instances carrying the rental tag, in every configured region."""
         filters = [{"Name": "tag-key", "Values": [RENTAL_TAG]}, {"Name": "instance-state-name", "Values": LIVE_STATES}]
@@ -374,7 +386,7 @@ def _state(instance: dict) -> str:
     """EC2's state; a spot instance ended by EC2 itself (StateReason `Server.SpotInstanceTermination`) was preempted."""
     state = _STATE.get(instance["State"]["Name"], "pending")
     reason = (instance.get("StateReason") or {}).get("Code", "")
-    if state in ("terminated", "failed") and reason == SPOT_INTERRUPTION:
+    if state in ("terminated", "failed", "stopped") and reason == SPOT_INTERRUPTION:
         return "preempted"
     return state
 

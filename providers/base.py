@@ -11,7 +11,8 @@ RENTAL_TAG = "gpu-broker:rental"
 # carrying its own value, so two rows on one cloud account (or staging beside production) leave each other alone.
 OWNER_TAG = "gpu-broker:owner"
 # `preempted`: the partner took a spot node back (it is gone, like `terminated`, but not because anyone asked).
-NODE_STATES = ("pending", "running", "terminated", "failed", "preempted")
+# `stopped`: only from adapters that can stop a node (`StoppableAdapter`).
+NODE_STATES = ("pending", "running", "stopped", "terminated", "failed", "preempted")
 ENDED_NODE_STATES = frozenset({"terminated", "failed", "preempted"})
 
 NO_CAPACITY = "no_capacity"
@@ -129,6 +130,22 @@ class ProviderAdapter(Protocol):
 
     def list_nodes(self) -> list[NodeInfo]:
         """Every live node the broker tagged, for reconciliation."""
+
+
+@runtime_checkable
+class StoppableAdapter(Protocol):
+    """An optional capability: the partner stops a node (it keeps its disk and stops billing) and starts it
+    again. Adapters that cannot (most partners) simply do not have these methods."""
+
+    def stop(self, ref: str) -> None:
+        """Stop the node; one already stopped (or stopping) counts as success."""
+
+    def start(self, ref: str) -> None:
+        """Start a stopped node; `describe` reports it `running` (with its new address) once it is up."""
+
+
+def can_stop(adapter: ProviderAdapter) -> bool:
+    return isinstance(adapter, StoppableAdapter)
 
 
 @contextmanager

@@ -17,11 +17,21 @@ from .catalog import (
     Region,
 )
 from .health import HealthState, NodeHealthEvent, Repair
-from .rentals import AttemptOutcome, Node, NodeEvent, NodeState, Rental, RentalAttempt, RentalEvent, RentalState
+from .rentals import (
+    AttemptOutcome,
+    Node,
+    NodeEvent,
+    NodeState,
+    Rental,
+    RentalAttempt,
+    RentalEvent,
+    RentalPause,
+    RentalState,
+)
 
 __all__ = [
     "INTERCONNECT_RANK", "ApiKey", "Architecture", "AttemptOutcome", "CatalogVersion", "FormFactor", "GpuModel",
     "HealthState", "Interconnect", "Membership", "Node", "NodeEvent", "NodeHealthEvent", "NodeLaunch", "NodeState",
     "Offer", "Partner", "PartnerEvent", "PartnerKind", "PartnerStatus", "PriceHistory", "PriceStatus", "Region",
-    "Rental", "RentalAttempt", "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
+    "Rental", "RentalAttempt", "RentalEvent", "RentalPause", "RentalState", "Repair", "Role", "Workspace",
 ]

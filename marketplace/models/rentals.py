@@ -11,6 +11,7 @@ class RentalState(models.TextChoices):
     PENDING = "pending"
     PROVISIONING = "provisioning"
     RUNNING = "running"
+    STOPPED = "stopped"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     FAILED = "failed"
@@ -64,6 +65,17 @@ class RentalEvent(StateEvent):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events")
 
 
+class RentalPause(models.Model):
+    """A span a running rental spent stopped at a partner that can stop nodes: not billed."""
+
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+
 class AttemptOutcome(models.TextChoices):
     STARTED = "started"
     SUCCEEDED = "succeeded"
@@ -92,6 +104,7 @@ class RentalAttempt(models.Model):
 class NodeState(models.TextChoices):
     PROVISIONING = "provisioning"
     RUNNING = "running"
+    STOPPED = "stopped"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     FAILED = "failed"

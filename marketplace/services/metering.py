@@ -1,4 +1,5 @@
-"""Metering and budgets: cost accrues per second from running to terminated at the locked price."""
+"""Metering and budgets: cost accrues per second from running to terminated at the locked price, except while
+the rental is stopped (its pauses)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +24,15 @@ def _hours(start: datetime, end: datetime) -> Decimal:
     return Decimal(max((end - start).total_seconds(), 0)) / Decimal(3600)
 
 
+def _running_hours(rental: Rental, start: datetime, end: datetime) -> Decimal:
+    """Hours in [start, end) the rental was not stopped."""
+    if end <= start:
+        return Decimal(0)
+    paused = sum((_hours(max(p.started_at, start), min(p.ended_at or end, end)) for p in rental.pauses.all()),
+                 Decimal(0))
+    return _hours(start, end) - paused
+
+
 def rental_cost(rental: Rental, *, now: datetime | None = None, since: datetime | None = None,
                 until: datetime | None = None, price: Decimal | None = None) -> Decimal:
     """Cost of the rental's running time at its locked price (or `price`), optionally clipped to [since, until).
@@ -36,7 +46,7 @@ def rental_cost(rental: Rental, *, now: datetime | None = None, since: datetime 
     end = rental.ended_at or now or timezone.now()
     if until:
         end = min(end, until)
-    return (price * _hours(start, end)).quantize(CENT) if end > start else Decimal(0)
+    return (price * _running_hours(rental, start, end)).quantize(CENT) if end > start else Decimal(0)
 
 
 def month_start(now: datetime) -> datetime:
@@ -45,7 +55,7 @@ def month_start(now: datetime) -> datetime:
 
 def _billable(workspace: Workspace, since: datetime):
     return (Rental.objects.filter(workspace=workspace, running_since__isnull=False)
-            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)))
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)).prefetch_related("pauses"))
 
 
 def month_spend(workspace: Workspace, *, now: datetime | None = None) -> Decimal:
@@ -95,7 +105,8 @@ def usage_rows(workspace: Workspace, *, since: datetime, until: datetime) -> lis
             start = max(day_start, rental.running_since, since)
             end = min(day_end, rental.ended_at or until, until)
             rows.append(UsageRow(day_start.date(), rental.pk, deployment,
-                                 rental.partner.slug if rental.partner else "", _hours(start, end).quantize(CENT), cost,
+                                 rental.partner.slug if rental.partner else "",
+                                 _running_hours(rental, start, end).quantize(CENT), cost,
                                  rental.spot, _savings(rental, cost, since=max(day_start, since),
                                                        until=min(day_end, until)),
                                  owner.kind if owner else "", owner.name if owner else ""))

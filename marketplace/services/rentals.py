@@ -324,7 +324,7 @@ def rental_poll(rental_id: int) -> bool:
             _abandon_and_resume(rental, attempt, exc)
             return True
         return False
-    if any(info.state in ENDED_NODE_STATES for info in infos):
+    if any(info.state in ENDED_NODE_STATES or info.state == "stopped" for info in infos):
         _abandon_and_resume(rental, attempt, ProviderError("transient", "node failed while starting"))
         return True
     if not all(info.state == "running" for info in infos):
@@ -380,10 +380,10 @@ def rental_finish_termination(rental_id: int) -> bool:
 
 
 def rentals_expire(now=None, batch: int = 200) -> int:
-    """Terminate running rentals that reached max_hours; returns how many were asked to stop."""
+    """Terminate running (or stopped) rentals that reached max_hours; returns how many were asked to stop."""
     now = now or timezone.now()
     count = 0
-    for rental in Rental.objects.filter(state=S.RUNNING).order_by("running_since")[:batch * 5]:
+    for rental in Rental.objects.filter(state__in=[S.RUNNING, S.STOPPED]).order_by("running_since")[:batch * 5]:
         if rental.running_since + timedelta(hours=float(rental.max_hours)) <= now:
             rental_terminate(rental, reason=f"reached max_hours ({rental.max_hours} h)", actor="max_hours")
             count += 1

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from marketplace.services import preemption, reconcile, rentals
+from marketplace.services import preemption, reconcile, rental_stops, rentals
 from marketplace.services.budgets import budget_enforce
 
 
@@ -22,6 +22,18 @@ def poll_rental_task(self, rental_id: int) -> None:
 def terminate_rental_task(self, rental_id: int) -> None:
     if not rentals.rental_finish_termination(rental_id):
         raise self.retry(countdown=min(60, 2 ** min(self.request.retries, 6)))
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def stop_rental_task(self, rental_id: int) -> None:
+    if not rental_stops.rental_stop_nodes(rental_id):
+        raise self.retry(countdown=min(60, 2 ** min(self.request.retries, 6)))
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def start_rental_task(self, rental_id: int) -> None:
+    if not rental_stops.rental_start_poll(rental_id):
+        raise self.retry(countdown=settings.PROVISION_POLL_S)
 
 
 @shared_task(ignore_result=True)

@@ -63,8 +63,8 @@ class PodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(request=None, responses={202: PodSerializer, 409: DetailSerializer})
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        """Start a stopped pod again, where its partner kept the node (409 says why not)."""
-        return _answer(pod_start(self.get_object()), status.HTTP_202_ACCEPTED)
+        """Start a stopped pod on the node it stopped on (409 when its partner could not keep the node)."""
+        return _answer(pod_start(self.get_object(), actor=request.user.username), status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: PodSerializer, 409: DetailSerializer})
     @action(detail=True, methods=["post"])

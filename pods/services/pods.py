@@ -1,7 +1,8 @@
 """Dev pods (DESIGN §12): one rented node with the user's key and JupyterLab; stopped when nobody uses it.
 
 A pod owns one rental and follows its states (`pods.receivers`). Stopping for idleness or by request ends
-metering at that second; a partner that cannot stop a node has it terminated instead, and the event says so.
+metering at that second: where the partner can stop a node it is stopped (its disk kept, `start` brings it
+back); elsewhere it is terminated, and the event says which.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from django.utils import timezone
 from marketplace.errors import Conflict
 from marketplace.matching import PlacementRequest
 from marketplace.models import Node, NodeState, Rental, RentalState, Workspace
+from marketplace.services.rental_stops import rental_can_stop, rental_start, rental_stop
 from marketplace.services.rentals import IdempotencyConflict, RentalInput, rental_create, rental_terminate, request_hash
 from marketplace.states import record_event, transition
 from pods.flows import POD_ENDING, POD_FLOW
@@ -97,7 +99,11 @@ def pod_follow_rental(rental: Rental, to_state: str, reason: str) -> None:
     if to_state == S.PROVISIONING and pod.state == P.PENDING:
         transition(pod, P.PROVISIONING, reason=reason)
     elif to_state == S.RUNNING and pod.state == P.PROVISIONING:
-        transition(pod, P.RUNNING, reason=reason, running_since=rental.running_since or timezone.now())
+        transition(pod, P.RUNNING, reason=reason, running_since=timezone.now())  # the idle clock starts again
+    elif to_state == S.STOPPED and pod.state in (P.RUNNING, P.STOPPING):
+        if pod.state == P.RUNNING:
+            transition(pod, P.STOPPING, reason=reason)
+        transition(pod, P.STOPPED, reason=f"its node is stopped (metering stopped): {reason}")
     elif to_state == S.TERMINATING and pod.state not in (P.STOPPING, P.TERMINATING):
         transition(pod, P.TERMINATING, reason=f"its node is being terminated: {reason}")
     elif to_state == S.TERMINATED:
@@ -111,29 +117,38 @@ def pod_follow_rental(rental: Rental, to_state: str, reason: str) -> None:
 # --- stop, start, terminate ---------------------------------------------------------------------
 
 def pod_stop(pod: Pod, *, reason: str, actor: str, now: datetime | None = None) -> Pod:
-    """Stop a running pod: metering ends now. No partner the broker drives can stop and later start a node,
-    so the node is terminated (its disk with it) and the pod ends `terminated`; the event says so."""
+    """Stop a running pod: metering ends now. Where the partner can stop a node it is stopped (the pod ends
+    `stopped`, its disk kept); elsewhere it is terminated (the pod ends `terminated`). The event says which."""
     now = now or timezone.now()
     if pod.state in (P.STOPPING, P.STOPPED, P.TERMINATING) or pod.state in POD_FLOW.final:
         return pod
     if pod.state != P.RUNNING:
         raise Conflict(f"pod {pod.name!r} is {pod.state}; only a running pod can be stopped (terminate it instead)")
-    partner = pod.rental.partner.slug if pod.rental and pod.rental.partner else "its partner"
+    partner = pod.rental.partner.slug if pod.rental.partner else "its partner"
+    stoppable = rental_can_stop(pod.rental)
+    how = (f"{partner} stops the node and keeps its disk (metering stops now; start it again later)" if stoppable
+           else f"{partner} cannot stop a node, so it is terminated (metering stops now)")
     with transaction.atomic():
-        if not transition(pod, P.STOPPING, reason=f"{reason}; {partner} cannot stop a node, so it is terminated "
-                                                  f"(metering stops now)", actor=actor):
+        if not transition(pod, P.STOPPING, reason=f"{reason}; {how}", actor=actor):
             pod.refresh_from_db()
             return pod
-        rental_terminate(pod.rental, reason=f"pod {pod.name} stopped: {reason}", actor=actor, billed_until=now)
+        if stoppable:
+            rental_stop(pod.rental, reason=f"pod {pod.name} stopped: {reason}", actor=actor, at=now)
+        else:
+            rental_terminate(pod.rental, reason=f"pod {pod.name} stopped: {reason}", actor=actor, billed_until=now)
     return pod
 
 
-def pod_start(pod: Pod) -> Pod:
-    """Start a stopped pod again. Every partner the broker drives today terminates a stopped pod's node, so
-    this refuses with what to do instead (a partner that keeps stopped nodes would start it here)."""
+def pod_start(pod: Pod, *, actor: str) -> Pod:
+    """Start a stopped pod on the node it stopped on; a pod whose node was terminated is a 409 saying so."""
     if pod.state == P.RUNNING:
         raise Conflict(f"pod {pod.name!r} is already running")
-    if pod.events.filter(to_state=P.STOPPING).exists():
+    if pod.state == P.STOPPED and pod.rental.state == S.STOPPED:
+        with transaction.atomic():
+            if transition(pod, P.PROVISIONING, reason=f"started by {actor}", actor=actor):
+                rental_start(pod.rental, actor=actor)
+        return pod
+    if pod.rental.state in (S.TERMINATING, S.TERMINATED) and pod.events.filter(to_state=P.STOPPING).exists():
         raise Conflict(f"pod {pod.name!r} cannot be started: when it stopped, its partner could not stop the node, "
                        f"so the node was terminated; create a new pod (the same request, a new node)")
     raise Conflict(f"pod {pod.name!r} is {pod.state}; only a stopped pod can be started")

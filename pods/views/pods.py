@@ -112,7 +112,7 @@ def pod_action(request: HttpRequest, pod_id: int, verb: str) -> HttpResponse:
         if verb == "stop":
             pod_stop(pod, reason=f"stopped by {actor}", actor=actor)
         elif verb == "start":
-            pod_start(pod)
+            pod_start(pod, actor=actor)
         elif verb == "terminate":
             pod_terminate(pod, actor=actor)
         else:

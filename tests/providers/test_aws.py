@@ -209,3 +209,17 @@ def test_the_deep_learning_ami_is_found_by_name_and_owner_in_each_region(moto):
 def test_ec2_error_codes_map_to_the_broker_error_kinds(code, kind):
     exc = botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "m"}}, "RunInstances")
     assert map_client_error(exc).kind == kind
+
+
+def test_an_instance_stops_and_starts_again_the_optional_capability(moto, moto_ami):
+    from providers.base import can_stop
+
+    adapter, _ = _adapter(moto, moto_ami)
+    assert can_stop(adapter)
+    node = adapter.provision(_spec("stop-start"))
+    adapter.stop(node.ref)
+    assert adapter.describe(node.ref).state == "stopped"
+    assert node.ref in {n.ref for n in adapter.list_nodes()}  # a stopped node is still ours, not an orphan
+    adapter.stop(node.ref)  # again: still stopped
+    adapter.start(node.ref)
+    assert adapter.describe(node.ref).state in ("pending", "running")
