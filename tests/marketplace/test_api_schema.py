@@ -293,8 +293,7 @@ def test_every_endpoint_answers_as_its_schema_says(checker, owner, staff, strang
     call("DELETE", f"/api/v1/fleets/{fleet['id']}", expect=204)
     call("DELETE", f"/api/v1/fleets/{fleet['id']}", expect=404)
 
-
-    # No partner the broker drives can stop a node and keep it, so starting a pod only ever refuses (409).
+    # The simulated partners cannot stop a node, so starting a pod here refuses (409); tests/pods covers the 202 on AWS.
     refuse_only = {("POST", "/api/v1/pods/{id}/start")}
     untested = {key: codes for key, codes in checker.seen.items()
                 if (not any(200 <= c < 300 for c in codes) and key not in refuse_only) or (checker.documents_4xx(key)

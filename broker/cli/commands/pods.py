@@ -1,4 +1,4 @@
-"""`pod create|list|ssh|stop|terminate`: dev pods (DESIGN §12)."""
+"""`pod create|list|ssh|stop|start|terminate`: dev pods (DESIGN §12)."""
 
 import argparse
 import os
@@ -62,7 +62,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     ssh.set_defaults(handler=ssh_command)
 
     for verb, text in (("stop", "stop a pod now (metering stops; where the partner cannot stop a node it is "
-                                "terminated)"), ("terminate", "terminate a pod")):
+                                "terminated)"),
+                       ("start", "start a stopped pod on the node it kept (partners that can stop nodes)"),
+                       ("terminate", "terminate a pod")):
         action = actions.add_parser(verb, parents=[common], help=text, description=text[0].upper() + text[1:] + ".")
         action.add_argument("name", metavar="NAME")
         action.set_defaults(handler=lambda ctx, verb=verb: verb_command(ctx, verb))
