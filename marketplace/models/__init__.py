@@ -25,7 +25,6 @@ from .rentals import (
     Rental,
     RentalAttempt,
     RentalEvent,
-    RentalPause,
     RentalState,
 )
 
@@ -33,5 +32,5 @@ __all__ = [
     "INTERCONNECT_RANK", "ApiKey", "Architecture", "AttemptOutcome", "CatalogVersion", "FormFactor", "GpuModel",
     "HealthState", "Interconnect", "Membership", "Node", "NodeEvent", "NodeHealthEvent", "NodeLaunch", "NodeState",
     "Offer", "Partner", "PartnerEvent", "PartnerKind", "PartnerStatus", "PriceHistory", "PriceStatus", "Region",
-    "Rental", "RentalAttempt", "RentalEvent", "RentalPause", "RentalState", "Repair", "Role", "Workspace",
+    "Rental", "RentalAttempt", "RentalEvent", "RentalState", "Repair", "Role", "Workspace",
 ]

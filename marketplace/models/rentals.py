@@ -45,6 +45,8 @@ class Rental(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    pauses = models.JSONField(default=list, blank=True,
+                              help_text="[[stopped at, started again at or null], …] (ISO): not billed")
     state_changed_at = models.DateTimeField(auto_now_add=True)
     lease_until = models.DateTimeField(null=True, blank=True, help_text="a worker owns provisioning until then")
     budget_warned_at = models.DateTimeField(null=True, blank=True)
@@ -63,17 +65,6 @@ class Rental(models.Model):
 
 class RentalEvent(StateEvent):
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events")
-
-
-class RentalPause(models.Model):
-    """A span a running rental spent stopped at a partner that can stop nodes: not billed."""
-
-    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="pauses")
-    started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["started_at", "id"]
 
 
 class AttemptOutcome(models.TextChoices):

@@ -1,5 +1,5 @@
 """Metering and budgets: cost accrues per second from running to terminated at the locked price, except while
-the rental is stopped (its pauses)."""
+the rental is stopped (its `pauses`)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,8 +28,10 @@ def _running_hours(rental: Rental, start: datetime, end: datetime) -> Decimal:
     """Hours in [start, end) the rental was not stopped."""
     if end <= start:
         return Decimal(0)
-    paused = sum((_hours(max(p.started_at, start), min(p.ended_at or end, end)) for p in rental.pauses.all()),
-                 Decimal(0))
+    paused = Decimal(0)
+    for stopped, started in rental.pauses:
+        paused += _hours(max(datetime.fromisoformat(stopped), start),
+                         min(datetime.fromisoformat(started) if started else end, end))
     return _hours(start, end) - paused
 
 
@@ -55,7 +57,7 @@ def month_start(now: datetime) -> datetime:
 
 def _billable(workspace: Workspace, since: datetime):
     return (Rental.objects.filter(workspace=workspace, running_since__isnull=False)
-            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)).prefetch_related("pauses"))
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)))
 
 
 def month_spend(workspace: Workspace, *, now: datetime | None = None) -> Decimal:

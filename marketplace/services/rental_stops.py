@@ -1,7 +1,7 @@
 """Stopping a running rental and starting it again, where its partner can stop nodes (DESIGN §12).
 
 An optional adapter capability (`providers.base.StoppableAdapter`): a stopped node keeps its disk and is not
-billed. Billing stops the moment the stop is decided (a `RentalPause` opens); a task stops the nodes at the
+billed. Billing stops the moment the stop is decided (a pause opens on the rental); a task stops the nodes at the
 partner. Starting waits for every node to be stopped there, starts them, and the rental runs (and is billed)
 again once all of them run, with their new addresses.
 """
@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.errors import Conflict
-from marketplace.models import NodeState, Rental, RentalPause, RentalState
+from marketplace.models import NodeState, Rental, RentalState
 from marketplace.scheduling import enqueue
 from marketplace.services.adapters import adapter_for
 from marketplace.services.rentals import rental_fail
@@ -38,10 +38,10 @@ def rental_can_stop(rental: Rental) -> bool:
 def rental_stop(rental: Rental, *, reason: str, actor: str, at=None) -> bool:
     """Stop a running rental: billing stops at `at` (default now); False when it was not running."""
     at = at or timezone.now()
-    with transaction.atomic():
-        if not transition(rental, S.STOPPED, reason=reason, actor=actor):
+    with transaction.atomic():  # the pause is written by the compare-and-set itself
+        if not transition(rental, S.STOPPED, reason=reason, actor=actor,
+                          pauses=[*rental.pauses, [at.isoformat(), None]]):
             return False
-        RentalPause.objects.create(rental=rental, started_at=at)
         enqueue(STOP_TASK, rental.pk)
     return True
 
@@ -99,9 +99,9 @@ def rental_start_poll(rental_id: int) -> bool:
             ready.append((node, info))
     if len(ready) < len(nodes):
         return False
+    resumed = [[stopped, started or timezone.now().isoformat()] for stopped, started in rental.pauses]
     with transaction.atomic():
         for node, info in ready:
             transition(node, N.RUNNING, reason=f"started again at {node.partner.slug}", ip=info.ip or node.ip)
-        RentalPause.objects.filter(rental=rental, ended_at__isnull=True).update(ended_at=timezone.now())
-        transition(rental, S.RUNNING, reason=f"{len(ready)} node(s) running again")
+        transition(rental, S.RUNNING, reason=f"{len(ready)} node(s) running again", pauses=resumed)
     return True
