@@ -110,6 +110,8 @@ def pod_follow_rental(rental: Rental, to_state: str, reason: str) -> None:
         why = ("stopped: the node was terminated (its partner cannot stop a node)" if pod.state == P.STOPPING
                else "its node was terminated")
         transition(pod, P.TERMINATED, reason=why)
+    elif to_state == S.PREEMPTED:
+        transition(pod, P.TERMINATED, reason=f"its spot node was taken back by the partner: {reason}")
     elif to_state == S.FAILED:
         transition(pod, P.FAILED, reason=rental.failure_reason or reason)
 

@@ -129,3 +129,12 @@ def test_stop_then_terminate_by_the_user_and_start_is_409(owner, running_pod):
     terminate = owner.client.post(f"/api/v1/pods/{pod.pk}/terminate")
     assert terminate.status_code == 202 and terminate.json()["state"] == "terminating"
     assert Node.objects.get(pk=node.pk).state == NodeState.RUNNING  # the rental's task terminates it
+
+
+def test_a_preempted_spot_node_ends_the_pod(running_pod):
+    from marketplace.states import transition
+
+    pod, node = running_pod
+    assert transition(node.rental, RentalState.PREEMPTED, reason="spot capacity reclaimed")
+    pod.refresh_from_db()
+    assert pod.state == PodState.TERMINATED and "taken back" in pod.events.last().reason

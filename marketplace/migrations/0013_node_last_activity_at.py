@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0010_partner_kinds_shadeform_vast_verda'),
+        ('marketplace', '0012_rental_spot_preemption'),
     ]
 
     operations = [
