@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0012_rental_spot_preemption'),
+        ('marketplace', '0014_partner_workspace_fleet_kind'),
     ]
 
     operations = [
