@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0015_node_last_activity_at'),
+        ('marketplace', '0016_node_last_activity_at'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0014_partner_workspace_fleet_kind'),
+        ('marketplace', '0015_partner_kind_mithril'),
     ]
 
     operations = [
