@@ -9,6 +9,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .app import SimulatorApp
+from .nebius_grpc import NebiusGrpcServer
 from .store import Faults, Store, group_seed
 
 PREEMPTION_TICK_S = 0.1
@@ -30,7 +31,7 @@ class SimulatorServer:
     def __init__(self, seed_offers: Any, *, state_path: str | Path = ":memory:", host: str = "127.0.0.1",
                  port: int = 0, capacity: int = 4, faults: Faults | None = None, random_seed: int | None = None,
                  run_user_data: bool = False, runtime_dir: Path | None = None, partners: list[str] | None = None,
-                 clock: Any = None):
+                 clock: Any = None, nebius_port: int = 0):
         grouped = group_seed(seed_offers)
         if partners:
             grouped = {slug: offers for slug, offers in grouped.items() if slug in partners}
@@ -42,6 +43,7 @@ class SimulatorServer:
         self.app = SimulatorApp(self.store, seed=random_seed, run_user_data=run_user_data, runtime_dir=runtime_dir)
         self.httpd = make_server(host, port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         self.host, self.port = host, self.httpd.server_address[1]
+        self.nebius = NebiusGrpcServer(self.app, host=host, port=nebius_port)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._preemptions = threading.Thread(target=self._preempt_loop, name="simulator-preemptions", daemon=True)
@@ -82,7 +84,12 @@ class SimulatorServer:
         """The API's root: the adapter adds Mithril's own `/v2/...` paths."""
         return f"{self.url}/mithril/{slug}"
 
+    def nebius_url(self, slug: str) -> str:
+        """The Nebius-shaped gRPC API, on a port of its own; the partner is the tenant `tenant-<slug>`."""
+        return self.nebius.url
+
     def start(self) -> SimulatorServer:
+        self.nebius.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()
         self._preemptions.start()
@@ -90,6 +97,7 @@ class SimulatorServer:
 
     def serve_forever(self) -> None:
         self._preemptions.start()
+        self.nebius.start()
         self.httpd.serve_forever()
 
     def _preempt_loop(self) -> None:
@@ -103,4 +111,5 @@ class SimulatorServer:
             self._preemptions.join()
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.nebius.stop()
         self.store.close()

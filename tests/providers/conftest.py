@@ -1,9 +1,9 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
 aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
-lium, jarvislabs and mithril against the partner simulator; local against this machine. Failures moto cannot produce (capacity,
-quota, 5xx) are injected as raw HTTP responses through botocore's `before-send` hook, so they travel through
-botocore's parser, its retry handler and the adapter's own error mapping.
+lium, jarvislabs and mithril against the partner simulator, nebius against its gRPC API; local against this machine.
+Failures moto cannot produce (capacity, quota, 5xx) are injected as raw HTTP responses through botocore's
+`before-send` hook, so they travel through botocore's parser, its retry handler and the adapter's own error mapping.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from providers.lambda_cloud import LambdaCloudAdapter
 from providers.lium import LiumAdapter
 from providers.local import LocalAdapter
 from providers.mithril import MithrilAdapter
+from providers.nebius import NebiusAdapter
 from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
@@ -58,6 +59,9 @@ VENDOR_SEED = {
     "hyperstack": [{"region": "CANADA-1", "instance_type": "n3-A100x1", "gpu": "A100-80GB", "gpus_per_node": 1,
                     "vcpus": 28, "memory_gb": 120, "interconnect": "pcie", "price_per_hour": 1.35,
                     "spot_price_per_hour": None}],
+    "nebius": [{"region": "eu-north1", "instance_type": "gpu-h100-sxm_1gpu-16vcpu-200gb", "gpu": "H100",
+                "gpus_per_node": 1, "vcpus": 16, "memory_gb": 200, "interconnect": "nvlink", "price_per_hour": 2.95,
+                "spot_price_per_hour": 1.25}],
     "gcp": [{"region": "us-central1", "instance_type": "a2-highgpu-1g", "gpu": "A100", "gpus_per_node": 1, "vcpus": 12,
              "memory_gb": 85, "interconnect": "pcie", "price_per_hour": 3.67339, "spot_price_per_hour": 1.80385}],
     "mithril": [{"region": "us-central2-a", "instance_type": "h100-80gb.sxm.8x", "gpu": "H100", "gpus_per_node": 8,
@@ -283,6 +287,11 @@ def _gcp_spot(server: SimulatorServer) -> Callable[[str], bool]:
     return lambda ref: next(n for n in server.store.list_nodes(SLUG) if n["name"] == ref.split("/")[1])["spot"]
 
 
+def _nebius_spot(server: SimulatorServer) -> Callable[[str], bool]:
+    """The partner's own record of a preemptible instance (the create request's `spec.preemptible`)."""
+    return lambda ref: server.store.get_node(SLUG, ref.removeprefix("computeinstance-"))["spot"]
+
+
 def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
     """Vast's own record of an interruptible instance: the bid it was created with."""
     from providers.simulator.vast_routes import BID_TAG, vast_id
@@ -318,6 +327,7 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "lium": (LiumAdapter, "lium_url", lambda token, url: {"api_key": token}),
     "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", lambda token, url: {"api_key": token}),
     "mithril": (MithrilAdapter, "mithril_url", lambda token, url: {"api_key": token}),
+    "nebius": (NebiusAdapter, "nebius_url", lambda token, url: {"iam_token": token, "tenant_id": f"tenant-{SLUG}"}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
 SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
@@ -343,12 +353,15 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "mithril": lambda server: {"shape": ("h100-80gb.sxm.8x", "us-central2-a"),
                                "spot_shape": ("h100-80gb.sxm.8x", "us-central2-a"), "unknown_ref": "bid_0000000000",
                                "spot_only": True, "partner_says_spot": _mithril_spot(server)},
+    "nebius": lambda server: {"shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
+                              "spot_shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
+                              "unknown_ref": "computeinstance-" + "0" * 32, "forgets_terminated": True,
+                              "partner_says_spot": _nebius_spot(server)},
 }
 
 
 @pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
-                        "jarvislabs", "mithril",
-                        "local"])
+                        "jarvislabs", "mithril", "nebius", "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":
@@ -370,7 +383,10 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
 
         def factory(token: str) -> ProviderAdapter:
             adapter = build(url, token, retries=2)
-            adapter.http.sleep = sleep
+            if isinstance(adapter, NebiusAdapter):  # gRPC through the SDK: the adapter's own retry sleeps
+                adapter.sleep = sleep
+            else:
+                adapter.http.sleep = sleep
             return adapter
 
         def unreachable() -> ProviderAdapter:
