@@ -21,6 +21,7 @@ ADAPTERS: dict[str, str] = {
     "lium": "providers.lium.LiumAdapter",
     "jarvislabs": "providers.jarvislabs.JarvisLabsAdapter",
     "mithril": "providers.mithril.MithrilAdapter",
+    "nebius": "providers.nebius.NebiusAdapter",
 }
 
 

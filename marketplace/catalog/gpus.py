@@ -111,6 +111,13 @@ GPU_ALIASES: dict[str, str] = {
     "RTX6000ADAGENERATION": "RTX6000-Ada",
     "RTXPRO6000BLACKWELLSERVEREDITION": "RTXPRO6000",
     "RTXPRO6000BLACKWELLWORKSTATIONEDITION": "RTXPRO6000",
+    # Nebius AI Cloud's GPU platform names.
+    "GPU-H100-SXM": "H100",
+    "GPU-H200-SXM": "H200",
+    "GPU-B200-SXM": "B200",
+    "GPU-B300-SXM": "B300",
+    "GPU-L40S-A": "L40S",
+    "GPU-L40S-D": "L40S",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 

@@ -21,6 +21,7 @@ class PartnerKind(models.TextChoices):
     LIUM = "lium", "Lium"
     JARVISLABS = "jarvislabs", "JarvisLabs.ai"
     MITHRIL = "mithril", "Mithril (spot bids only)"
+    NEBIUS = "nebius", "Nebius AI Cloud"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
     FLEET = "fleet", "a workspace's own machines (private offers)"
 

@@ -12,7 +12,9 @@ from providers.registry import get_adapter
 # Adapters that call a partner over the network take a timeout; the local adapter does not.
 NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PARTNER_API, PartnerKind.SHADEFORM,
                            PartnerKind.VAST, PartnerKind.VERDA, PartnerKind.HYPERSTACK,
-                           PartnerKind.GCP, PartnerKind.LIUM, PartnerKind.JARVISLABS, PartnerKind.MITHRIL})
+                           PartnerKind.GCP, PartnerKind.LIUM, PartnerKind.JARVISLABS, PartnerKind.MITHRIL,
+
+                           PartnerKind.NEBIUS})
 
 
 def installation_id() -> str:

@@ -42,6 +42,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.LIUM: (("api_key",), ()),
     PartnerKind.JARVISLABS: (("api_key",), ()),
     PartnerKind.MITHRIL: (("api_key",), ()),  # the project: the key's only one, or the adapter option `project`
+    PartnerKind.NEBIUS: (("iam_token", "tenant_id"), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

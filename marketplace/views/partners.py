@@ -18,7 +18,7 @@ from .access import staff_required
 from .placement_form import split_list
 
 SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret",
-                 "service_account_key")
+                 "service_account_key", "iam_token", "tenant_id")
 
 
 def _secret(label: str, help_text: str = "") -> forms.CharField:
@@ -53,6 +53,10 @@ class OnboardForm(forms.Form):
         help_text="Google Cloud partners only: the JSON key file of a service account allowed to manage Compute "
                   "Engine instances and firewalls and to read the Billing Catalog. Stored encrypted; never shown again.",
         widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
+    iam_token = _secret("IAM token", "Nebius partners only: an IAM access token of a service account with the "
+                                     "compute editor role in the tenant's projects.")
+    tenant_id = forms.CharField(label="Tenant id", required=False, strip=True,
+                                help_text="Nebius partners only: the tenant (tenant-…) whose projects sell the nodes.")
 
     def body(self) -> dict:
         data = self.cleaned_data

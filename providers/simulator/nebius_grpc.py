@@ -99,6 +99,13 @@ def project_id(slug: str, region: str) -> str:
     return f"project-{region}-{slug}"
 
 
+def url_beside(simulator_url: str) -> str:
+    """The Nebius API's address beside the HTTP simulator at `simulator_url`: the next port up."""
+    scheme, _, rest = simulator_url.rstrip("/").partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://{host}:{int(port) + 1}"
+
+
 def split_shape(instance_type: str) -> tuple[str, str] | None:
     """(platform, preset) of a catalogue instance type such as `gpu-h100-sxm_8gpu-128vcpu-1600gb`."""
     match = _SHAPE.match(instance_type)

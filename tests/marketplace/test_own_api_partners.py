@@ -1,4 +1,4 @@
-"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs and Mithril partners are
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril and Nebius partners are
 rented through their own (simulated) API shapes."""
 
 import io
@@ -19,7 +19,8 @@ OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A600
            "gcp": (PartnerKind.GCP, "/gcp/gcp/compute/v1", "A100"),
            "lium": (PartnerKind.LIUM, "/lium/lium/api", "RTX4090"),
            "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs", "L4"),
-           "mithril": (PartnerKind.MITHRIL, "/mithril/mithril", "H100")}
+           "mithril": (PartnerKind.MITHRIL, "/mithril/mithril", "H100"),
+           "nebius": (PartnerKind.NEBIUS, None, "H100")}  # None: the gRPC API on a port of its own
 SPOT_ONLY = {"mithril"}  # sells spot bids only: rented as spot
 
 
@@ -27,7 +28,7 @@ SPOT_ONLY = {"mithril"}  # sells spot bids only: rented as spot
 def demo(real_catalog, parsed_catalog, tmp_path):
     server = SimulatorServer([o for o in parsed_catalog.offers if o.partner in OWN_API], capacity=2,
                              state_path=tmp_path / "sim.sqlite3", random_seed=5).start()
-    call_command("setup_demo", simulator_url=server.url, stdout=io.StringIO())
+    call_command("setup_demo", simulator_url=server.url, nebius_url=server.nebius.url, stdout=io.StringIO())
     Partner.objects.exclude(slug__in=OWN_API).update(status=PartnerStatus.SUSPENDED)
     Offer.objects.filter(partner__slug__in=OWN_API).update(available_nodes=2)
     bump_catalog_version()
@@ -38,7 +39,7 @@ def demo(real_catalog, parsed_catalog, tmp_path):
 def test_setup_demo_wires_each_cloud_to_the_simulated_api_of_its_own_shape(demo):
     for slug, (kind, path, _) in OWN_API.items():
         partner = Partner.objects.get(slug=slug)
-        assert (partner.kind, partner.base_url) == (kind, f"{demo.url}{path}")
+        assert (partner.kind, partner.base_url) == (kind, f"{demo.url}{path}" if path else demo.nebius.url)
         assert partner.node_launch == NodeLaunch.CLOUD_INIT and partner.status == PartnerStatus.ACTIVE
 
 
@@ -64,7 +65,8 @@ def test_a_rental_runs_on_a_node_started_through_the_vendor_api(owner, demo, slu
 
 
 @pytest.mark.parametrize("slug, instance_type, region", [("gcp", "a2-highgpu-1g", "us-central1"),
-                                                         ("hyperstack", "n3-L40x1", "CANADA-1")])
+                                                         ("hyperstack", "n3-L40x1", "CANADA-1"),
+                                                         ("nebius", "gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1")])
 def test_a_price_the_vendor_api_changes_goes_to_the_offers_history(demo, slug, instance_type, region):
     partner = Partner.objects.get(slug=slug)
     partner_sync(partner=partner)

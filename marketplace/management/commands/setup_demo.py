@@ -1,7 +1,7 @@
 """Point every catalogue partner at the local partner simulator and create a demo login (make run).
 
-A partner whose cloud has its own adapter kind is wired to the simulator's API of that vendor's shape;
-the rest speak the Partner API.
+A partner whose cloud has its own adapter kind is wired to the simulator's API of that vendor's shape
+(Nebius: its gRPC API, on the port after the simulator's); the rest speak the Partner API.
 """
 
 
@@ -11,6 +11,7 @@ from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
+from providers.simulator import nebius_grpc
 from providers.simulator.gcp_routes import billing_url, service_account_key
 
 DEMO_EMAIL = "demo@gpubroker.local"
@@ -35,11 +36,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8700")
         parser.add_argument("--public-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--nebius-url", default=None,
+                            help="the simulator's Nebius gRPC API (default: the port after --simulator-url's)")
 
-    def handle(self, *args, simulator_url, public_url, **options):
+    def handle(self, *args, simulator_url, public_url, nebius_url=None, **options):
         simulator_url = simulator_url.rstrip("/")
+        nebius_url = nebius_url or nebius_grpc.url_beside(simulator_url)
         for partner in Partner.objects.filter(kind=PartnerKind.CATALOG):
-            if partner.slug in OWN_API:
+            if partner.slug == "nebius":
+                partner.kind, partner.base_url = PartnerKind.NEBIUS, nebius_url
+            elif partner.slug in OWN_API:
                 kind, path = OWN_API[partner.slug]
                 partner.kind, partner.base_url = kind, f"{simulator_url}{path}"
             else:
@@ -72,4 +78,6 @@ def _credentials(kind: str, token: str, base_url: str) -> dict[str, str]:
         return {"client_id": "demo", "client_secret": token}
     if kind == PartnerKind.GCP:
         return {"service_account_key": service_account_key(token, base_url, project="demo-project")}
+    if kind == PartnerKind.NEBIUS:
+        return {"iam_token": token, "tenant_id": nebius_grpc.tenant_id("nebius")}
     return {"api_key": token}

@@ -33,11 +33,14 @@ class Command(BaseCommand):
             "/gcp/<slug>/compute/v1/... (Compute Engine, beside /gcp/<slug>/token and /gcp/<slug>/cloudbilling/v1), "
             "/lium/<slug>/api/... (Lium API, X-API-KEY), /jarvislabs/<slug>/... (JarvisLabs API), "
             "/mithril/<slug>/v2/... (Mithril API, Bearer); "
+            "Nebius's gRPC API on --nebius-port (tenant-<slug>, IAM token); "
             "token sim-<slug>, faults at /_control/<slug>.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8700)
         parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--nebius-port", type=int, default=None,
+                            help="port of the Nebius-shaped gRPC API (default: --port + 1)")
         parser.add_argument("--catalog", help="SkyPilot-layout catalogue directory (default: bundled snapshot)")
         parser.add_argument("--partners", default="", help="comma-separated slugs (default: every partner)")
         parser.add_argument("--capacity", type=int, default=4, help="nodes per offer")
@@ -79,7 +82,8 @@ class Command(BaseCommand):
         server = SimulatorServer(
             seed, state_path=opts["state"], host=opts["host"], port=opts["port"], capacity=opts["capacity"],
             faults=faults, random_seed=opts["seed"], run_user_data=opts["run_user_data"], partners=partners or None,
-            runtime_dir=Path(settings.VAR_DIR) / "simulator-nodes")
+            runtime_dir=Path(settings.VAR_DIR) / "simulator-nodes",
+            nebius_port=opts["port"] + 1 if opts["nebius_port"] is None else opts["nebius_port"])
         slugs = server.store.partner_slugs()
         if partners and (missing := sorted(set(partners) - set(slugs))):
             raise CommandError(f"no catalogue offers for: {', '.join(missing)}")
@@ -88,7 +92,8 @@ class Command(BaseCommand):
                           f"   Shadeform {server.url}/shadeform/<slug>/v1   Vast.ai {server.url}/vast/<slug>/api/v0"
                           f"   Hyperstack {server.url}/hyperstack/<slug>/v1   GCP {server.url}/gcp/<slug>/compute/v1"
                           f"   Lium {server.url}/lium/<slug>/api   JarvisLabs {server.url}/jarvislabs/<slug>"
-                          f"   Mithril {server.url}/mithril/<slug>")
+                          f"   Mithril {server.url}/mithril/<slug>"
+                          f"   Nebius (gRPC) {server.nebius.url}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
