@@ -117,3 +117,20 @@ def test_a_google_cloud_partner_is_onboarded_with_its_service_account_key_and_ve
     page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
     assert "acme answered: 1 offers (nvidia-h100-80gb)" in page  # GCP sells no A10: no SKU prices it
     assert "PRIVATE KEY" not in ops.get("/partners/").content.decode()
+
+
+def test_a_nebius_partner_is_onboarded_with_an_iam_token_and_tenant_and_verifies_through_nebius(ops, sim):
+    sim.store.seed({SLUG: [{"region": "eu-north1", "instance_type": "gpu-h100-sxm_1gpu-16vcpu-200gb", "gpu": "H100",
+                            "gpus_per_node": 1, "vcpus": 16, "memory_gb": 200, "interconnect": "nvlink",
+                            "price_per_hour": 2.95, "spot_price_per_hour": 1.25}]}, capacity=1)
+    missing = onboard(ops, sim, kind="nebius", api_key="", base_url=sim.nebius_url(SLUG), iam_token=f"sim-{SLUG}")
+    assert missing.status_code == 400 and "needs &#x27;tenant_id&#x27;" in missing.content.decode()
+    assert f"sim-{SLUG}" not in missing.content.decode()  # a typed token is never sent back
+    response = onboard(ops, sim, kind="nebius", api_key="", base_url=sim.nebius_url(SLUG), iam_token=f"sim-{SLUG}",
+                       tenant_id=f"tenant-{SLUG}")
+    assert response.status_code == 302
+    partner = Partner.objects.get(slug=SLUG)
+    assert partner.credentials == {"iam_token": f"sim-{SLUG}", "tenant_id": f"tenant-{SLUG}"}
+    assert f"sim-{SLUG}" not in partner.credentials_encrypted
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 1 offers (gpu-h100-sxm)" in page

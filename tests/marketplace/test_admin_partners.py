@@ -179,6 +179,9 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("lium", {"client_id": "x"}, "A partner of kind lium takes no credential 'client_id'."),
     ("jarvislabs", {}, "A partner of kind jarvislabs needs 'api_key'."),
     ("mithril", {"api_key": "fkey_x", "project": "proj_x"}, "A partner of kind mithril takes no credential 'project'."),
+    ("nebius", {"iam_token": "t"}, "A partner of kind nebius needs 'tenant_id'."),
+    ("nebius", {"api_key": "k", "iam_token": "t", "tenant_id": "tenant-x"},
+     "A partner of kind nebius takes no credential 'api_key'."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}
@@ -196,5 +199,20 @@ def test_a_vendor_kind_verifies_through_its_own_api_shape(staff, sim, worker, ki
     result = queued_then_done(staff, worker, "acme", "verify")
     assert result["ok"] is True and result["offers"] == 3
     staff.client.patch(f"{URL}/acme", {"credentials": {"api_key": "wrong"}}, format="json")
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert (result["ok"], result["error_kind"]) == (False, "auth_failed")
+
+
+def test_a_nebius_partner_verifies_through_the_nebius_grpc_api(staff, sim, worker):
+    sim.store.seed({"acme": [{"region": "eu-north1", "instance_type": "gpu-h200-sxm_1gpu-16vcpu-200gb", "gpu": "H200",
+                              "gpus_per_node": 1, "vcpus": 16, "memory_gb": 200, "interconnect": "nvlink",
+                              "price_per_hour": 3.5, "spot_price_per_hour": 1.45}]}, capacity=1)
+    credentials = {"iam_token": "sim-acme", "tenant_id": "tenant-acme"}
+    body = _body(sim, kind="nebius", base_url=sim.nebius_url("acme"), credentials=credentials)
+    response = staff.client.post(URL, body, format="json")
+    assert response.status_code == 201 and "sim-acme" not in response.content.decode()
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert result["ok"] is True and result["offers"] == 1
+    staff.client.patch(f"{URL}/acme", {"credentials": {**credentials, "iam_token": "wrong"}}, format="json")
     result = queued_then_done(staff, worker, "acme", "verify")
     assert (result["ok"], result["error_kind"]) == (False, "auth_failed")

@@ -1,4 +1,4 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs and Mithril APIs report for
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs Mithril and Nebius APIs report for
 the catalogue's supply maps to a canonical model."""
 
 import pytest
@@ -10,6 +10,7 @@ from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
 from providers.mithril import MithrilAdapter
+from providers.nebius import NebiusAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
@@ -51,6 +52,10 @@ SEEN = {
     },
     "jarvislabs": {"H100": "H100", "H200": "H200", "L4": "L4", "RTXPRO6000": "RTXPRO6000"},
     "mithril": {"H100": "H100", "H200": "H200"},  # the instance types' gpu_type
+    "nebius": {
+        "gpu-b200-sxm": "B200", "gpu-h100-sxm": "H100", "gpu-h200-sxm": "H200", "gpu-l40s-a": "L40S",
+        "gpu-l40s-d": "L40S",
+    },
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
@@ -60,7 +65,7 @@ ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastA
 
 @pytest.fixture(scope="module")
 def catalogue_simulator():
-    offers = [o for o in load_snapshot().offers if o.partner in ADAPTERS or o.partner == "gcp"]
+    offers = [o for o in load_snapshot().offers if o.partner in ADAPTERS or o.partner in ("gcp", "nebius")]
     server = SimulatorServer(offers, capacity=1).start()
     yield server
     server.stop()
@@ -71,12 +76,15 @@ def _adapter(server: SimulatorServer, slug: str):
         url = server.gcp_url(slug)
         return GcpAdapter(base_url=url, billing_url=billing_url(url),
                           credentials={"service_account_key": service_account_key(f"sim-{slug}", url)})
+    if slug == "nebius":
+        return NebiusAdapter(base_url=server.nebius_url(slug),
+                             credentials={"iam_token": f"sim-{slug}", "tenant_id": f"tenant-{slug}"})
     cls, url, extra = ADAPTERS[slug]
     secret = "client_secret" if extra else "api_key"
     return cls(base_url=getattr(server, url)(slug), credentials={secret: f"sim-{slug}", **extra})
 
 
-@pytest.mark.parametrize("slug", sorted([*ADAPTERS, "gcp"]))
+@pytest.mark.parametrize("slug", sorted([*ADAPTERS, "gcp", "nebius"]))
 def test_every_gpu_string_the_vendor_reports_maps_to_its_canonical_model(catalogue_simulator, slug):
     seen = {offer.gpu for offer in _adapter(catalogue_simulator, slug).list_offers()}
     assert seen == set(SEEN[slug])
