@@ -328,10 +328,14 @@ def _abort_of(exc: SimError) -> Abort:
     return Abort(CODE_BY_KIND[exc.kind], exc.message, detail)
 
 
-def _handler(call: Callable[[Any, grpc.ServicerContext], Any], request_type: type) -> grpc.RpcMethodHandler:
+def _handler(call: Callable[[Any, grpc.ServicerContext], Any], request_type: type,
+             response_type: type) -> grpc.RpcMethodHandler:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return call(request, context)
+            answer = call(request, context)
+            if not isinstance(answer, response_type):
+                raise TypeError(f"{call.__name__} answered {type(answer).__name__}, not {response_type.__name__}")
+            return answer
         except Abort as abort:
             if abort.detail is not None:
                 status = REGISTRY.message_class("google.rpc.Status")(code=abort.code.value[0], message=abort.message)
@@ -343,21 +347,28 @@ def _handler(call: Callable[[Any, grpc.ServicerContext], Any], request_type: typ
                                                response_serializer=lambda message: message.SerializeToString())
 
 
+# (service, method, NebiusApi handler, request type, response type): what the simulator serves, in the API's types.
+METHODS = [
+    ("nebius.iam.v2.ProjectService", "List", "list_projects", ListProjectsRequest, ListProjectsResponse),
+    ("nebius.compute.v1.PlatformService", "List", "list_platforms", ListPlatformsRequest, ListPlatformsResponse),
+    ("nebius.billing.v1.CalculatorService", "EstimateBatch", "estimate", EstimateBatchRequest, EstimateBatchResponse),
+    ("nebius.vpc.v1.SubnetService", "List", "list_subnets", ListSubnetsRequest, ListSubnetsResponse),
+    ("nebius.compute.v1.InstanceService", "Get", "get", GetInstanceRequest, Instance),
+    ("nebius.compute.v1.InstanceService", "GetByName", "get_by_name", GetByNameRequest, Instance),
+    ("nebius.compute.v1.InstanceService", "List", "list", ListInstancesRequest, ListInstancesResponse),
+    ("nebius.compute.v1.InstanceService", "Create", "create", CreateInstanceRequest, Operation),
+    ("nebius.compute.v1.InstanceService", "Delete", "delete", DeleteInstanceRequest, Operation),
+]
+
+
 class NebiusGrpcServer:
     """The Nebius-shaped services on `host:port` (plaintext HTTP/2; the SDK's insecure channel option)."""
 
     def __init__(self, app: SimulatorApp, *, host: str = "127.0.0.1", port: int = 0):
         api = NebiusApi(app)
-        services = {
-            "nebius.iam.v2.ProjectService": {"List": _handler(api.list_projects, ListProjectsRequest)},
-            "nebius.compute.v1.PlatformService": {"List": _handler(api.list_platforms, ListPlatformsRequest)},
-            "nebius.billing.v1.CalculatorService": {"EstimateBatch": _handler(api.estimate, EstimateBatchRequest)},
-            "nebius.vpc.v1.SubnetService": {"List": _handler(api.list_subnets, ListSubnetsRequest)},
-            "nebius.compute.v1.InstanceService": {
-                "Get": _handler(api.get, GetInstanceRequest), "GetByName": _handler(api.get_by_name, GetByNameRequest),
-                "List": _handler(api.list, ListInstancesRequest), "Create": _handler(api.create, CreateInstanceRequest),
-                "Delete": _handler(api.delete, DeleteInstanceRequest)},
-        }
+        services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+        for service, method, handler, request_type, response_type in METHODS:
+            services.setdefault(service, {})[method] = _handler(getattr(api, handler), request_type, response_type)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(name, methods)
                                               for name, methods in services.items()])

@@ -1,4 +1,4 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs Mithril and Nebius APIs report for
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril and Nebius APIs report for
 the catalogue's supply maps to a canonical model."""
 
 import pytest

@@ -690,3 +690,38 @@ def test_mithril_rate_limit_answers_429_with_retry_after_in_its_detail_body(serv
     limited = requests.get(url, headers=headers, timeout=5)
     assert first.status_code == 200
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0 and "detail" in limited.json()
+
+
+def _nebius_credentials() -> dict:
+    return {"iam_token": f"sim-{SLUG}", "tenant_id": f"tenant-{SLUG}"}
+
+
+def test_the_nebius_simulator_serves_each_method_with_the_request_and_answer_types_of_the_nebius_protos():
+    """The protos (github.com/nebius/api, as compiled into the SDK's descriptor registry) are Nebius's schema."""
+    from providers.simulator.nebius_grpc import METHODS, REGISTRY
+
+    for service, method, _, request_type, response_type in METHODS:
+        descriptor = REGISTRY.service_descriptor(service).methods_by_name[method]
+        assert descriptor.input_type.full_name == request_type.get_descriptor().full_name, (service, method)
+        assert descriptor.output_type.full_name == response_type.get_descriptor().full_name, (service, method)
+
+
+def test_nebius_capacity_quota_and_rate_limits_are_resource_exhausted_told_apart_by_service_error_details(server):
+    from providers.nebius import NebiusAdapter
+
+    server.store.seed({SLUG: VENDOR_SEED["nebius"]}, capacity=1)
+    adapter = NebiusAdapter(base_url=server.nebius_url(SLUG), credentials=_nebius_credentials(), retries=0)
+    spec = ProvisionSpec("k", "rental-1", "gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1", "echo ok")
+    for changes, kind in (({"capacity": 0}, "no_capacity"), ({"capacity": 1, "quota_nodes": 0}, "quota_exceeded")):
+        requests.post(f"{server.url}/_control/{SLUG}", json=changes, timeout=5).raise_for_status()
+        with pytest.raises(ProviderError) as caught:
+            adapter.provision(spec)
+        assert caught.value.kind == kind
+    requests.post(f"{server.url}/_control/{SLUG}", json={"quota_nodes": None, "request_interval_s": 3600},
+                  timeout=5).raise_for_status()
+    slept: list[float] = []
+    limited = NebiusAdapter(base_url=server.nebius_url(SLUG), credentials=_nebius_credentials(),
+                            rate_limit_wait_s=3, retries=0, sleep=slept.append)
+    with pytest.raises(ProviderError) as caught:  # the first call passes, the next waits out the limit, then gives up
+        limited.list_nodes()
+    assert caught.value.kind == "transient" and slept == [1.0, 1.0, 1.0]
