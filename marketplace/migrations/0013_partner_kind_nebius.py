@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0011_partner_kinds_hyperstack_gcp'),
+        ('marketplace', '0012_rental_spot_preemption'),
     ]
 
     operations = [
