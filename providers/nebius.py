@@ -15,7 +15,8 @@ request, on demand and, where the platform allows preemptibles, preemptible); Ne
 so availability is unknown. Nebius has no idempotency key: the instance's metadata name carries a hash of the
 key, a provision first looks the name up (`GetByName`) and a create that meets ALREADY_EXISTS reads it again.
 Tags travel as labels (`gpu-broker:` keys as `gpu-broker/`). A spot launch is a preemptible instance
-(`spec.preemptible`, stopped on preemption). The instance boots from a managed disk of the configured image
+(`spec.preemptible`, stopped on preemption): a preemptible instance found STOPPED was preempted, and its
+`updated_at` is the second it ended (Nebius gives no notice ahead). The instance boots from a managed disk of the configured image
 family on the project's first subnet, with a public address; user data is the spec's `cloud_init_user_data`.
 Nebius opens ports through VPC security groups, which this adapter does not manage: the default group applies.
 Errors are gRPC status codes with `ServiceError` details: RESOURCE_EXHAUSTED is quota (`quota_failure`),
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from grpc import StatusCode
@@ -333,9 +335,13 @@ class NebiusAdapter:
         resources = instance.spec.resources
         public = [nic.public_ip_address.address for nic in instance.status.network_interfaces
                   if nic.public_ip_address.address]
+        spot = bool(instance.spec.check_presence("preemptible"))
+        state = _STATE_BY_NAME.get(instance.status.state.name, "pending")
+        preempted = spot and instance.status.state.name in ("STOPPING", "STOPPED")
+        ended = instance.metadata.updated_at if preempted else None
         return NodeInfo(
-            ref=instance.metadata.id, state=_STATE_BY_NAME.get(instance.status.state.name, "pending"),
+            ref=instance.metadata.id, state="preempted" if preempted else state,
             region=self._region_of(instance.metadata.parent_id), instance_type=f"{resources.platform}_{resources.preset}",
             ip=public[0].split("/")[0] if public else None, tags=tags_of(dict(instance.metadata.labels)),
-            spot=bool(instance.spec.check_presence("preemptible")),
+            spot=spot, ended_at=ended.astimezone(UTC).isoformat().replace("+00:00", "Z") if ended else None,
         )

@@ -11,14 +11,18 @@ default subnet) and `nebius.compute.v1.InstanceService/{Get,GetByName,List,Creat
 
 The partner is found from the ids: tenant `tenant-<slug>`, projects `project-<region>-<slug>`, instances
 `computeinstance-<node id>`. A seeded offer named `<platform>_<preset>` (the catalogue's spelling) is one
-preset of that platform. A deleted instance is forgotten (NOT_FOUND), as on Nebius.
+preset of that platform. A deleted instance is forgotten (NOT_FOUND), as on Nebius; a preempted one (a
+preemptible instance's `on_preemption: STOP`) stays, STOPPED, its `updated_at` the preemption's second, until
+it is deleted.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from concurrent import futures
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +121,8 @@ class NebiusApi:
 
     def __init__(self, app: SimulatorApp):
         self.app, self.store = app, app.store
+        self._deleted: set[str] = set()  # preempted instances deleted since: the store keeps them as preempted
+        self._lock = threading.Lock()
 
     # -- partner, auth, faults ---------------------------------------------------------------------
     def _projects(self) -> dict[str, tuple[str, str]]:
@@ -267,13 +273,17 @@ class NebiusApi:
         slug, node = self._node_partner(request.id, context)
         self._live(slug, node, request.id)
         self.store.terminate_node(slug, node["id"])
+        with self._lock:
+            self._deleted.add(node["id"])
         self.app.node_stopped(node["id"])
         return Operation(id=f"computeoperation-delete-{node['id']}", description="Delete instance",
                          resource_id=request.id)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _live(self, slug: str, node: dict, instance_id: str) -> Instance:
-        if node["state"] == "terminated":
+        with self._lock:
+            deleted = node["id"] in self._deleted
+        if deleted or (node["state"] == "terminated" and node["preempted_at"] is None):
             raise Abort(grpc.StatusCode.NOT_FOUND, f"instance {instance_id} not found", _not_found(instance_id))
         return _instance(node, project_id(slug, node["region"]))
 
@@ -296,12 +306,21 @@ def _instance(node: dict, parent: str) -> Instance:
                         cloud_init_user_data=node["user_data"])
     if node["spot"]:
         spec.preemptible = PreemptibleSpec(on_preemption=PreemptibleSpec.PreemptionPolicy.STOP)
-    status = InstanceStatus(state=STATE_BY_NODE.get(node["state"], InstanceStatus.InstanceState.DELETING),
+    state = STATE_BY_NODE.get(node["state"], InstanceStatus.InstanceState.DELETING)
+    if node["preempted_at"] is not None:
+        state = InstanceStatus.InstanceState.STOPPED
+    status = InstanceStatus(state=state,
                             network_interfaces=[NetworkInterfaceStatus(
                                 index=0, name="eth0", ip_address=IPAddressStatus(address="192.168.0.2/32"),
                                 public_ip_address=PublicIPAddressStatus(address=f"{node['ip']}/32"))])
+    changed = node["preempted_at"] or node["created_at"]
     return Instance(metadata=ResourceMetadata(id=INSTANCE_PREFIX + node["id"], parent_id=parent, name=node["name"],
-                                              labels=node["tags"]), spec=spec, status=status)
+                                              labels=node["tags"], created_at=_time(node["created_at"]),
+                                              updated_at=_time(changed)), spec=spec, status=status)
+
+
+def _time(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
 
 
 def _not_found(resource_id: str) -> ServiceError:

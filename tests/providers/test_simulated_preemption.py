@@ -97,3 +97,24 @@ def test_aws_reads_a_spot_interruption_from_the_instances_state_reason():
     assert aws._node("us-east-1", instance("stopped", aws.SPOT_INTERRUPTION)).state == "preempted"
     assert aws._node("us-east-1", instance("terminated", "Client.UserInitiatedShutdown")).state == "terminated"
     assert aws._node("us-east-1", instance("running")).state == "running"
+
+
+def test_nebius_reports_a_preempted_preemptible_instance_as_stopped_until_it_is_deleted(sim, now):
+    from providers.nebius import NebiusAdapter
+
+    from .conftest import VENDOR_SEED
+
+    sim.store.seed({SLUG: VENDOR_SEED["nebius"]}, capacity=2)
+    adapter = NebiusAdapter(base_url=sim.nebius_url(SLUG), retries=0,
+                            credentials={"iam_token": f"sim-{SLUG}", "tenant_id": f"tenant-{SLUG}"})
+    shape = ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1")
+    spot = adapter.provision(ProvisionSpec("n-spot", "r-1", *shape, "echo ok", spot=True))
+    on_demand = adapter.provision(ProvisionSpec("n-od", "r-2", *shape, "echo ok"))
+    now[0] += 61
+    assert sim.app.preempt_due() == 1
+    preempted = adapter.describe(spot.ref)
+    assert (preempted.state, preempted.spot, preempted.ended_at) == ("preempted", True, _iso(now[0]))
+    assert adapter.describe(on_demand.ref).state == "running"
+    adapter.terminate(spot.ref)
+    adapter.terminate(spot.ref)
+    assert [n.ref for n in adapter.list_nodes()] == [on_demand.ref]
