@@ -1,7 +1,7 @@
 """Adapter for Nebius AI Cloud, a client of its gRPC API through the official Python SDK.
 
 Reference: the API's protobuf definitions, github.com/nebius/api (nebius/compute/v1/instance_service.proto,
-platform_service.proto, nebius/iam/v2/project_service.proto, nebius/vpc/v1/subnet_service.proto,
+platform_service.proto, nebius/iam/v2/project_service.proto, nebius/capacity/v1/resource_advice_service.proto, nebius/vpc/v1/subnet_service.proto,
 nebius/billing/v1/calculator_service.proto, nebius/common/v1/error.proto), and the SDK generated from them,
 the `nebius` package (github.com/nebius/pysdk, docs: https://nebius.github.io/pysdk/). Auth is an IAM token
 sent as `authorization: Bearer`; every call carries a deadline, fails fast when the endpoint refuses the
@@ -11,8 +11,9 @@ The partner's credentials name a tenant; each of the tenant's projects (`Project
 region, and the region of a broker offer is its project's region. An offer is one preset of a GPU platform
 (`PlatformService.List`), named `<platform>_<preset>` as the catalogue names it; its GPU is the platform string
 (`gpu-h100-sxm`, ...). Prices come from the billing calculator (`CalculatorService.EstimateBatch` of the create
-request, on demand and, where the platform allows preemptibles, preemptible); Nebius reports no live stock,
-so availability is unknown. Nebius has no idempotency key: the instance's metadata name carries a hash of the
+request, on demand and, where the platform allows preemptibles, preemptible). Live availability is the
+capacity advisor's (`ResourceAdviceService.List`): the on-demand instances of the preset that can start now,
+summed over the region's fabrics, read only when its data is fresh (otherwise unknown). Nebius has no idempotency key: the instance's metadata name carries a hash of the
 key, a provision first looks the name up (`GetByName`) and a create that meets ALREADY_EXISTS reads it again.
 Tags travel as labels (`gpu-broker:` keys as `gpu-broker/`). A spot launch is a preemptible instance
 (`spec.preemptible`, stopped on preemption): a preemptible instance found STOPPED was preempted, and its
@@ -40,6 +41,7 @@ from nebius.api.nebius.billing.v1 import (
     FilterAggregationUnit,
     ResourceSpec,
 )
+from nebius.api.nebius.capacity.v1 import ListResourceAdviceRequest, ResourceAdviceServiceClient, ResourceAdviceStatus
 from nebius.api.nebius.common.v1 import GetByNameRequest, ResourceMetadata
 from nebius.api.nebius.compute.v1 import (
     AttachedDiskSpec,
@@ -157,6 +159,7 @@ class NebiusAdapter:
         """One offer per GPU preset of every platform in every project's region, priced by the calculator."""
 
         offers = []
+        free = self._availability()
         for region, project in self._projects().items():
             for platform in self._pages(PlatformServiceClient(self._sdk()).list, ListPlatformsRequest,
                                         parent_id=project):
@@ -170,7 +173,8 @@ class NebiusAdapter:
                         instance_type=f"{name}_{preset.name}", gpu=name, gpus_per_node=preset.resources.gpu_count,
                         vcpus=float(preset.resources.vcpu_count), memory_gb=float(preset.resources.memory_gibibytes),
                         region=region, price_per_hour=self._price(project, name, preset.name, preemptible=False),
-                        spot_price_per_hour=spot, interconnect="nvlink" if "-sxm" in name else "pcie"))
+                        spot_price_per_hour=spot, available_nodes=free.get((region, name, preset.name)),
+                        interconnect="nvlink" if "-sxm" in name else "pcie"))
         return offers
 
     def provision(self, spec: ProvisionSpec) -> NodeInfo:
@@ -294,6 +298,19 @@ class NebiusAdapter:
             if exc.kind == NOT_FOUND:
                 return None
             raise
+
+    def _availability(self) -> dict[tuple[str, str, str], int]:
+        """(region, platform, preset) → on-demand instances that can start now, from fresh advice only."""
+        fresh = ResourceAdviceStatus.Availability.DataState.DATA_STATE_FRESH
+        free: dict[tuple[str, str, str], int] = {}
+        for advice in self._pages(ResourceAdviceServiceClient(self._sdk()).list, ListResourceAdviceRequest,
+                                  parent_id=self.tenant_id):
+            details, on_demand = advice.spec.compute_instance, advice.status.on_demand
+            if not details.platform or on_demand.data_state != fresh:
+                continue
+            key = (advice.spec.region, details.platform, details.preset.name)
+            free[key] = free.get(key, 0) + int(on_demand.available)
+        return free
 
     def _price(self, project: str, platform: str, preset: str, *, preemptible: bool) -> float:
         """The calculator's hourly cost of creating one instance of this preset."""

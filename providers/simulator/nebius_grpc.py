@@ -3,7 +3,8 @@ generated from github.com/nebius/api) and its status codes, on a port of its own
 
 Services: `nebius.iam.v2.ProjectService/List` (a tenant's projects, one per region the partner sells in),
 `nebius.compute.v1.PlatformService/List` (platforms with their presets), `nebius.billing.v1.CalculatorService/
-EstimateBatch` (the hourly price of a create request), `nebius.vpc.v1.SubnetService/List` (each project's
+EstimateBatch` (the hourly price of a create request), `nebius.capacity.v1.ResourceAdviceService/List` (instances
+of each preset that can start now, on demand and preemptible: the offer's free capacity), `nebius.vpc.v1.SubnetService/List` (each project's
 default subnet) and `nebius.compute.v1.InstanceService/{Get,GetByName,List,Create,Delete}`. Auth is the
 `authorization: Bearer <IAM token>` metadata. Errors carry `nebius.common.v1.ServiceError` details in
 `grpc-status-details-bin`, as Nebius sends them: capacity and quota are both RESOURCE_EXHAUSTED, told apart by
@@ -34,6 +35,14 @@ from nebius.api.nebius.billing.v1 import (
     EstimateBatchResponse,
     GeneralResourceCost,
     TotalCost,
+)
+from nebius.api.nebius.capacity.v1 import (
+    ComputeInstanceDetails,
+    ListResourceAdviceRequest,
+    ListResourceAdviceResponse,
+    ResourceAdvice,
+    ResourceAdviceSpec,
+    ResourceAdviceStatus,
 )
 from nebius.api.nebius.common.v1 import (
     BadRequest,
@@ -221,6 +230,26 @@ class NebiusApi:
             TotalCost(aggregation_unit=AggregationUnit(unit="hour", unit_type=AggregationUnit.UnitType.UNIT_TYPE_TIME_BASED),
                       general=cost)])
 
+    def list_advice(self, request: ListResourceAdviceRequest, context) -> ListResourceAdviceResponse:
+        slug = request.parent_id.removeprefix("tenant-")
+        if request.parent_id != tenant_id(slug) or slug not in self.store.partner_slugs():
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"tenant {request.parent_id} not found",
+                        _not_found(request.parent_id))
+        self._enter(slug, context)
+        items = []
+        for offer in self.store.offers(slug):
+            shape = split_shape(offer["instance_type"])
+            if shape is None:
+                continue
+            free = _availability(offer["available_nodes"])
+            status = ResourceAdviceStatus(on_demand=free, preemptible=free if offer["spot_price_per_hour"] else None)
+            items.append(ResourceAdvice(
+                spec=ResourceAdviceSpec(region=offer["region"], fabric=f"fabric-{offer['region']}",
+                                        compute_instance=ComputeInstanceDetails(
+                                            platform=shape[0], preset=ComputeInstanceDetails.Preset(name=shape[1]))),
+                status=status))
+        return ListResourceAdviceResponse(items=items)
+
     def list_subnets(self, request: ListSubnetsRequest, context) -> ListSubnetsResponse:
         slug, _ = self._project(request.parent_id)
         self._enter(slug, context)
@@ -323,6 +352,14 @@ def _time(unix: float) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
 
 
+def _availability(free: int) -> ResourceAdviceStatus.Availability:
+    levels = ResourceAdviceStatus.Availability.AvailabilityLevel
+    return ResourceAdviceStatus.Availability(
+        data_state=ResourceAdviceStatus.Availability.DataState.DATA_STATE_FRESH, available=free,
+        availability_level=levels.AVAILABILITY_LEVEL_HIGH if free > 1 else levels.AVAILABILITY_LEVEL_LOW if free
+        else levels.AVAILABILITY_LEVEL_LIMIT_REACHED)
+
+
 def _not_found(resource_id: str) -> ServiceError:
     return ServiceError(service="compute", code="ResourceNotFound",
                         resource_not_found=ResourceNotFound(resource_id=resource_id))
@@ -371,6 +408,8 @@ METHODS = [
     ("nebius.iam.v2.ProjectService", "List", "list_projects", ListProjectsRequest, ListProjectsResponse),
     ("nebius.compute.v1.PlatformService", "List", "list_platforms", ListPlatformsRequest, ListPlatformsResponse),
     ("nebius.billing.v1.CalculatorService", "EstimateBatch", "estimate", EstimateBatchRequest, EstimateBatchResponse),
+    ("nebius.capacity.v1.ResourceAdviceService", "List", "list_advice", ListResourceAdviceRequest,
+     ListResourceAdviceResponse),
     ("nebius.vpc.v1.SubnetService", "List", "list_subnets", ListSubnetsRequest, ListSubnetsResponse),
     ("nebius.compute.v1.InstanceService", "Get", "get", GetInstanceRequest, Instance),
     ("nebius.compute.v1.InstanceService", "GetByName", "get_by_name", GetByNameRequest, Instance),

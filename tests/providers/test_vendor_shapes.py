@@ -725,3 +725,18 @@ def test_nebius_capacity_quota_and_rate_limits_are_resource_exhausted_told_apart
     with pytest.raises(ProviderError) as caught:  # the first call passes, the next waits out the limit, then gives up
         limited.list_nodes()
     assert caught.value.kind == "transient" and slept == [1.0, 1.0, 1.0]
+
+
+def test_nebius_offers_carry_the_capacity_advisors_free_instances_which_a_launch_uses_up(server):
+    from providers.nebius import NebiusAdapter
+
+    server.store.seed({SLUG: VENDOR_SEED["nebius"]}, capacity=2)
+    adapter = NebiusAdapter(base_url=server.nebius_url(SLUG), credentials=_nebius_credentials(), retries=0)
+    shape = ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1")
+
+    def free() -> int | None:
+        return next(o.available_nodes for o in adapter.list_offers() if (o.instance_type, o.region) == shape)
+
+    assert free() == 2
+    adapter.provision(ProvisionSpec("k", "rental-1", *shape, "echo ok"))
+    assert free() == 1
