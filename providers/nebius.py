@@ -19,6 +19,8 @@ Tags travel as labels (`gpu-broker:` keys as `gpu-broker/`). A spot launch is a 
 (`spec.preemptible`, stopped on preemption): a preemptible instance found STOPPED was preempted, and its
 `updated_at` is the second it ended (Nebius gives no notice ahead). The instance boots from a managed disk of the configured image
 family on the project's first subnet, with a public address; user data is the spec's `cloud_init_user_data`.
+Nebius takes SSH keys through cloud-init only: the launch's key joins a `#cloud-config`'s `ssh_authorized_keys`
+(or makes one when there is no user data); a shell-script user data is sent as it is, without the key.
 Nebius opens ports through VPC security groups, which this adapter does not manage: the default group applies.
 Errors are gRPC status codes with `ServiceError` details: RESOURCE_EXHAUSTED is quota (`quota_failure`),
 capacity (`not_enough_resources`) or a rate limit (`too_many_requests`, transient). A deleted instance is
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+import yaml
 from grpc import StatusCode
 from nebius.aio.service_error import RequestError
 from nebius.api.nebius.billing.v1 import (
@@ -121,6 +124,25 @@ def labels_of(tags: dict[str, str]) -> dict[str, str]:
 def tags_of(labels: dict[str, str]) -> dict[str, str]:
     return {BROKER_KEY_PREFIX + k.removeprefix(LABEL_KEY_PREFIX) if k.startswith(LABEL_KEY_PREFIX) else k: v
             for k, v in labels.items()}
+
+
+def with_ssh_key(user_data: str, public_key: str) -> str:
+    """The user data with `public_key` among a cloud-config's `ssh_authorized_keys`."""
+    key = public_key.strip()
+    if not key:
+        return user_data
+    if not user_data.strip():
+        return "#cloud-config\n" + yaml.safe_dump({"ssh_authorized_keys": [key]}, width=10_000)
+    if not user_data.lstrip().startswith("#cloud-config"):
+        return user_data
+    config = yaml.safe_load(user_data) or {}
+    if not isinstance(config, dict):
+        return user_data
+    if "ssh_authorized_keys" not in config:  # appended, so the rest of the document is sent byte for byte
+        return user_data.rstrip("\n") + "\n" + yaml.safe_dump({"ssh_authorized_keys": [key]}, width=10_000)
+    keys = list(config.get("ssh_authorized_keys") or [])
+    config["ssh_authorized_keys"] = keys if key in keys else [*keys, key]
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=10_000)
 
 
 def _sdk(base_url: str, token: str) -> Any:
@@ -343,7 +365,7 @@ class NebiusAdapter:
             boot_disk=AttachedDiskSpec(attach_mode=AttachedDiskSpec.AttachMode.READ_WRITE, managed_disk=disk),
             network_interfaces=[NetworkInterfaceSpec(subnet_id=self._subnet(project), name="eth0",
                                                      ip_address=IPAddress(), public_ip_address=PublicIPAddress())],
-            cloud_init_user_data=spec.user_data)
+            cloud_init_user_data=with_ssh_key(spec.user_data, spec.ssh_public_key))
         if spec.spot:
             body.preemptible = PreemptibleSpec(on_preemption=PreemptibleSpec.PreemptionPolicy.STOP)
         return body

@@ -740,3 +740,23 @@ def test_nebius_offers_carry_the_capacity_advisors_free_instances_which_a_launch
     assert free() == 2
     adapter.provision(ProvisionSpec("k", "rental-1", *shape, "echo ok"))
     assert free() == 1
+
+
+def test_nebius_carries_the_launch_ssh_key_in_the_cloud_config_it_sends(server):
+    import yaml
+
+    from providers.nebius import NebiusAdapter, with_ssh_key
+
+    key = ssh_public_key()
+    plan = "#cloud-config\nruncmd:\n  - [echo, ok]\n"
+    sent = with_ssh_key(plan, key)
+    assert sent.startswith(plan) and yaml.safe_load(sent) == {"runcmd": [["echo", "ok"]], "ssh_authorized_keys": [key]}
+    assert yaml.safe_load(with_ssh_key("", key)) == {"ssh_authorized_keys": [key]}
+    merged = yaml.safe_load(with_ssh_key("#cloud-config\nssh_authorized_keys: [ssh-ed25519 AAAA other]\n", key))
+    assert merged["ssh_authorized_keys"] == ["ssh-ed25519 AAAA other", key]
+    assert with_ssh_key("#!/bin/sh\necho ok\n", key) == "#!/bin/sh\necho ok\n"
+    server.store.seed({SLUG: VENDOR_SEED["nebius"]}, capacity=1)
+    adapter = NebiusAdapter(base_url=server.nebius_url(SLUG), credentials=_nebius_credentials(), retries=0)
+    node = adapter.provision(ProvisionSpec("k", "rental-1", "gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1", plan, key))
+    stored = server.store.get_node(SLUG, node.ref.removeprefix("computeinstance-"))["user_data"]
+    assert yaml.safe_load(stored)["ssh_authorized_keys"] == [key]
