@@ -3,6 +3,10 @@
 JupyterLab runs as `gpu-broker-jupyter.service`, a container pinned by digest, with its token only in a
 root-only env file (Jupyter Server reads `JUPYTER_TOKEN`); a drop-in gives the node agent the same file, so it
 can ask Jupyter's own API which kernels are busy.
+
+The agent asks on `127.0.0.1:8888`: `-p 8888:8888` publishes on every address of the VM, loopback included,
+and loopback is the one address every node has — the IP the broker reports may not be on the VM at all (a
+cloud's public address is NAT'd onto a private one) — so the token never leaves the node.
 """
 
 import shlex

@@ -1,9 +1,11 @@
 """A small Jupyter Server double for simulated pod nodes: the REST API the broker and its agent use.
 
 `GET /api/status`, `GET /api/kernels` (each with `execution_state` and `last_activity`), `POST /api/kernels`,
-`GET /api/kernels/{id}`, `DELETE /api/kernels/{id}` and `GET /lab`, behind Jupyter's token auth
+`GET /api/kernels/{id}`, `DELETE /api/kernels/{id}`, `POST /api/kernels/{id}/interrupt` (the kernel goes
+idle) and `GET /lab`, behind Jupyter's token auth
 (`Authorization: token …` or `?token=…`; anything else is 403). The token comes from `JUPYTER_TOKEN`, as
-Jupyter Server reads it. Stdlib only: it starts as fast as a simulated container should.
+Jupyter Server reads it. The double runs no code: `POST /api/kernels/{id}/execute` (its own, in place of an
+`execute_request` on the kernel's channels) makes a kernel busy until it is interrupted. Stdlib only: it starts as fast as a simulated container should.
 
     JUPYTER_TOKEN=… python -m providers.simulator.jupyter_double --host IP --port PORT
 """
@@ -40,6 +42,15 @@ class JupyterState:
             self.kernels[kernel["id"]] = kernel
             self.last_activity = kernel["last_activity"]
             return dict(kernel)
+
+    def set_execution_state(self, kernel_id: str, execution_state: str) -> dict | None:
+        with self.lock:
+            kernel = self.kernels.get(kernel_id)
+            if kernel is not None:
+                kernel.update(execution_state=execution_state, last_activity=_now())
+                self.last_activity = kernel["last_activity"]
+                return dict(kernel)
+            return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -81,6 +92,16 @@ class Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}") if length else {}
             self._send(201, state.start_kernel(str(body.get("name") or "")))
+        elif method == "POST" and path.startswith("/api/kernels/") and path.endswith(("/execute", "/interrupt")):
+            kernel_id, _, action = path.removeprefix("/api/kernels/").partition("/")
+            kernel = state.set_execution_state(kernel_id, "busy" if action == "execute" else "idle")
+            if kernel is None:
+                self._send(404, {"message": f"Kernel does not exist: {kernel_id}", "reason": None})
+            elif action == "execute":
+                self._send(200, kernel)
+            else:
+                self.send_response(204)
+                self.end_headers()
         elif path.startswith("/api/kernels/") and method in ("GET", "DELETE"):
             kernel_id = path.rsplit("/", 1)[1]
             with state.lock:

@@ -2,8 +2,9 @@
 
 systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-active` on unit files below
 the node's root (with its `<unit>.d/*.conf` drop-ins); a unit runs as systemd runs it — a clean environment
-plus its `EnvironmentFile=`s,
-`ExecStartPre=` (a leading `-` ignores failure), then `ExecStart=` in the background (no restarts).
+plus its `EnvironmentFile=`s (a loopback URL to a port the node's containers publish moved to the node's
+address: see `node_loopback`), `ExecStartPre=` (a leading `-` ignores failure), then `ExecStart=` in the
+background (no restarts).
 docker: `run` starts the simulator's container runtime (the NIM runtime in place of a NIM image) with
 the container's `--env-file`/`-e` variables, serving on the node's address and the port `-p` maps; a container
 given `JUPYTER_TOKEN` is a JupyterLab image and runs the Jupyter Server double instead; another image with a
@@ -17,6 +18,7 @@ the node stops it all.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -27,6 +29,7 @@ UNIT_DIR = "etc/systemd/system"
 RUN_DIR = ".sim/run"
 LOG_DIR = "var/log"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LOOPBACK_URL = re.compile(r"(?<=://)(?:127\.0\.0\.1|localhost):(\d+)\b")
 # The NIM runtime in place of every NIM image: it serves the model named by NIM_SERVED_MODEL_NAME.
 CONTAINER_COMMAND = [sys.executable, "-m", "nim_launcher.runtime"]
 JUPYTER_COMMAND = [sys.executable, "-m", "providers.simulator.jupyter_double"]
@@ -117,7 +120,36 @@ def unit_env(service: dict[str, list[str]]) -> dict[str, str]:
             env.update(read_env_file(path))
         elif not optional:
             raise FileNotFoundError(f"EnvironmentFile {path} is missing")
-    return env
+    return node_loopback(env)
+
+
+def node_loopback(env: dict[str, str]) -> dict[str, str]:
+    """The node's loopback as its services see it: `127.0.0.1:P` (or `localhost:P`) is the node's own address.
+
+    On a real VM `docker run -p P:P` publishes on every address of the VM, loopback included, so a service there
+    reaches the container on 127.0.0.1:P. Simulated nodes share this machine's loopback and each container listens
+    on its node's own 127.x address, so a unit's loopback URL to a port this node's containers publish is moved
+    to that address; any other loopback URL (the broker on this machine) stays as it is.
+    """
+    ports = published_ports()
+    host = os.environ["GPUB_SIM_NODE_HOST"]
+    return {name: LOOPBACK_URL.sub(lambda m: f"{host}:{m[1]}" if m[1] in ports else m[0], value)
+            for name, value in env.items()}
+
+
+def published_ports() -> set[str]:
+    """The host ports the node's units publish with `docker run -p` (its plan wrote every unit first)."""
+    ports = set()
+    for path in (_root() / UNIT_DIR).glob("*.service"):
+        for line in read_unit(path).get("ExecStart", []):
+            argv = _command(line)[1]
+            if Path(argv[0]).name != "docker" or argv[1:2] != ["run"]:
+                continue
+            try:
+                ports.add(published_port(parse_run(argv[2:])[0]))
+            except (ValueError, IndexError):
+                continue
+    return ports - {""}
 
 
 def _command(line: str) -> tuple[bool, list[str]]:

@@ -31,7 +31,8 @@ USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
 SHIMS = ("systemctl", "docker")
 NODE_SHIMS = Path(__file__).with_name("node_shims.py")  # run as a script: stdlib only, starts fast
-REROOTED = re.compile(r"(?<![\w.~/-])/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
+# A path starts after anything but a word, a dot, `~`, `/` or `-`; `=-/etc/…` too (systemd's optional file).
+REROOTED = re.compile(r"(?:(?<![\w.~/-])|(?<==-))/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
 
 
 def reroot(value: Any, root: Path) -> Any:

@@ -67,9 +67,11 @@ def boot(tmp_path):
 def test_paths_under_the_system_folders_move_below_the_root():
     root = Path("/tmp/n1")
     assert reroot(["-v", "/opt/nim/cache:/opt/nim/.cache", "/etc/x", "http://h/etc/x", "/usr/bin/docker",
-                   {"path": "/var/lib/a", "content": "EnvironmentFile=/etc/a.env\n"}], root) == [
+                   {"path": "/var/lib/a", "content": "EnvironmentFile=/etc/a.env\nEnvironmentFile=-/etc/b.env\n"},
+                   "not-/etc/x"], root) == [
         "-v", "/tmp/n1/opt/nim/cache:/tmp/n1/opt/nim/.cache", "/tmp/n1/etc/x", "http://h/etc/x", "/usr/bin/docker",
-        {"path": "/tmp/n1/var/lib/a", "content": "EnvironmentFile=/tmp/n1/etc/a.env\n"}]
+        {"path": "/tmp/n1/var/lib/a", "content": "EnvironmentFile=/tmp/n1/etc/a.env\nEnvironmentFile=-/tmp/n1/etc/b.env\n"},
+        "not-/etc/x"]
 
 
 def test_cloud_config_writes_files_runs_commands_and_starts_units_like_systemd(boot, tmp_path, monkeypatch):
