@@ -2,10 +2,10 @@
 
 `GET /api/status`, `GET /api/kernels` (each with `execution_state` and `last_activity`), `POST /api/kernels`,
 `GET /api/kernels/{id}`, `DELETE /api/kernels/{id}`, `POST /api/kernels/{id}/interrupt` (the kernel goes
-idle) and `GET /lab`, behind Jupyter's token auth
-(`Authorization: token …` or `?token=…`; anything else is 403). The token comes from `JUPYTER_TOKEN`, as
-Jupyter Server reads it. The double runs no code: `POST /api/kernels/{id}/execute` (its own, in place of an
-`execute_request` on the kernel's channels) makes a kernel busy until it is interrupted. Stdlib only: it starts as fast as a simulated container should.
+idle) and `GET /lab`, behind Jupyter's token auth (`Authorization: token …` or `?token=…`; anything else is
+403). The token comes from `JUPYTER_TOKEN`, as Jupyter Server reads it. The double runs no code:
+`POST /api/kernels/{id}/execute` (its own, in place of an `execute_request` on the kernel's channels) makes a
+kernel busy until it is interrupted. Stdlib only: it starts as fast as a simulated container should.
 
     JUPYTER_TOKEN=… python -m providers.simulator.jupyter_double --host IP --port PORT
 """

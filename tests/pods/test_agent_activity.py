@@ -56,3 +56,18 @@ def test_a_wrong_token_is_an_error_not_a_crash(jupyter, tmp_path):
     activity = read_activity([], JupyterServer(jupyter, "wrong"), proc=_proc(tmp_path, {}))
     assert activity["jupyter_kernels"] is None and activity["errors"] == ["jupyter: HTTPError"]
     assert JupyterServer.from_environ(dict(os.environ) | {"GPUB_JUPYTER_URL": ""}) is None
+
+
+def test_a_kernel_made_busy_on_the_double_counts_until_it_is_interrupted(jupyter, tmp_path):
+    import requests
+
+    auth = {"Authorization": "token tok-123"}
+    kernel = requests.post(f"{jupyter}/api/kernels", json={}, headers=auth, timeout=2).json()
+    server, proc = JupyterServer(jupyter, "tok-123"), _proc(tmp_path, {})
+    assert requests.post(f"{jupyter}/api/kernels/{kernel['id']}/execute", timeout=2).status_code == 403
+    assert requests.post(f"{jupyter}/api/kernels/{kernel['id']}/execute", headers=auth, timeout=2).status_code == 200
+    assert read_activity([], server, proc=proc)["jupyter_busy_kernels"] == 1
+    assert requests.post(f"{jupyter}/api/kernels/{kernel['id']}/interrupt", headers=auth, timeout=2).status_code == 204
+    idle = read_activity([], server, proc=proc)
+    assert idle["jupyter_busy_kernels"] == 0 and idle["jupyter_last_activity"] >= kernel["last_activity"]
+    assert requests.post(f"{jupyter}/api/kernels/none/interrupt", headers=auth, timeout=2).status_code == 404

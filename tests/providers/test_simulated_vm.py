@@ -35,6 +35,29 @@ runcmd:
 - [systemctl, enable, --now, demo.service]
 - echo "$PATH" > /var/lib/demo/runcmd.path
 """
+NODE_HOST = "127.0.0.9"
+LOOPBACK_PLAN = """#cloud-config
+write_files:
+- path: /etc/demo/agent.env
+  content: |
+    TO_THE_CONTAINER=http://127.0.0.1:9251/api/kernels
+    TO_THE_BROKER=http://localhost:9252/api
+- path: /etc/systemd/system/container.service
+  content: |
+    [Service]
+    ExecStart=/usr/bin/docker run --rm --name box -p 9251:9251 example.org/box@sha256:00 sleep 60
+- path: /etc/systemd/system/agent.service
+  content: |
+    [Service]
+    ExecStart=/bin/sh -c 'env > /var/lib/demo/unit.env; exec sleep 60'
+- path: /etc/systemd/system/agent.service.d/box.conf
+  content: |
+    [Service]
+    EnvironmentFile=-/etc/demo/agent.env
+runcmd:
+- [mkdir, -p, /var/lib/demo]
+- [systemctl, enable, --now, agent.service]
+"""
 
 
 def _wait_for(path: Path, timeout: float = 20.0) -> Path:
@@ -55,7 +78,8 @@ def boot(tmp_path):
         names.append(name)
         root, data = tmp_path / name, tmp_path / f"{name}.user-data"
         data.write_text(user_data)
-        start_process(f"exec {sys.executable} -m providers.simulator.vm --root {root} --port 1 --user-data {data}",
+        start_process(f"exec {sys.executable} -m providers.simulator.vm --root {root} --host {NODE_HOST} --port 1 "
+                      f"--user-data {data}",
                       state_dir=tmp_path, name=name)
         return root
 
@@ -70,7 +94,8 @@ def test_paths_under_the_system_folders_move_below_the_root():
                    {"path": "/var/lib/a", "content": "EnvironmentFile=/etc/a.env\nEnvironmentFile=-/etc/b.env\n"},
                    "not-/etc/x"], root) == [
         "-v", "/tmp/n1/opt/nim/cache:/tmp/n1/opt/nim/.cache", "/tmp/n1/etc/x", "http://h/etc/x", "/usr/bin/docker",
-        {"path": "/tmp/n1/var/lib/a", "content": "EnvironmentFile=/tmp/n1/etc/a.env\nEnvironmentFile=-/tmp/n1/etc/b.env\n"},
+        {"path": "/tmp/n1/var/lib/a",
+         "content": "EnvironmentFile=/tmp/n1/etc/a.env\nEnvironmentFile=-/tmp/n1/etc/b.env\n"},
         "not-/etc/x"]
 
 
@@ -85,3 +110,12 @@ def test_cloud_config_writes_files_runs_commands_and_starts_units_like_systemd(b
     # runcmd finds the node's systemctl and docker before the machine's
     assert _wait_for(root / "var/lib/demo/runcmd.path").read_text().startswith(f"{root}/.sim/bin:")
     assert is_running(tmp_path, "node-0")  # the VM stays up with what it started
+
+
+def test_a_units_loopback_url_to_a_published_port_reaches_the_nodes_own_address(boot):
+    """As on a real VM, where `docker run -p` publishes on loopback too; other loopback URLs stay."""
+    root = boot(LOOPBACK_PLAN)
+    unit_env = dict(line.split("=", 1) for line in _wait_for(root / "var/lib/demo/unit.env").read_text().splitlines()
+                    if "=" in line)
+    assert unit_env["TO_THE_CONTAINER"] == f"http://{NODE_HOST}:9251/api/kernels"
+    assert unit_env["TO_THE_BROKER"] == "http://localhost:9252/api"
