@@ -4,7 +4,8 @@
 periodically; the workers' own reports (rendezvous, exit codes) are in `services.workers`. A job's rental
 is ended by the job only once the job is final, cancelling or restarting, so a run's rental that leaves
 the states it is used in while the job still counts on it ended under the job (node lost, failed,
-preempted, expired): the job restarts, up to `max_retries`, or fails.
+preempted, expired): the job restarts, up to `max_retries`, or fails. A run's node the health agent
+reports `unhealthy` is lost too, though its rental still runs: the job ends that rental itself and restarts.
 """
 
 from datetime import timedelta
@@ -14,13 +15,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.flows import JOB_CANCELLABLE, JOB_FLOW
+from jobs.flows import JOB_CANCELLABLE, JOB_FLOW, JOB_PLACED
 from jobs.inputs import JobInput
 from jobs.models import FailureKind, Job, JobRun, JobState
 from marketplace.errors import DomainError, InvalidInput
 from marketplace.flows import RENTAL_FLOW, RENTAL_TERMINABLE
 from marketplace.matching import PlacementRequest, match
-from marketplace.models import Rental, RentalState, Workspace
+from marketplace.models import HealthState, Node, NodeState, Rental, RentalState, Workspace
 from marketplace.scheduling import enqueue
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.services.metering import rental_cost
@@ -116,6 +117,21 @@ def job_note_preemption_notice(rental_id: int, preempt_at) -> None:
                       f"{preempt_at.isoformat()}; {then}")
 
 
+def job_note_node_health(rental_id: int, node_id: int, health: str) -> None:
+    """A run's node turned degraded (a job event; it keeps running) or unhealthy (the control loop restarts it).
+
+    Degraded (throttling, correctable errors) still computes: a restart would throw the work done away.
+    Unhealthy (a fatal Xid, a lost GPU, a silent agent) will not finish the work, so the job leaves it."""
+    run = JobRun.objects.filter(rental_id=rental_id).select_related("job").first()
+    if run is None or run.job.state not in JOB_PLACED or run.restart != run.job.restart_count:
+        return
+    if health == HealthState.UNHEALTHY:
+        enqueue_reconcile(run.job_id)
+    elif health == HealthState.DEGRADED:
+        node = Node.objects.filter(pk=node_id).values_list("health_reason", flat=True).first()
+        record_event(run.job, f"node {node_id} degraded ({node or 'no reason given'}); the job keeps running")
+
+
 def current_run(job: Job) -> JobRun | None:
     return JobRun.objects.filter(job=job, restart=job.restart_count).select_related("rental").first()
 
@@ -143,6 +159,9 @@ def job_reconcile(job_id: int, *, now=None) -> bool:
             late = f"the workers did not all start within {settings.PROVISION_TIMEOUT_S} s of the nodes running"
             job_finish(job, J.FAILED, kind=FailureKind.ERROR, reason=late)
             return True
+        if node := _unhealthy_node(run.rental):
+            _leave_unhealthy(job, run.rental, node)
+            return False
         return job.state == J.RUNNING
     _run_lost(job, run.rental)
     return False
@@ -152,6 +171,32 @@ def _workers_late(rental: Rental, now) -> bool:
     """The nodes run but not every worker has asked for the rendezvous in time (a plan that cannot start)."""
     return (rental.state == RentalState.RUNNING and rental.running_since is not None
             and (now - rental.running_since).total_seconds() > settings.PROVISION_TIMEOUT_S)
+
+
+def _unhealthy_node(rental: Rental) -> Node | None:
+    return rental.nodes.filter(state=NodeState.RUNNING, health=HealthState.UNHEALTHY).order_by("index").first()
+
+
+def _leave_unhealthy(job: Job, rental: Rental, node: Node) -> None:
+    """End the run on an unhealthy node (the job ends its rental) and restart, or fail with no retry left.
+
+    The matching engine places on offers (a partner's node shape), not on machines, so the next run cannot
+    exclude the machine itself; the partner hands out a fresh VM, and the unhealthy node lowers the
+    partner's reliability (`partner_reliability_refresh`)."""
+    why = (f"node {node.pk} (worker {node.index}, rental {rental.pk}) unhealthy: "
+           f"{node.health_reason or 'no reason given'} (repair: {node.health_repair})")
+    if job.restart_count >= job.max_retries:
+        retries = f" after {job.max_retries} restart(s)" if job.max_retries else ""
+        job_finish(job, J.FAILED, kind=FailureKind.NODE_LOST,
+                   reason=f"{why}; no restart left (max_retries {job.max_retries}){retries}")
+        return
+    restart = job.restart_count + 1
+    with transaction.atomic():
+        if not transition(job, J.RESTARTING, reason=f"{why}; restart {restart} of {job.max_retries}",
+                          restart_count=restart):
+            return
+        rental_terminate(rental, reason=f"job {job.name}: {why}", actor=ACTOR)
+    _start_run(job, restart=restart)
 
 
 def _run_lost(job: Job, rental: Rental) -> None:
