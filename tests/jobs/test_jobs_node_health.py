@@ -34,7 +34,7 @@ def _running_job(owner, *, max_retries: int) -> tuple[Job, Rental, list[Node]]:
 def _report_unhealthy(node: Node, django_capture_on_commit_callbacks) -> int:
     """The agent's heartbeat with a fatal Xid; returns how many tasks it asked for after commit."""
     with django_capture_on_commit_callbacks() as callbacks:
-        node_health_record(node=node, report=report("unhealthy", "replace", [FATAL_XID]))
+        node_health_record(node=node, report=report("unhealthy", "reboot", [FATAL_XID]))
     return len(callbacks)
 
 
