@@ -128,8 +128,8 @@ def job_note_node_health(rental_id: int, node_id: int, health: str) -> None:
     if health == HealthState.UNHEALTHY:
         enqueue_reconcile(run.job_id)
     elif health == HealthState.DEGRADED:
-        node = Node.objects.filter(pk=node_id).values_list("health_reason", flat=True).first()
-        record_event(run.job, f"node {node_id} degraded ({node or 'no reason given'}); the job keeps running")
+        reason = Node.objects.filter(pk=node_id).values_list("health_reason", flat=True).first()
+        record_event(run.job, f"node {node_id} degraded ({reason or 'no reason given'}); the job keeps running")
 
 
 def current_run(job: Job) -> JobRun | None:
@@ -186,9 +186,8 @@ def _leave_unhealthy(job: Job, rental: Rental, node: Node) -> None:
     why = (f"node {node.pk} (worker {node.index}, rental {rental.pk}) unhealthy: "
            f"{node.health_reason or 'no reason given'} (repair: {node.health_repair})")
     if job.restart_count >= job.max_retries:
-        retries = f" after {job.max_retries} restart(s)" if job.max_retries else ""
         job_finish(job, J.FAILED, kind=FailureKind.NODE_LOST,
-                   reason=f"{why}; no restart left (max_retries {job.max_retries}){retries}")
+                   reason=f"{why}; no restart left (max_retries {job.max_retries})")
         return
     restart = job.restart_count + 1
     with transaction.atomic():
