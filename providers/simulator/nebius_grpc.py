@@ -290,6 +290,7 @@ class NebiusApi:
             node, _ = self.store.create_node(
                 slug, instance_type=f"{resources.platform}_{resources.preset}", region=region, name=name,
                 tags=dict(request.metadata.labels), user_data=request.spec.cloud_init_user_data, spot=spot,
+                loopback=self.app.run_user_data,
                 capacity_error=self.app.chance(self.store.faults(slug).capacity_error_rate))
         except SimError as exc:
             raise _abort_of(exc) from None

@@ -133,7 +133,7 @@ def _create(app: SimulatorApp, slug: str, body: object) -> Response:
     node, _ = app.store.create_node(
         slug, instance_type=f"{body['cloud']}_{body['shade_instance_type']}", region=body["region"],
         name=body["name"], tags=tags, user_data=user_data,
-        capacity_error=app.chance(app.store.faults(slug).capacity_error_rate))
+        loopback=app.run_user_data, capacity_error=app.chance(app.store.faults(slug).capacity_error_rate))
     app.node_started(slug, node, user_data)
     return Response(200, {"id": node["id"], "cloud_assigned_id": node["id"]})
 

@@ -2,6 +2,7 @@
 the vendors' published schemas (trimmed copies, or transcriptions of the vendor's own client, in docs/vendor/), on the
 requests the adapters send and the answers they get back."""
 
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -19,12 +20,15 @@ from providers.lium import LiumAdapter
 from providers.mithril import MithrilAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
+from providers.simulator.app import DEFAULT_SERVICE_PORT
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.vast_routes import vast_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
-from .conftest import SEED, SLUG, VENDOR_SEED, ssh_public_key
+from .conftest import SEED, SIM_ADAPTERS, SIM_OPTIONS, SIM_URL_OPTIONS, SLUG, VENDOR_SEED, ssh_public_key
+
+SHAPE = ("gpu_8x_h100_sxm5", "eu-central-1")  # the harness's default shape
 
 VENDOR = Path(__file__).resolve().parents[2] / "docs" / "vendor"
 
@@ -760,3 +764,42 @@ def test_nebius_carries_the_launch_ssh_key_in_the_cloud_config_it_sends(server):
     node = adapter.provision(ProvisionSpec("k", "rental-1", "gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1", plan, key))
     stored = server.store.get_node(SLUG, node.ref.removeprefix("computeinstance-"))["user_data"]
     assert yaml.safe_load(stored)["ssh_authorized_keys"] == [key]
+
+
+
+@pytest.mark.parametrize("kind", sorted(SIM_ADAPTERS))
+def test_a_node_that_runs_its_plan_serves_on_the_address_its_api_reports(kind, tmp_path):
+    """Every simulated API: the address the vendor reports is where the node's plan serves (the gateway reaches a
+    replica there, a job's workers meet there), a loopback address of the node's own."""
+    sim = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
+    try:
+        if kind in VENDOR_SEED:
+            sim.store.seed({SLUG: VENDOR_SEED[kind]}, capacity=2)
+        cls, url_of, credentials = SIM_ADAPTERS[kind]
+        url = getattr(sim, url_of)(SLUG)
+        options = SIM_URL_OPTIONS[kind](url) if kind in SIM_URL_OPTIONS else {}
+        adapter = cls(base_url=url, credentials=credentials(f"sim-{SLUG}", url), retries=0, **options)
+        harness = SIM_OPTIONS[kind](sim)
+        serve = "#!/bin/bash\nexec python3 -m http.server $PORT --bind $NODE_HOST\n"
+        spec = ProvisionSpec("k", "r-1", *harness.get("shape", SHAPE), serve, ssh_public_key(),
+                             spot=harness.get("spot_only", False))
+        node = adapter.provision(spec)
+        for _ in range(50):
+            if node.ip:
+                break
+            time.sleep(0.1)
+            node = adapter.describe(node.ref)
+        assert node.ip.startswith("127."), node
+        assert _status_soon(f"http://{node.ip}:{DEFAULT_SERVICE_PORT}/") == 200
+        adapter.terminate(node.ref)
+    finally:
+        sim.stop()
+
+
+def _status_soon(url: str, attempts: int = 50) -> int | None:
+    for _ in range(attempts):
+        try:
+            return requests.get(url, timeout=1).status_code
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return None
