@@ -5,11 +5,13 @@ from collections.abc import Callable
 
 from broker.cli.context import Context
 from broker.cli.durations import duration_arg, format_duration
-from broker.cli.errors import CliError, NoCapacity, ResourceFailed, UsageError
+from broker.cli.errors import ApiError, CliError, NoCapacity, ResourceFailed, UsageError
 from broker.cli.http import new_idempotency_key
+from broker.cli.output import emit, emit_json, render_table
 from broker.cli.waiting import WaitResult, wait_for_state
 
 NO_CAPACITY_PREFIXES = ("no capacity", "no placement")
+ENDED = ("terminated", "failed")  # the final states of deployments and pods
 
 
 def add_wait_options(parser: argparse.ArgumentParser, *, until: str, default_timeout: str = "30m") -> None:
@@ -59,3 +61,21 @@ def failure_error(resource: dict, subject: str) -> CliError:
     if reason.strip().lower().startswith(NO_CAPACITY_PREFIXES):
         return NoCapacity(message, details={"reason": reason}, resource=resource)
     return ResourceFailed(message, details={"reason": reason}, resource=resource)
+
+
+def list_live(ctx: Context, path: str, columns: list, noun: str) -> int:
+    """Print the workspace's live resources at `path` (every one with `--all`) as a table, or JSON with `--json`."""
+    rows = [r for r in ctx.client().paginate(path) if ctx.args.all or r.get("state") not in ENDED]
+    if ctx.json:
+        emit_json(rows)
+    else:
+        emit(render_table(rows, columns) if rows else f"no {noun}s")
+    return 0
+
+
+def find_live(ctx: Context, path: str, name: str, noun: str) -> dict:
+    """The live resource at `path` named `name`; a 404-like error naming it when there is none."""
+    for resource in ctx.client().paginate(path):
+        if resource.get("name") == name and resource.get("state") not in ENDED:
+            return resource
+    raise ApiError(f"no live {noun} named {name!r} in this workspace", details={"status": 404})

@@ -4,20 +4,22 @@ import argparse
 from typing import Any
 
 from broker.cli.commands.common import (
+    ENDED,
     add_idempotency_option,
     add_wait_options,
     failure_error,
+    find_live,
     idempotency_key,
+    list_live,
     timeout_message,
     wait_resource,
 )
 from broker.cli.context import Context
 from broker.cli.errors import ApiError, ResourceFailed, UsageError, WaitTimeout
-from broker.cli.output import emit, emit_json, render_table
+from broker.cli.output import emit, emit_json
 from broker.cli.placement import add_policy_options, policy_from_args, positive_float, positive_int
 
 DEPLOYMENTS = "/api/v1/deployments"
-ENDED = ("terminated", "failed")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -138,19 +140,11 @@ def _replicas(deployment: dict) -> str:
 
 
 def deployments_command(ctx: Context) -> int:
-    deployments = [d for d in ctx.client().paginate(DEPLOYMENTS) if ctx.args.all or d.get("state") not in ENDED]
-    if ctx.json:
-        emit_json(deployments)
-    else:
-        emit(render_table(deployments, DEPLOYMENT_COLUMNS) if deployments else "no deployments")
-    return 0
+    return list_live(ctx, DEPLOYMENTS, DEPLOYMENT_COLUMNS, "deployment")
 
 
 def find_live_deployment(ctx: Context, name: str) -> dict:
-    for deployment in ctx.client().paginate(DEPLOYMENTS):
-        if deployment.get("name") == name and deployment.get("state") not in ENDED:
-            return deployment
-    raise ApiError(f"no live deployment named {name!r} in this workspace", details={"status": 404})
+    return find_live(ctx, DEPLOYMENTS, name, "deployment")
 
 
 def _get_or_gone(ctx: Context, path: str, last: dict) -> dict:

@@ -8,21 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from broker.cli.commands.common import (
+    ENDED,
     add_idempotency_option,
     add_wait_options,
     failure_error,
+    find_live,
     idempotency_key,
+    list_live,
     timeout_message,
     wait_resource,
 )
 from broker.cli.commands.rentals import read_public_key
 from broker.cli.context import Context
-from broker.cli.errors import ApiError, ResourceFailed, UsageError, WaitTimeout
-from broker.cli.output import emit, emit_json, money, render_table
+from broker.cli.errors import ResourceFailed, UsageError, WaitTimeout
+from broker.cli.output import emit, emit_json, money
 from broker.cli.placement import add_policy_options, add_shape_options, placement_request, positive_float
 
 PODS = "/api/v1/pods"
-ENDED = ("terminated", "failed")
 DEFAULT_KEY = Path("~/.ssh/id_ed25519.pub")
 
 
@@ -128,19 +130,11 @@ POD_COLUMNS = [
 
 
 def list_command(ctx: Context) -> int:
-    pods = [p for p in ctx.client().paginate(PODS) if ctx.args.all or p.get("state") not in ENDED]
-    if ctx.json:
-        emit_json(pods)
-    else:
-        emit(render_table(pods, POD_COLUMNS) if pods else "no pods")
-    return 0
+    return list_live(ctx, PODS, POD_COLUMNS, "pod")
 
 
 def find_live_pod(ctx: Context, name: str) -> dict:
-    for pod in ctx.client().paginate(PODS):
-        if pod.get("name") == name and pod.get("state") not in ENDED:
-            return pod
-    raise ApiError(f"no live pod named {name!r} in this workspace", details={"status": 404})
+    return find_live(ctx, PODS, name, "pod")
 
 
 def ssh_argv(pod: dict, extra: list[str]) -> list[str]:
