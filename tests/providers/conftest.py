@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -408,3 +409,13 @@ def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     )
     for node in adapter.list_nodes():
         adapter.terminate(node.ref)
+
+
+def eventually_status(url: str, attempts: int = 50) -> int | None:
+    """The HTTP status `url` answers once something listens there (a booting node's plan); None if nothing does."""
+    for _ in range(attempts):
+        try:
+            return requests.get(url, timeout=1).status_code
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return None

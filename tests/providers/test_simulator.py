@@ -1,6 +1,5 @@
 """The partner simulator: finite capacity, timestamps-driven node state, persistence and faults."""
 
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -14,7 +13,7 @@ from providers.simulator import Faults, SimulatorServer, Store
 from providers.simulator.app import Request, SimulatorApp
 from providers.simulator.store import group_seed
 
-from .conftest import SEED, SLUG
+from .conftest import SEED, SLUG, eventually_status
 
 H100 = ("gpu_8x_h100_sxm5", "eu-central-1")
 
@@ -181,21 +180,12 @@ def test_run_user_data_serves_on_the_node_ip_and_opened_port_and_terminate_stops
         ports = (PortRule(22), PortRule(18000, "127.0.0.1/32"))
         nodes = [adapter.provision(ProvisionSpec(key, "r-1", *H100, user_data=serve, ports=ports)) for key in "ab"]
         assert len({n.ip for n in nodes}) == 2 and all(n.ip.startswith("127.") for n in nodes)
-        assert [_eventually_status(f"http://{n.ip}:18000/") for n in nodes] == [200, 200]
+        assert [eventually_status(f"http://{n.ip}:18000/") for n in nodes] == [200, 200]
         adapter.terminate(nodes[0].ref)
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://{nodes[0].ip}:18000/", timeout=2)
     finally:
         sim.stop()
-
-
-def _eventually_status(url: str, attempts: int = 50) -> int | None:
-    for _ in range(attempts):
-        try:
-            return requests.get(url, timeout=1).status_code
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    return None
 
 
 def test_a_spot_create_for_a_shape_not_sold_as_spot_is_refused_not_started_on_demand(server):

@@ -26,7 +26,16 @@ from providers.simulator.vast_routes import vast_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
-from .conftest import SEED, SIM_ADAPTERS, SIM_OPTIONS, SIM_URL_OPTIONS, SLUG, VENDOR_SEED, ssh_public_key
+from .conftest import (
+    SEED,
+    SIM_ADAPTERS,
+    SIM_OPTIONS,
+    SIM_URL_OPTIONS,
+    SLUG,
+    VENDOR_SEED,
+    eventually_status,
+    ssh_public_key,
+)
 
 SHAPE = ("gpu_8x_h100_sxm5", "eu-central-1")  # the harness's default shape
 
@@ -790,16 +799,7 @@ def test_a_node_that_runs_its_plan_serves_on_the_address_its_api_reports(kind, t
             time.sleep(0.1)
             node = adapter.describe(node.ref)
         assert node.ip.startswith("127."), node
-        assert _status_soon(f"http://{node.ip}:{DEFAULT_SERVICE_PORT}/") == 200
+        assert eventually_status(f"http://{node.ip}:{DEFAULT_SERVICE_PORT}/") == 200
         adapter.terminate(node.ref)
     finally:
         sim.stop()
-
-
-def _status_soon(url: str, attempts: int = 50) -> int | None:
-    for _ in range(attempts):
-        try:
-            return requests.get(url, timeout=1).status_code
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    return None
