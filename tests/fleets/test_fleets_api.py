@@ -105,3 +105,18 @@ def test_deleting_a_fleet_removes_its_machines(owner, fleet, join):
     join()
     assert owner.client.delete(f"/api/v1/fleets/{fleet['id']}").status_code == 204
     assert not Fleet.objects.exists() and Machine.objects.count() == 0
+
+
+def test_an_agent_long_polling_while_its_machine_is_deleted_is_told_it_is_removed(owner, fleet, join):
+    from fleets.services.machines import instructions_wait
+
+    agent = join()
+    machine = Machine.objects.get(pk=agent.machine_id)
+    looks = []
+
+    def sleep(_s):  # the fleet is deleted between two looks of the long poll
+        looks.append(1)
+        Fleet.objects.filter(pk=fleet["id"]).delete()
+
+    answer = instructions_wait(machine, 30, sleep=sleep)
+    assert looks and answer.state == "removed" and answer.empty
