@@ -66,10 +66,10 @@ def _nodes_health(machine: Machine, health: str, reason: str, now) -> None:
 
 def instructions(machine: Machine) -> Instructions:
     """What the agent must do now; a machine deleted meanwhile (its fleet deleted) is told it is removed."""
-    state = Machine.objects.filter(pk=machine.pk).values_list("state", flat=True).first()
-    if state is None:
+    try:
+        machine.refresh_from_db(fields=["state"])
+    except Machine.DoesNotExist:
         return Instructions(M.REMOVED, [], [])
-    machine.state = state
     works = list(Work.objects.filter(machine=machine, state__in=(WorkState.ASSIGNED, WorkState.STOPPING)))
     return Instructions(machine.state, [(w.pk, work_plan(w)) for w in works if w.state == WorkState.ASSIGNED],
                         [w.pk for w in works if w.state == WorkState.STOPPING])

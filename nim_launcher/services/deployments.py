@@ -81,7 +81,7 @@ def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idem
     if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
         return _same_request_or_conflict(existing, body_hash), False
     if _live_named(workspace, data.name).exists():
-        raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace")
+        return _taken(workspace, data.name, idempotency_key, body_hash), False
     request = choose_placement(data.model, gpu=data.gpu, policy=data.policy, extras=data.request_extras)
     profile = profile_for_request(data.model, request)
     try:
@@ -95,10 +95,16 @@ def deployment_create(*, workspace: Workspace, user, data: DeploymentInput, idem
                          created=True)
             enqueue_reconcile(deployment.pk)
     except IntegrityError:  # a concurrent create won the key or the name: the constraints decide, not the checks
-        if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
-            return _same_request_or_conflict(existing, body_hash), False
-        raise NameTaken(f"a live deployment named {data.name!r} already exists in this workspace") from None
+        return _taken(workspace, data.name, idempotency_key, body_hash), False
     return deployment, True
+
+
+def _taken(workspace: Workspace, name: str, key: str | None, body_hash: str) -> Deployment:
+    """The name is taken: by this very request's first try when the key names it (another create with the same
+    key may have committed between our two reads), else NameTaken."""
+    if key and (existing := _by_key(workspace, key)):
+        return _same_request_or_conflict(existing, body_hash)
+    raise NameTaken(f"a live deployment named {name!r} already exists in this workspace")
 
 
 def _by_key(workspace: Workspace, key: str) -> Deployment | None:

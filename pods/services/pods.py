@@ -48,7 +48,7 @@ def pod_create(*, workspace: Workspace, user, data: PodInput, idempotency_key: s
     if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
         return _same_request_or_conflict(existing, body_hash), False, ""
     if _live_named(workspace, data.name).exists():
-        raise NameTaken(f"a live pod named {data.name!r} already exists in this workspace")
+        return _taken(workspace, data.name, idempotency_key, body_hash), False, ""
     body = {**data.request.to_dict(), "pod": data.name, "max_hours": str(data.max_hours)}
     try:
         with transaction.atomic():
@@ -65,10 +65,16 @@ def pod_create(*, workspace: Workspace, user, data: PodInput, idempotency_key: s
                               f"idle stop after {_idle_text(data.idle_timeout_minutes)}",
                          actor=getattr(user, "username", "api"), created=True)
     except IntegrityError:  # a concurrent create won the key or the name: the constraints decide
-        if idempotency_key and (existing := _by_key(workspace, idempotency_key)):
-            return _same_request_or_conflict(existing, body_hash), False, ""
-        raise NameTaken(f"a live pod named {data.name!r} already exists in this workspace") from None
+        return _taken(workspace, data.name, idempotency_key, body_hash), False, ""
     return pod, True, token
+
+
+def _taken(workspace: Workspace, name: str, key: str | None, body_hash: str) -> Pod:
+    """The name is taken: by this very request's first try when the key names it (another create with the same
+    key may have committed between our two reads), else NameTaken."""
+    if key and (existing := _by_key(workspace, key)):
+        return _same_request_or_conflict(existing, body_hash)
+    raise NameTaken(f"a live pod named {name!r} already exists in this workspace")
 
 
 def _idle_text(minutes: int) -> str:

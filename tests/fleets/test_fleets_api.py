@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from fleets.models import Fleet, Machine, MachineEvent
@@ -107,6 +108,7 @@ def test_deleting_a_fleet_removes_its_machines(owner, fleet, join):
     assert not Fleet.objects.exists() and Machine.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)  # the long poll closes its connection between looks
 def test_an_agent_long_polling_while_its_machine_is_deleted_is_told_it_is_removed(owner, fleet, join):
     from fleets.services.machines import instructions_wait
 
