@@ -148,6 +148,30 @@ def can_stop(adapter: ProviderAdapter) -> bool:
     return isinstance(adapter, StoppableAdapter)
 
 
+@dataclass(frozen=True)
+class SshTarget:
+    """Where the broker logs in to a node to start its plan: the login user runs it with `sudo` unless root.
+    `private_key` is the PEM of the partner account's key (the public half is registered at the partner)."""
+
+    host: str
+    port: int
+    user: str
+    private_key: str = field(repr=False)
+
+
+@runtime_checkable
+class SshLaunchedAdapter(Protocol):
+    """An optional capability of partners whose create call takes no user data (Hyperbolic, Seeweb): the
+    broker starts the node's plan itself, as a script over SSH, once the node is running."""
+
+    def ssh_target(self, node: NodeInfo) -> SshTarget | None:
+        """Where to log in to this running node; None while the partner does not report an address yet."""
+
+
+def is_ssh_launched(adapter: ProviderAdapter) -> bool:
+    return isinstance(adapter, SshLaunchedAdapter)
+
+
 @contextmanager
 def already_gone_is_terminated():
     """Terminate is idempotent: a partner that no longer knows the node has nothing left to stop."""

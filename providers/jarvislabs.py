@@ -40,6 +40,7 @@ from .base import (
 )
 from .http import HttpClient, error_kind_from_message, error_message
 from .lambda_cloud import node_name, rental_from_name
+from .user_data import shell_script
 
 REGION_URLS = {"india-01": "https://backendprod.jarvislabs.net/", "india-noida-01": "https://backendn.jarvislabs.net/",
                "europe-01": "https://backendeu.jarvislabs.net/"}
@@ -135,7 +136,7 @@ class JarvisLabsAdapter:
         body = {"gpu_type": match["gpu"], "num_gpus": int(match["n"]), "hdd": self.storage_gb, "region": region,
                 "name": name, "is_spot": spec.spot, "duration": "hour", "disk_type": "ssd",
                 "http_ports": ",".join(str(p.port) for p in sorted(spec.ports, key=lambda r: r.port) if p.port != 22),
-                "script_id": self._script(spec.user_data) if spec.user_data.strip() else None, "script_args": "",
+                "script_id": self._script(shell_script(spec.user_data)) if spec.user_data.strip() else None, "script_args": "",
                 "fs_id": None, "arguments": ""}
         # Sent once (a POST): a caller retry finds the instance by name.
         created = _json(self._client(region).request("POST", f"templates/{self.template}/create", json=body),

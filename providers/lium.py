@@ -38,6 +38,7 @@ from .base import (
 )
 from .http import HttpClient, error_kind_from_message, error_message
 from .lambda_cloud import node_name, rental_from_name
+from .user_data import shell_script
 
 BASE_URL = "https://lium.io/api"
 SECURE_TIER, SPOT_TIER = "secure", "spot"
@@ -176,7 +177,7 @@ class LiumAdapter:
         if known:
             return str(known)
         body = {"name": name, "docker_image": self.image, "docker_image_tag": self.image_tag, "category": "UBUNTU",
-                "internal_ports": ports, "startup_commands": spec.user_data, "is_private": True,
+                "internal_ports": ports, "startup_commands": shell_script(spec.user_data), "is_private": True,
                 "volumes": [], "environment": {}, "entrypoint": ""}
         # A template with this name is what a retry looks for, so repeating the POST cannot duplicate it.
         return str(_json(self.http.request("POST", "/templates", json=body))["id"])

@@ -39,6 +39,7 @@ from .base import (
 )
 from .http import HttpClient
 from .lambda_cloud import node_name, rental_from_name
+from .user_data import shell_script
 
 BASE_URL = "https://console.vast.ai/api/v0"
 INSTANCE_TYPE_RE = re.compile(r"^(\d+)x-(.+)-(\d+)-(\d+)$")
@@ -121,7 +122,7 @@ class VastAdapter:
         offer = self._cheapest(spec.instance_type, spec.region, spot)
         body: dict[str, Any] = {"image": self.image, "label": label, "disk": self.disk_gb, "runtype": "ssh"}
         if spec.user_data:
-            body["onstart"] = spec.user_data
+            body["onstart"] = shell_script(spec.user_data)  # Vast runs it with bash in the container
         if spot:
             body["price"] = offer["min_bid"]
         if spec.ports:

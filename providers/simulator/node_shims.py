@@ -1,4 +1,4 @@
-"""`systemctl` and `docker` on a simulated VM: the subset a launch plan uses, mapped to local processes.
+"""`systemctl`, `docker` and `chown` on a simulated VM: the subset a launch plan uses, mapped to local processes.
 
 systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-active` on unit files below
 the node's root (with its `<unit>.d/*.conf` drop-ins); a unit runs as systemd runs it — a clean environment
@@ -12,7 +12,9 @@ command after it runs that command here (a job's worker, on the node's address);
 `rm -f`, `stop` act on those processes. Everything stays in the VM's process group, so terminating
 the node stops it all.
 
-    python -m providers.simulator.node_shims systemctl|docker ARGS...
+chown: accepted and not applied (the VM has no users of its own).
+
+    python -m providers.simulator.node_shims systemctl|docker|chown ARGS...
 """
 
 from __future__ import annotations
@@ -297,11 +299,16 @@ def docker(args: list[str]) -> int:
     return _fail("docker", f"unsupported command {command!r}")
 
 
+def chown(args: list[str]) -> int:
+    """The simulated VM has no users of its own: ownership is not applied (the files stay the simulator's)."""
+    return 0 if len(args) >= 2 else _fail("chown", "usage: chown OWNER FILE...", 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    tools = {"systemctl": systemctl, "docker": docker}
+    tools = {"systemctl": systemctl, "docker": docker, "chown": chown}
     if not argv or argv[0] not in tools:
-        return _fail("node_shims", "usage: node_shims systemctl|docker ARGS...", 2)
+        return _fail("node_shims", "usage: node_shims systemctl|docker|chown ARGS...", 2)
     return tools[argv[0]](argv[1:])
 
 

@@ -2,9 +2,9 @@
 
 `#cloud-config` user data: `write_files` (modes kept) and then `runcmd` in order, every absolute
 path under /etc, /opt, /var, /root, /srv and /home moved below the node's root (`owner` is not applied:
-the simulator has no users; `append` is). `systemctl` and `docker`
-are the only programs replaced (by `node_shims`); curl, sha256sum, python3 -m venv … run for real.
-A `#!` script runs as is. The process then stays up as the VM until it is terminated (SIGTERM to
+the simulator has no users; `append` is). A `#!` script runs with its paths moved the same way.
+`systemctl`, `docker` and `chown` are the only programs replaced (by `node_shims`; `chown` does nothing,
+for the same reason); curl, sha256sum, python3 -m venv … run for real. The process then stays up as the VM until it is terminated (SIGTERM to
 its process group stops the VM with everything it started).
 
     python -m providers.simulator.vm --root DIR --host IP --port PORT --user-data FILE
@@ -29,7 +29,7 @@ from . import checkout
 
 USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
-SHIMS = ("systemctl", "docker")
+SHIMS = ("systemctl", "docker", "chown")
 NODE_SHIMS = Path(__file__).with_name("node_shims.py")  # run as a script: stdlib only, starts fast
 # A path starts after anything but a word, a dot, `~`, `/` or `-`; `=-/etc/…` too (systemd's optional file).
 REROOTED = re.compile(r"(?:(?<![\w.~/-])|(?<==-))/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
@@ -92,7 +92,7 @@ def run_cloud_config(user_data: str, root: Path, host: str, port: int) -> int:
 def run_script(user_data: str, root: Path, host: str, port: int) -> int:
     script = root / "var/lib/cloud/instance/scripts/part-001"
     script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(user_data)
+    script.write_text(reroot(user_data, root))
     script.chmod(0o700)
     env = {**os.environ, "PATH": f"{install_shims(root, host, port)}{os.pathsep}{os.environ.get('PATH', '')}",
            "NODE_HOST": host, "NODE_PORT": str(port), "PORT": str(port)}
