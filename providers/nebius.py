@@ -7,6 +7,13 @@ the `nebius` package (github.com/nebius/pysdk, docs: https://nebius.github.io/py
 sent as `authorization: Bearer`; every call carries a deadline, fails fast when the endpoint refuses the
 connection, and makes no SDK retry of its own (the adapter retries transient codes with backoff).
 
+The IAM token is given (`iam_token`) or, in production, exchanged for a service account's authorized key
+(`service_account_id`, `public_key_id`, `private_key`: docs.nebius.com/iam/service-accounts/authorized-keys): the
+SDK's `ServiceAccount` signs the RS256 JWT and `nebius.iam.v1.TokenExchangeService/Exchange` (RFC 8693) answers
+the token, which is exchanged again when 90% of its lifetime has passed. The adapter makes the exchange itself
+rather than through the SDK's renewing bearer, which retries a refused key in the background until the request's
+authorization deadline: here a refused key fails the call at once, as auth_failed.
+
 The partner's credentials name a tenant; each of the tenant's projects (`ProjectService.List`) lives in one
 region, and the region of a broker offer is its project's region. An offer is one preset of a GPU platform
 (`PlatformService.List`), named `<platform>_<preset>` as the catalogue names it; its GPU is the platform string
@@ -21,7 +28,14 @@ Tags travel as labels (`gpu-broker:` keys as `gpu-broker/`). A spot launch is a 
 family on the project's first subnet, with a public address; user data is the spec's `cloud_init_user_data`.
 Nebius takes SSH keys through cloud-init only: the launch's key joins a `#cloud-config`'s `ssh_authorized_keys`
 (or makes one when there is no user data); a shell-script user data is sent as it is, without the key.
-Nebius opens ports through VPC security groups, which this adapter does not manage: the default group applies.
+Ports open through VPC security groups (nebius/vpc/v1/security_group.proto, security_rule.proto;
+docs.nebius.com/vpc/security-groups/overview): a launch with ports gets one group on its project's network, named
+after the rule set (`gpub-ports-<hash>`) and shared by every launch with the same ports, holding an ALLOW egress
+rule for any traffic and, per source network, ALLOW ingress TCP rules for its ports (the API takes at most 8 ports a
+rule); the group is made once, its missing rules added, its operations awaited, and it goes on the instance's network
+interface in place of the network's default group (a group denies what no rule allows). A group outlives its
+instances, as Nebius lets it: the broker's rule sets are few. A launch without ports keeps the default group. A port
+outside 1-65535 or a source that is not an IPv4 network is refused before any call.
 Errors are gRPC status codes with `ServiceError` details: RESOURCE_EXHAUSTED is quota (`quota_failure`),
 capacity (`not_enough_resources`) or a rate limit (`too_many_requests`, transient). A deleted instance is
 forgotten: describing it answers not_found.
@@ -30,13 +44,19 @@ forgotten: describing it answers not_found.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
 import yaml
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import StatusCode
+from nebius.aio.channel import NoCredentials
 from nebius.aio.service_error import RequestError
 from nebius.api.nebius.billing.v1 import (
     CalculatorServiceClient,
@@ -65,11 +85,29 @@ from nebius.api.nebius.compute.v1 import (
     ResourcesSpec,
     SourceImageFamily,
 )
+from nebius.api.nebius.compute.v1 import SecurityGroup as InterfaceSecurityGroup
+from nebius.api.nebius.iam.v1 import TokenExchangeServiceClient
 from nebius.api.nebius.iam.v2 import ListProjectsRequest, ProjectServiceClient
-from nebius.api.nebius.vpc.v1 import ListSubnetsRequest, SubnetServiceClient
+from nebius.api.nebius.vpc.v1 import (
+    CreateSecurityGroupRequest,
+    CreateSecurityRuleRequest,
+    GetSecurityGroupByNameRequest,
+    ListSecurityRulesRequest,
+    ListSubnetsRequest,
+    RuleAccessAction,
+    RuleEgress,
+    RuleIngress,
+    RuleProtocol,
+    SecurityGroupServiceClient,
+    SecurityGroupSpec,
+    SecurityRuleServiceClient,
+    SecurityRuleSpec,
+    SubnetServiceClient,
+)
 from nebius.base.error import SDKError
 from nebius.base.options import INSECURE
 from nebius.base.resolver import Constant
+from nebius.base.service_account.service_account import ServiceAccount
 from nebius.sdk import SDK
 
 from .base import (
@@ -80,6 +118,7 @@ from .base import (
     QUOTA_EXCEEDED,
     TRANSIENT,
     NodeInfo,
+    PortRule,
     ProviderError,
     ProviderOffer,
     ProvisionSpec,
@@ -87,6 +126,10 @@ from .base import (
 )
 
 NAME_PREFIX = "gpub-"
+PORTS_GROUP_PREFIX = "gpub-ports-"
+RULE_PORTS = 8  # the most destination ports one security rule takes
+SERVICE_ACCOUNT_FIELDS = ("service_account_id", "public_key_id", "private_key")
+RENEW_AT_LIFETIME = 0.9
 PAGE_SIZE = 100
 USER_AGENT = "gpu-broker/1"
 BROKER_KEY_PREFIX, LABEL_KEY_PREFIX = "gpu-broker:", "gpu-broker/"
@@ -126,6 +169,61 @@ def tags_of(labels: dict[str, str]) -> dict[str, str]:
             for k, v in labels.items()}
 
 
+def service_account_of(credentials: dict) -> ServiceAccount | None:
+    """The authorized key `credentials` give, as the SDK's `ServiceAccount` (None: they give an IAM token instead).
+
+    ValueError says what is wrong, never quoting a secret."""
+    given = [name for name in SERVICE_ACCOUNT_FIELDS if credentials.get(name)]
+    if credentials.get("iam_token"):
+        if given:
+            raise ValueError("give an iam_token or a service account's key, not both")
+        return None
+    if len(given) < len(SERVICE_ACCOUNT_FIELDS):
+        missing = ", ".join(name for name in SERVICE_ACCOUNT_FIELDS if name not in given)
+        raise ValueError(f"give an iam_token or a service account's key: {missing} missing" if given else
+                         "give an iam_token or a service account's service_account_id, public_key_id and private_key")
+    try:
+        key = serialization.load_pem_private_key(str(credentials["private_key"]).encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("private_key is not an unencrypted PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("private_key is not an RSA key (Nebius authorized keys sign RS256)")
+    return ServiceAccount(key, str(credentials["public_key_id"]), str(credentials["service_account_id"]))
+
+
+def port_problem(ports: tuple[PortRule, ...]) -> str | None:
+    """Why the Nebius API would refuse these ports (None when it would not)."""
+    for rule in ports:
+        if isinstance(rule.port, bool) or not isinstance(rule.port, int) or not 1 <= rule.port <= 65535:
+            return f"port {rule.port!r} is not a TCP port (1-65535)"
+        try:
+            ipaddress.IPv4Network(rule.source)
+        except (ValueError, TypeError):
+            return f"source {rule.source!r} of port {rule.port} is not an IPv4 network (CIDR)"
+    return None
+
+
+def ports_group_name(ports: tuple[PortRule, ...]) -> str:
+    """`gpub-ports-<hash of the rule set>`: launches with the same ports share one group."""
+    rules = sorted({(rule.port, rule.source) for rule in ports})
+    return PORTS_GROUP_PREFIX + hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:16]
+
+
+def port_rules(ports: tuple[PortRule, ...]) -> list[tuple[str, Any]]:
+    """(name, spec) of the group's security rules: any egress, and each source network's TCP ports, 8 a rule."""
+    allow = RuleAccessAction.ALLOW
+    rules = [("egress-any", SecurityRuleSpec(access=allow, protocol=RuleProtocol.ANY, egress=RuleEgress()))]
+    by_source: dict[str, list[int]] = {}
+    for port, source in sorted({(rule.port, rule.source) for rule in ports}):
+        by_source.setdefault(source, []).append(port)
+    for source, numbers in sorted(by_source.items()):
+        for start in range(0, len(numbers), RULE_PORTS):
+            rules.append((f"ingress-tcp-{len(rules)}", SecurityRuleSpec(
+                access=allow, protocol=RuleProtocol.TCP,
+                ingress=RuleIngress(source_cidrs=[source], destination_ports=numbers[start:start + RULE_PORTS]))))
+    return rules
+
+
 def with_ssh_key(user_data: str, public_key: str) -> str:
     """The user data with `public_key` among a cloud-config's `ssh_authorized_keys`."""
     key = public_key.strip()
@@ -145,14 +243,15 @@ def with_ssh_key(user_data: str, public_key: str) -> str:
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=10_000)
 
 
-def _sdk(base_url: str, token: str) -> Any:
+def _sdk(base_url: str) -> Any:
     """The SDK channel: Nebius's own endpoints by default; `http://host:port` is a plaintext endpoint,
-    `https://host:port` (or `host:port`) a TLS one, every service at that one address."""
+    `https://host:port` (or `host:port`) a TLS one, every service at that one address. The channel sends no
+    credentials of its own: each call carries the adapter's IAM token."""
     if not base_url:
-        return SDK(credentials=token, user_agent_prefix=USER_AGENT)
+        return SDK(credentials=NoCredentials(), user_agent_prefix=USER_AGENT)
     scheme, _, address = base_url.rpartition("://")
     options = [(INSECURE, True)] if scheme == "http" else None
-    return SDK(credentials=token, user_agent_prefix=USER_AGENT, resolver=Constant(address.rstrip("/")),
+    return SDK(credentials=NoCredentials(), user_agent_prefix=USER_AGENT, resolver=Constant(address.rstrip("/")),
                options=options)
 
 
@@ -164,14 +263,20 @@ class NebiusAdapter:
                  rate_limit_wait_s: float = 300.0, sleep: Callable[[float], None] = time.sleep):
         if boot_disk_gib < 1 or timeout <= 0 or retries < 0:
             raise ValueError("boot_disk_gib >= 1, timeout > 0 and retries >= 0 are required")
-        self.base_url, self.token = base_url, str(credentials.get("iam_token") or "")
-        self.tenant_id = str(credentials.get("tenant_id") or "")
+        self.base_url, self.tenant_id = base_url, str(credentials.get("tenant_id") or "")
+        self._token, self._renew_at = str(credentials.get("iam_token") or ""), float("inf")
+        try:
+            self._service_account, self._credentials_problem = service_account_of(credentials), ""
+        except ValueError as exc:
+            self._service_account, self._credentials_problem = None, str(exc)
         self.image_family, self.boot_disk_gib = image_family, boot_disk_gib
         self.timeout, self.retries, self.backoff, self.sleep = timeout, retries, backoff, sleep
+        self.clock: Callable[[], float] = time.monotonic  # when the exchanged IAM token is due for renewal
         self.rate_limit_wait_s = rate_limit_wait_s
         self._channel: Any = None
         self._project_by_region: dict[str, str] | None = None
-        self._subnets: dict[str, str] = {}
+        self._subnets: dict[str, tuple[str, str]] = {}  # project → (its first subnet, that subnet's network)
+        self._groups: dict[tuple[str, str], str] = {}  # (project, group name) → security group id
 
     def verify(self) -> list[str]:
         """Listing the tenant's projects and their platforms and prices: authenticated calls."""
@@ -200,18 +305,23 @@ class NebiusAdapter:
         return offers
 
     def provision(self, spec: ProvisionSpec) -> NodeInfo:
-        """InstanceService.Create, unless an instance with this spec's name exists already."""
+        """InstanceService.Create, unless an instance with this spec's name exists already; its ports open
+        through the rule set's security group."""
 
+        if problem := port_problem(spec.ports):
+            raise ProviderError(INVALID_REQUEST, problem)
         project = self._project(spec.region)
         name = instance_name(spec)
-        existing = self._by_name(project, name)
+        existing = self._instance_named(project, name)
         if existing is not None:
             return self._node(existing)
-        request = CreateInstanceRequest(metadata=self._metadata(project, name, spec), spec=self._spec(project, spec))
+        groups = [self._ports_group(project, spec.ports)] if spec.ports else []
+        request = CreateInstanceRequest(metadata=self._metadata(project, name, spec),
+                                        spec=self._spec(project, spec, groups))
         try:
             operation = self._call(InstanceServiceClient(self._sdk()).create, request)
         except ProviderError as exc:  # ALREADY_EXISTS: a concurrent or earlier create of this name won
-            found = self._by_name(project, name) if exc.kind == INVALID_REQUEST else None
+            found = self._instance_named(project, name) if exc.kind == INVALID_REQUEST else None
             if found is None:
                 raise
             return self._node(found)
@@ -238,33 +348,41 @@ class NebiusAdapter:
 
     # -- calls -------------------------------------------------------------------------------------
     def _sdk(self) -> Any:
-        if not self.token:
-            raise ProviderError(AUTH_FAILED, "no Nebius IAM token")
         if self._channel is None:
-            self._channel = _sdk(self.base_url, self.token)
+            self._channel = _sdk(self.base_url)
         return self._channel
 
-    def _call(self, method: Callable[..., Any], request: Any) -> Any:
+    def _bearer(self) -> str:
+        """The IAM token: the given one, or the service account's, exchanged for its key when due."""
+        if self._credentials_problem:
+            raise ProviderError(AUTH_FAILED, self._credentials_problem)
+        if self._service_account is not None and (not self._token or self.clock() >= self._renew_at):
+            answer = self._call(TokenExchangeServiceClient(self._sdk()).exchange,
+                                self._service_account.get_exchange_token_request(), authorized=False)
+            self._token = answer.access_token
+            self._renew_at = self.clock() + answer.expires_in * RENEW_AT_LIFETIME
+        if not self._token:
+            raise ProviderError(AUTH_FAILED, "no Nebius IAM token")
+        return self._token
+
+    def _authorization(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self._bearer()}")]
+
+    def _call(self, method: Callable[..., Any], request: Any, *, authorized: bool = True) -> Any:
         """One RPC with a deadline; transient codes are retried with backoff, the rest raise at once.
 
         A rate limit (TooManyRequests) was refused before anything happened: it is repeated a second later,
         without counting as a retry, for up to `rate_limit_wait_s` in all, so it slows a launch but never fails it.
         """
+        metadata = self._authorization() if authorized else None
         attempt, waited = 0, 0.0
         while True:
-            rate_limited = False
             try:
-                call = method(request, retries=1, timeout=self.timeout)
+                call = method(request, retries=1, timeout=self.timeout, metadata=metadata)
                 call.wait_for_ready = False  # a refused connection is UNAVAILABLE now, not at the deadline
                 return call.wait()
-            except RequestError as exc:
-                status = exc.status
-                details = [e.details.field for e in getattr(status, "service_errors", []) if e.details is not None]
-                message = status.message or status.code.name
-                kind = error_kind(status.code, details, message)
-                rate_limited = "too_many_requests" in details
-            except (SDKError, OSError) as exc:
-                kind, message = TRANSIENT, f"Nebius API unreachable: {exc}"
+            except (RequestError, SDKError, OSError) as exc:
+                kind, message, rate_limited = _failure(exc)
             if rate_limited and waited + 1.0 <= self.rate_limit_wait_s:
                 waited += 1.0
                 self.sleep(1.0)
@@ -273,6 +391,24 @@ class NebiusAdapter:
                 raise ProviderError(kind, message)
             self.sleep(self.backoff * 2 ** attempt)
             attempt += 1
+
+    def _finished(self, operation: Any) -> Any:
+        """The operation, once Nebius has completed it (a rule needs its group, an instance its groups)."""
+        try:
+            operation.sync_wait(timeout=self.timeout, metadata=self._authorization())
+        except (RequestError, SDKError, OSError) as exc:
+            kind, message, _ = _failure(exc)
+            raise ProviderError(kind, message) from None
+        return operation
+
+    def _found(self, method: Callable[..., Any], request: Any) -> Any | None:
+        """What a Get or GetByName answers; None when Nebius does not know it."""
+        try:
+            return self._call(method, request)
+        except ProviderError as exc:
+            if exc.kind == NOT_FOUND:
+                return None
+            raise
 
     def _pages(self, method: Callable[..., Any], request_type: type, **fields: Any) -> list[Any]:
         items, token = [], ""
@@ -303,23 +439,57 @@ class NebiusAdapter:
     def _region_of(self, project: str) -> str:
         return next((region for region, p in self._projects().items() if p == project), "")
 
-    def _subnet(self, project: str) -> str:
-
+    def _subnet(self, project: str) -> tuple[str, str]:
+        """(subnet, network) the project's instances join: its first subnet."""
         if project not in self._subnets:
             subnets = self._pages(SubnetServiceClient(self._sdk()).list, ListSubnetsRequest, parent_id=project)
             if not subnets:
                 raise ProviderError(INVALID_REQUEST, f"project {project} has no subnet")
-            self._subnets[project] = subnets[0].metadata.id
+            self._subnets[project] = (subnets[0].metadata.id, subnets[0].spec.network_id)
         return self._subnets[project]
 
-    def _by_name(self, project: str, name: str) -> Any | None:
+    def _instance_named(self, project: str, name: str) -> Any | None:
+        return self._found(InstanceServiceClient(self._sdk()).get_by_name,
+                           GetByNameRequest(parent_id=project, name=name))
+
+    def _ports_group(self, project: str, ports: tuple[PortRule, ...]) -> str:
+        """The id of the security group opening exactly `ports` on the project's network, found by its name or
+        made, once it holds every one of its rules (a concurrent launch may add one first)."""
+        name = ports_group_name(ports)
+        if (project, name) not in self._groups:
+            group_id = self._group_named(project, name)
+            rules, present = SecurityRuleServiceClient(self._sdk()), self._rule_names(group_id)
+            for rule_name, rule in port_rules(ports):
+                if rule_name in present:
+                    continue
+                try:
+                    self._finished(self._call(rules.create, CreateSecurityRuleRequest(
+                        metadata=ResourceMetadata(parent_id=group_id, name=rule_name), spec=rule)))
+                except ProviderError as exc:  # ALREADY_EXISTS
+                    if exc.kind != INVALID_REQUEST or rule_name not in self._rule_names(group_id):
+                        raise
+            self._groups[(project, name)] = group_id
+        return self._groups[(project, name)]
+
+    def _group_named(self, project: str, name: str) -> str:
+        """The id of the project's security group of this name, created on its network when there is none."""
+        groups = SecurityGroupServiceClient(self._sdk())
+        lookup = GetSecurityGroupByNameRequest(parent_id=project, name=name)
+        if (group := self._found(groups.get_by_name, lookup)) is not None:
+            return group.metadata.id
+        create = CreateSecurityGroupRequest(metadata=ResourceMetadata(parent_id=project, name=name),
+                                            spec=SecurityGroupSpec(network_id=self._subnet(project)[1]))
         try:
-            return self._call(InstanceServiceClient(self._sdk()).get_by_name,
-                              GetByNameRequest(parent_id=project, name=name))
-        except ProviderError as exc:
-            if exc.kind == NOT_FOUND:
-                return None
-            raise
+            return self._finished(self._call(groups.create, create)).resource_id
+        except ProviderError as exc:  # ALREADY_EXISTS: another launch made it first
+            group = self._found(groups.get_by_name, lookup) if exc.kind == INVALID_REQUEST else None
+            if group is None:
+                raise
+            return group.metadata.id
+
+    def _rule_names(self, group_id: str) -> set[str]:
+        return {rule.metadata.name for rule in self._pages(SecurityRuleServiceClient(self._sdk()).list,
+                                                           ListSecurityRulesRequest, parent_id=group_id)}
 
     def _availability(self) -> dict[tuple[str, str, str], int]:
         """(region, platform, preset) → on-demand instances that can start now, from fresh advice only."""
@@ -354,7 +524,7 @@ class NebiusAdapter:
 
         return ResourceMetadata(parent_id=project, name=name, labels=labels_of(spec.node_tags()))
 
-    def _spec(self, project: str, spec: ProvisionSpec) -> Any:
+    def _spec(self, project: str, spec: ProvisionSpec, groups: list[str]) -> Any:
 
         platform, _, preset = spec.instance_type.partition("_")
         disk = ManagedDisk(name=f"{instance_name(spec)}-boot", spec=DiskSpec(
@@ -363,8 +533,9 @@ class NebiusAdapter:
         body = InstanceSpec(
             resources=ResourcesSpec(platform=platform, preset=preset),
             boot_disk=AttachedDiskSpec(attach_mode=AttachedDiskSpec.AttachMode.READ_WRITE, managed_disk=disk),
-            network_interfaces=[NetworkInterfaceSpec(subnet_id=self._subnet(project), name="eth0",
-                                                     ip_address=IPAddress(), public_ip_address=PublicIPAddress())],
+            network_interfaces=[NetworkInterfaceSpec(
+                subnet_id=self._subnet(project)[0], name="eth0", ip_address=IPAddress(),
+                public_ip_address=PublicIPAddress(), security_groups=[InterfaceSecurityGroup(id=g) for g in groups])],
             cloud_init_user_data=with_ssh_key(spec.user_data, spec.ssh_public_key))
         if spec.spot:
             body.preemptible = PreemptibleSpec(on_preemption=PreemptibleSpec.PreemptionPolicy.STOP)
@@ -384,3 +555,13 @@ class NebiusAdapter:
             ip=public[0].split("/")[0] if public else None, tags=tags_of(dict(instance.metadata.labels)),
             spot=spot, ended_at=ended.astimezone(UTC).isoformat().replace("+00:00", "Z") if ended else None,
         )
+
+
+def _failure(exc: Exception) -> tuple[str, str, bool]:
+    """(ProviderError kind, message, whether it is a rate limit) of a failed call or operation."""
+    if isinstance(exc, RequestError):
+        status = exc.status
+        details = [e.details.field for e in getattr(status, "service_errors", []) if e.details is not None]
+        message = status.message or status.code.name
+        return error_kind(status.code, details, message), message, "too_many_requests" in details
+    return TRANSIENT, f"Nebius API unreachable: {exc}", False

@@ -4,17 +4,17 @@ generated from github.com/nebius/api) and its status codes, on a port of its own
 Services: `nebius.iam.v2.ProjectService/List` (a tenant's projects, one per region the partner sells in),
 `nebius.compute.v1.PlatformService/List` (platforms with their presets), `nebius.billing.v1.CalculatorService/
 EstimateBatch` (the hourly price of a create request), `nebius.capacity.v1.ResourceAdviceService/List` (instances
-of each preset that can start now, on demand and preemptible: the offer's free capacity), `nebius.vpc.v1.SubnetService/List` (each project's
-default subnet) and `nebius.compute.v1.InstanceService/{Get,GetByName,List,Create,Delete}`. Auth is the
-`authorization: Bearer <IAM token>` metadata. Errors carry `nebius.common.v1.ServiceError` details in
-`grpc-status-details-bin`, as Nebius sends them: capacity and quota are both RESOURCE_EXHAUSTED, told apart by
-`not_enough_resources` or `quota_failure`.
+of each preset that can start now, on demand and preemptible: the offer's free capacity), the VPC's subnets and
+security groups (nebius_vpc), the IAM token exchange for service accounts (nebius_iam) and
+`nebius.compute.v1.InstanceService/{Get,GetByName,List,Create,Delete}`. Auth is the `authorization: Bearer <IAM
+token>` metadata. Errors carry `nebius.common.v1.ServiceError` details in `grpc-status-details-bin`, as Nebius sends
+them: capacity and quota are both RESOURCE_EXHAUSTED, told apart by `not_enough_resources` or `quota_failure`.
 
 The partner is found from the ids: tenant `tenant-<slug>`, projects `project-<region>-<slug>`, instances
 `computeinstance-<node id>`. A seeded offer named `<platform>_<preset>` (the catalogue's spelling) is one
 preset of that platform. A deleted instance is forgotten (NOT_FOUND), as on Nebius; a preempted one (a
 preemptible instance's `on_preemption: STOP`) stays, STOPPED, its `updated_at` the preemption's second, until
-it is deleted.
+it is deleted. The inbound ports an instance has open are those its network interface's security groups allow.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent import futures
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -45,13 +46,11 @@ from nebius.api.nebius.capacity.v1 import (
     ResourceAdviceStatus,
 )
 from nebius.api.nebius.common.v1 import (
-    BadRequest,
     GetByNameRequest,
     NotEnoughResources,
     Operation,
     QuotaFailure,
     ResourceMetadata,
-    ResourceNotFound,
     ServiceError,
     TooManyRequests,
 )
@@ -68,6 +67,7 @@ from nebius.api.nebius.compute.v1 import (
     ListInstancesResponse,
     ListPlatformsRequest,
     ListPlatformsResponse,
+    NetworkInterfaceSpec,
     NetworkInterfaceStatus,
     Platform,
     PlatformSpec,
@@ -77,10 +77,25 @@ from nebius.api.nebius.compute.v1 import (
     PresetResources,
     PublicIPAddressStatus,
     ResourcesSpec,
+    SecurityGroup,
+    SecurityGroupStatus,
 )
+from nebius.api.nebius.iam.v1 import CreateAuthPublicKeyRequest, CreateTokenResponse, ExchangeTokenRequest
 from nebius.api.nebius.iam.v2 import ListProjectsRequest, ListProjectsResponse, Project, ProjectSpec, ProjectStatus
-from nebius.api.nebius.vpc.v1 import ListSubnetsRequest, ListSubnetsResponse, Subnet
+from nebius.api.nebius.vpc.v1 import (
+    CreateSecurityGroupRequest,
+    CreateSecurityRuleRequest,
+    GetSecurityGroupByNameRequest,
+    ListSecurityRulesRequest,
+    ListSecurityRulesResponse,
+    ListSubnetsRequest,
+    ListSubnetsResponse,
+)
+from nebius.api.nebius.vpc.v1 import SecurityGroup as VpcSecurityGroup
 
+from .nebius_iam import NebiusIam
+from .nebius_status import Abort, bad_request, missing
+from .nebius_vpc import GROUP_PREFIX, NebiusVpc
 from .store import SimError
 
 if TYPE_CHECKING:
@@ -94,14 +109,6 @@ CODE_BY_KIND = {"invalid_request": grpc.StatusCode.INVALID_ARGUMENT, "auth_faile
 STATE_BY_NODE = {"pending": InstanceStatus.InstanceState.STARTING, "running": InstanceStatus.InstanceState.RUNNING,
                  "failed": InstanceStatus.InstanceState.ERROR}
 _SHAPE = re.compile(r"^(?P<platform>[a-z0-9-]+)_(?P<preset>\d+gpu-\d+vcpu-\d+gb)$")
-
-
-class Abort(Exception):
-    """End the call with a gRPC status and, optionally, one ServiceError detail."""
-
-    def __init__(self, code: grpc.StatusCode, message: str, detail: ServiceError | None = None):
-        super().__init__(message)
-        self.code, self.message, self.detail = code, message, detail
 
 
 def tenant_id(slug: str) -> str:
@@ -131,7 +138,8 @@ class NebiusApi:
     def __init__(self, app: SimulatorApp):
         self.app, self.store = app, app.store
         self._deleted: set[str] = set()  # preempted instances deleted since: the store keeps them as preempted
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.vpc, self.iam = NebiusVpc(self), NebiusIam(self)
 
     # -- partner, auth, faults ---------------------------------------------------------------------
     def _projects(self) -> dict[str, tuple[str, str]]:
@@ -140,16 +148,28 @@ class NebiusApi:
                 for slug in self.store.partner_slugs() for offer in self.store.offers(slug)
                 if split_shape(offer["instance_type"])}
 
-    def _project(self, parent: str) -> tuple[str, str]:
+    def project(self, parent: str) -> tuple[str, str]:
+        """(slug, region) of a project id."""
         found = self._projects().get(parent)
         if found is None:
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"project {parent} not found", _not_found(parent))
+            raise missing(parent, "project")
         return found
 
-    def _enter(self, slug: str, context: grpc.ServicerContext) -> None:
+    def enter(self, slug: str, context: grpc.ServicerContext) -> None:
+        """The call is the partner's: its bearer token is the partner's IAM token; then the partner's faults apply."""
         metadata = dict(context.invocation_metadata())
         if metadata.get("authorization", "") != f"Bearer {self.store.token(slug)}":
             raise Abort(grpc.StatusCode.UNAUTHENTICATED, "invalid IAM token")
+        self.faults(slug)
+
+    def any_partner(self, context: grpc.ServicerContext) -> None:
+        """UNAUTHENTICATED unless the bearer token is some partner's (an unknown id is NOT_FOUND only then)."""
+        bearer = dict(context.invocation_metadata()).get("authorization", "")
+        if not any(bearer == f"Bearer {self.store.token(slug)}" for slug in self.store.partner_slugs()):
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "invalid IAM token")
+
+    def faults(self, slug: str) -> None:
+        """The partner's injected latency, server errors and rate limit."""
         faults = self.store.faults(slug)
         if faults.latency_ms:
             self.app.sleep(faults.latency_ms / 1000)
@@ -168,20 +188,17 @@ class NebiusApi:
                 node = self.store.get_node(slug, node_id)
             except SimError:
                 continue
-            self._enter(slug, context)
+            self.enter(slug, context)
             return slug, node
-        bearer = dict(context.invocation_metadata()).get("authorization", "")
-        if not any(bearer == f"Bearer {self.store.token(slug)}" for slug in self.store.partner_slugs()):
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "invalid IAM token")
-        raise Abort(grpc.StatusCode.NOT_FOUND, f"instance {instance_id} not found", _not_found(instance_id))
+        self.any_partner(context)
+        raise missing(instance_id, "instance")
 
-    # -- iam, compute platforms, billing, vpc ------------------------------------------------------------
+    # -- iam, compute platforms, billing --------------------------------------------------------------
     def list_projects(self, request: ListProjectsRequest, context) -> ListProjectsResponse:
         slug = request.parent_id.removeprefix("tenant-")
         if request.parent_id != tenant_id(slug) or slug not in self.store.partner_slugs():
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"tenant {request.parent_id} not found",
-                        _not_found(request.parent_id))
-        self._enter(slug, context)
+            raise missing(request.parent_id, "tenant", "iam")
+        self.enter(slug, context)
         items = [Project(metadata=ResourceMetadata(id=project, parent_id=request.parent_id,
                                                    name=f"default-project-{region}"),
                          spec=ProjectSpec(region=region),
@@ -190,8 +207,8 @@ class NebiusApi:
         return ListProjectsResponse(items=items)
 
     def list_platforms(self, request: ListPlatformsRequest, context) -> ListPlatformsResponse:
-        slug, region = self._project(request.parent_id)
-        self._enter(slug, context)
+        slug, region = self.project(request.parent_id)
+        self.enter(slug, context)
         presets: dict[str, list[Preset]] = {}
         spot: dict[str, bool] = {}
         for offer in self.store.offers(slug):
@@ -216,14 +233,14 @@ class NebiusApi:
             create = REGISTRY.unpack_any(resource.spec)
             if not isinstance(create, CreateInstanceRequest):
                 raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "spec must be a nebius.compute.v1.CreateInstanceRequest",
-                            _bad_request("resource_specs.spec", "unsupported resource type"))
-            slug, region = self._project(create.metadata.parent_id)
-            self._enter(slug, context)
+                            bad_request("resource_specs.spec", "unsupported resource type"))
+            slug, region = self.project(create.metadata.parent_id)
+            self.enter(slug, context)
             offer = self._offer(slug, region, create.spec.resources)
             price = offer["spot_price_per_hour"] if create.spec.check_presence("preemptible") else offer["price_per_hour"]
             if price is None:
                 raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "platform is not allowed for preemptibles",
-                            _bad_request("spec.preemptible", "not allowed for this platform"))
+                            bad_request("spec.preemptible", "not allowed for this platform"))
             total += Decimal(str(price))
         cost = GeneralResourceCost(total=CostBreakdown(cost=str(total), cost_rounded=f"{total:.2f}"))
         return EstimateBatchResponse(currency="USD", total_costs=[
@@ -233,9 +250,8 @@ class NebiusApi:
     def list_advice(self, request: ListResourceAdviceRequest, context) -> ListResourceAdviceResponse:
         slug = request.parent_id.removeprefix("tenant-")
         if request.parent_id != tenant_id(slug) or slug not in self.store.partner_slugs():
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"tenant {request.parent_id} not found",
-                        _not_found(request.parent_id))
-        self._enter(slug, context)
+            raise missing(request.parent_id, "tenant", "iam")
+        self.enter(slug, context)
         items = []
         for offer in self.store.offers(slug):
             shape = split_shape(offer["instance_type"])
@@ -250,46 +266,43 @@ class NebiusApi:
                 status=status))
         return ListResourceAdviceResponse(items=items)
 
-    def list_subnets(self, request: ListSubnetsRequest, context) -> ListSubnetsResponse:
-        slug, _ = self._project(request.parent_id)
-        self._enter(slug, context)
-        return ListSubnetsResponse(items=[Subnet(metadata=ResourceMetadata(
-            id=f"vpcsubnet-{request.parent_id}", name="default-subnet", parent_id=request.parent_id))])
-
     # -- instances ---------------------------------------------------------------------------------
     def get(self, request: GetInstanceRequest, context) -> Instance:
         slug, node = self._node_partner(request.id, context)
         return self._live(slug, node, request.id)
 
     def get_by_name(self, request: GetByNameRequest, context) -> Instance:
-        slug, region = self._project(request.parent_id)
-        self._enter(slug, context)
+        slug, region = self.project(request.parent_id)
+        self.enter(slug, context)
         node = self._named(slug, region, request.name)
         if node is None:
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"instance {request.name} not found", _not_found(request.name))
+            raise missing(request.name, "instance")
         return _instance(node, request.parent_id)
 
     def list(self, request: ListInstancesRequest, context) -> ListInstancesResponse:
-        slug, region = self._project(request.parent_id)
-        self._enter(slug, context)
+        slug, region = self.project(request.parent_id)
+        self.enter(slug, context)
         return ListInstancesResponse(items=[_instance(n, request.parent_id) for n in self.store.list_nodes(slug)
                                             if n["region"] == region])
 
     def create(self, request: CreateInstanceRequest, context) -> Operation:
-        slug, region = self._project(request.metadata.parent_id)
-        self._enter(slug, context)
+        slug, region = self.project(request.metadata.parent_id)
+        self.enter(slug, context)
         name = request.metadata.name
         if not name:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "metadata.name is required",
-                        _bad_request("metadata.name", "required"))
+                        bad_request("metadata.name", "required"))
         if self._named(slug, region, name) is not None:
             raise Abort(grpc.StatusCode.ALREADY_EXISTS, f"instance {name} already exists")
         resources = request.spec.resources
         spot = request.spec.check_presence("preemptible")
+        groups = [group.id for nic in request.spec.network_interfaces[:1] for group in nic.security_groups]
+        ports = self.vpc.open_ports(slug, request.metadata.parent_id, groups)
         try:
             node, _ = self.store.create_node(
                 slug, instance_type=f"{resources.platform}_{resources.preset}", region=region, name=name,
                 tags=dict(request.metadata.labels), user_data=request.spec.cloud_init_user_data, spot=spot,
+                ports=ports, firewall_rulesets=[g.removeprefix(GROUP_PREFIX) for g in groups],
                 loopback=self.app.run_user_data,
                 capacity_error=self.app.chance(self.store.faults(slug).capacity_error_rate))
         except SimError as exc:
@@ -303,7 +316,7 @@ class NebiusApi:
         slug, node = self._node_partner(request.id, context)
         self._live(slug, node, request.id)
         self.store.terminate_node(slug, node["id"])
-        with self._lock:
+        with self.lock:
             self._deleted.add(node["id"])
         self.app.node_stopped(node["id"])
         return Operation(id=f"computeoperation-delete-{node['id']}", description="Delete instance",
@@ -311,10 +324,10 @@ class NebiusApi:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _live(self, slug: str, node: dict, instance_id: str) -> Instance:
-        with self._lock:
+        with self.lock:
             deleted = node["id"] in self._deleted
         if deleted or (node["state"] == "terminated" and node["preempted_at"] is None):
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"instance {instance_id} not found", _not_found(instance_id))
+            raise missing(instance_id, "instance")
         return _instance(node, project_id(slug, node["region"]))
 
     def _named(self, slug: str, region: str, name: str) -> dict | None:
@@ -326,13 +339,17 @@ class NebiusApi:
                      None)
         if offer is None:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"no preset {resources.preset!r} of {resources.platform!r}",
-                        _bad_request("spec.resources", "unknown platform or preset"))
+                        bad_request("spec.resources", "unknown platform or preset"))
         return offer
 
 
 def _instance(node: dict, parent: str) -> Instance:
     platform, _, preset = node["instance_type"].partition("_")
+    groups = [GROUP_PREFIX + ruleset for ruleset in node["firewall_rulesets"]]
     spec = InstanceSpec(resources=ResourcesSpec(platform=platform, preset=preset),
+                        network_interfaces=[NetworkInterfaceSpec(
+                            subnet_id=f"vpcsubnet-{parent}", name="eth0",
+                            security_groups=[SecurityGroup(id=group) for group in groups])],
                         cloud_init_user_data=node["user_data"])
     if node["spot"]:
         spec.preemptible = PreemptibleSpec(on_preemption=PreemptibleSpec.PreemptionPolicy.STOP)
@@ -342,7 +359,8 @@ def _instance(node: dict, parent: str) -> Instance:
     status = InstanceStatus(state=state,
                             network_interfaces=[NetworkInterfaceStatus(
                                 index=0, name="eth0", ip_address=IPAddressStatus(address="192.168.0.2/32"),
-                                public_ip_address=PublicIPAddressStatus(address=f"{node['ip']}/32"))])
+                                public_ip_address=PublicIPAddressStatus(address=f"{node['ip']}/32"),
+                                security_groups=[SecurityGroupStatus(id=group) for group in groups])])
     changed = node["preempted_at"] or node["created_at"]
     return Instance(metadata=ResourceMetadata(id=INSTANCE_PREFIX + node["id"], parent_id=parent, name=node["name"],
                                               labels=node["tags"], created_at=_time(node["created_at"]),
@@ -361,16 +379,6 @@ def _availability(free: int) -> ResourceAdviceStatus.Availability:
         else levels.AVAILABILITY_LEVEL_LIMIT_REACHED)
 
 
-def _not_found(resource_id: str) -> ServiceError:
-    return ServiceError(service="compute", code="ResourceNotFound",
-                        resource_not_found=ResourceNotFound(resource_id=resource_id))
-
-
-def _bad_request(field: str, message: str) -> ServiceError:
-    return ServiceError(service="compute", code="BadRequest",
-                        bad_request=BadRequest(violations=[BadRequest.Violation(field=field, message=message)]))
-
-
 def _abort_of(exc: SimError) -> Abort:
     detail = None
     if exc.kind == "no_capacity":
@@ -381,7 +389,7 @@ def _abort_of(exc: SimError) -> Abort:
         detail = ServiceError(service="compute", code="QuotaFailure", quota_failure=QuotaFailure(
             violations=[QuotaFailure.Violation(quota="compute.instance.count", message=exc.message, limit="0")]))
     elif exc.kind == "invalid_request":
-        detail = _bad_request("spec.resources", exc.message)
+        detail = bad_request("spec.resources", exc.message)
     return Abort(CODE_BY_KIND[exc.kind], exc.message, detail)
 
 
@@ -411,7 +419,15 @@ METHODS = [
     ("nebius.billing.v1.CalculatorService", "EstimateBatch", "estimate", EstimateBatchRequest, EstimateBatchResponse),
     ("nebius.capacity.v1.ResourceAdviceService", "List", "list_advice", ListResourceAdviceRequest,
      ListResourceAdviceResponse),
-    ("nebius.vpc.v1.SubnetService", "List", "list_subnets", ListSubnetsRequest, ListSubnetsResponse),
+    ("nebius.vpc.v1.SubnetService", "List", "vpc.list_subnets", ListSubnetsRequest, ListSubnetsResponse),
+    ("nebius.vpc.v1.SecurityGroupService", "GetByName", "vpc.get_group_by_name", GetSecurityGroupByNameRequest,
+     VpcSecurityGroup),
+    ("nebius.vpc.v1.SecurityGroupService", "Create", "vpc.create_group", CreateSecurityGroupRequest, Operation),
+    ("nebius.vpc.v1.SecurityRuleService", "List", "vpc.list_rules", ListSecurityRulesRequest,
+     ListSecurityRulesResponse),
+    ("nebius.vpc.v1.SecurityRuleService", "Create", "vpc.create_rule", CreateSecurityRuleRequest, Operation),
+    ("nebius.iam.v1.AuthPublicKeyService", "Create", "iam.create_public_key", CreateAuthPublicKeyRequest, Operation),
+    ("nebius.iam.v1.TokenExchangeService", "Exchange", "iam.exchange", ExchangeTokenRequest, CreateTokenResponse),
     ("nebius.compute.v1.InstanceService", "Get", "get", GetInstanceRequest, Instance),
     ("nebius.compute.v1.InstanceService", "GetByName", "get_by_name", GetByNameRequest, Instance),
     ("nebius.compute.v1.InstanceService", "List", "list", ListInstancesRequest, ListInstancesResponse),
@@ -427,7 +443,8 @@ class NebiusGrpcServer:
         api = NebiusApi(app)
         services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
         for service, method, handler, request_type, response_type in METHODS:
-            services.setdefault(service, {})[method] = _handler(getattr(api, handler), request_type, response_type)
+            services.setdefault(service, {})[method] = _handler(attrgetter(handler)(api), request_type,
+                                                                response_type)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(name, methods)
                                               for name, methods in services.items()])

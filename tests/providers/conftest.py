@@ -91,6 +91,8 @@ class Harness:
     # A spot launch and how to ask the partner itself whether the node is spot (None: sells no spot).
     spot_spec: ProvisionSpec | None = None
     partner_says_spot: Callable[[str], bool] | None = None
+    # The partner's own record of a node's open inbound ports, as (port, source network) (None: not checked here).
+    partner_ports: Callable[[str], list[tuple[int, str]]] | None = None
     unreachable_adapter: Callable[[], ProviderAdapter | None] = lambda: None
     sells_offers: bool = True
     forgets_terminated: bool = False  # describing a terminated node answers not_found (Vast)
@@ -293,6 +295,15 @@ def _nebius_spot(server: SimulatorServer) -> Callable[[str], bool]:
     return lambda ref: server.store.get_node(SLUG, ref.removeprefix("computeinstance-"))["spot"]
 
 
+def _nebius_ports(server: SimulatorServer) -> Callable[[str], list[tuple[int, str]]]:
+    """What the instance's security groups open, as the simulated VPC applies them to its network interface."""
+    def ports(ref: str) -> list[tuple[int, str]]:
+        node = server.store.get_node(SLUG, ref.removeprefix("computeinstance-"))
+        return [(p["port"], p["source"]) for p in node["ports"]]
+
+    return ports
+
+
 def _vast_bid(server: SimulatorServer) -> Callable[[str], bool]:
     """Vast's own record of an interruptible instance: the bid it was created with."""
     from providers.simulator.vast_routes import BID_TAG, vast_id
@@ -357,7 +368,7 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "nebius": lambda server: {"shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
                               "spot_shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
                               "unknown_ref": "computeinstance-" + "0" * 32, "forgets_terminated": True,
-                              "partner_says_spot": _nebius_spot(server)},
+                              "partner_says_spot": _nebius_spot(server), "partner_ports": _nebius_ports(server)},
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from providers.base import RENTAL_TAG, ProviderAdapter, ProviderError
+from providers.base import RENTAL_TAG, PortRule, ProviderAdapter, ProviderError
 
 from .conftest import Harness
 
@@ -149,6 +149,27 @@ def test_a_spot_launch_reaches_the_partner_as_spot_or_is_refused(harness: Harnes
         return
     on_demand = harness.adapter.provision(harness.make_spec("on-demand"))
     assert not harness.partner_says_spot(on_demand.ref)
+
+
+def test_a_launch_opens_its_ports_to_their_source_networks_at_the_partner(harness: Harness):
+    if harness.partner_ports is None:
+        pytest.skip(f"{harness.kind}: the partner's record of open ports is checked in its own tests")
+    ports = (PortRule(22), PortRule(8000, "203.0.113.7/32"), PortRule(8001, "203.0.113.7/32"))
+    node = harness.adapter.provision(replace(harness.make_spec("ports"), ports=ports))
+    assert sorted(harness.partner_ports(node.ref)) == [(22, "0.0.0.0/0"), (8000, "203.0.113.7/32"),
+                                                      (8001, "203.0.113.7/32")]
+    plain = harness.adapter.provision(harness.make_spec("no-ports"))
+    assert harness.partner_ports(plain.ref) == []
+
+
+def test_a_port_the_partner_cannot_open_is_refused_as_an_invalid_request(harness: Harness):
+    if harness.partner_ports is None:
+        pytest.skip(f"{harness.kind}: the partner's record of open ports is checked in its own tests")
+    for bad in (PortRule(0), PortRule(65536), PortRule(22, "not-a-network"), PortRule(22, "::/0")):
+        with pytest.raises(ProviderError) as err:
+            harness.adapter.provision(replace(harness.make_spec("bad-port"), ports=(PortRule(22), bad)))
+        assert (err.value.kind, err.value.permanent) == ("invalid_request", True), bad
+    assert harness.adapter.list_nodes() == []
 
 
 def test_verify_makes_a_call_that_proves_the_credentials(harness: Harness):
