@@ -26,6 +26,7 @@ from marketplace.services.capacity import partner_capacity_reported
 from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
 from providers.gcp import parse_key
+from providers.nebius import service_account_of
 
 MAX_SKIPPED_EXAMPLES = 10
 
@@ -42,7 +43,8 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.LIUM: (("api_key",), ()),
     PartnerKind.JARVISLABS: (("api_key",), ()),
     PartnerKind.MITHRIL: (("api_key",), ()),  # the project: the key's only one, or the adapter option `project`
-    PartnerKind.NEBIUS: (("iam_token", "tenant_id"), ()),
+    # an IAM token, or (production) a service account's authorized key: checked by service_account_of
+    PartnerKind.NEBIUS: (("tenant_id",), ("iam_token", "service_account_id", "public_key_id", "private_key")),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }
@@ -62,6 +64,11 @@ def credential_errors(kind: str, credentials: dict | None, *, creating: bool) ->
             parse_key(credentials)
         except ValueError as exc:
             errors.append(f"{exc}: paste the service account's JSON key file.")
+    if kind == PartnerKind.NEBIUS and not unknown:
+        try:
+            service_account_of(credentials)
+        except ValueError as exc:
+            errors.append(f"A partner of kind nebius: {exc}.")
     return errors
 
 

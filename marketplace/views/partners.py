@@ -18,7 +18,7 @@ from .access import staff_required
 from .placement_form import split_list
 
 SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret",
-                 "service_account_key", "iam_token", "tenant_id")
+                 "service_account_key", "iam_token", "tenant_id", "service_account_id", "public_key_id", "private_key")
 
 
 def _secret(label: str, help_text: str = "") -> forms.CharField:
@@ -53,10 +53,21 @@ class OnboardForm(forms.Form):
         help_text="Google Cloud partners only: the JSON key file of a service account allowed to manage Compute "
                   "Engine instances and firewalls and to read the Billing Catalog. Stored encrypted; never shown again.",
         widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
-    iam_token = _secret("IAM token", "Nebius partners only: an IAM access token of a service account with the "
-                                     "compute editor role in the tenant's projects.")
+    iam_token = _secret("IAM token", "Nebius partners only, for a trial: an IAM access token (it expires). In "
+                                     "production give the service account's authorized key below instead.")
     tenant_id = forms.CharField(label="Tenant id", required=False, strip=True,
                                 help_text="Nebius partners only: the tenant (tenant-…) whose projects sell the nodes.")
+    service_account_id = forms.CharField(
+        label="Service account id", required=False, strip=True,
+        help_text="Nebius partners only: the service account (serviceaccount-…) with the compute and VPC editor "
+                  "roles in the tenant's projects.")
+    public_key_id = forms.CharField(label="Public key id", required=False, strip=True,
+                                    help_text="Nebius partners only: the id (publickey-…) of the service account's "
+                                              "authorized key.")
+    private_key = forms.CharField(
+        label="Private key (PEM)", required=False, strip=True,
+        help_text="Nebius partners only: the authorized key's RSA private key. Stored encrypted; never shown again.",
+        widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
 
     def body(self) -> dict:
         data = self.cleaned_data

@@ -5,6 +5,7 @@ from django.test import Client
 
 from marketplace.models import Offer, Partner, PartnerStatus
 from providers.simulator import SimulatorServer
+from tests.providers.nebius_keys import service_account_credentials
 
 from .conftest import make_user
 
@@ -134,3 +135,21 @@ def test_a_nebius_partner_is_onboarded_with_an_iam_token_and_tenant_and_verifies
     assert f"sim-{SLUG}" not in partner.credentials_encrypted
     page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
     assert "acme answered: 1 offers (gpu-h100-sxm)" in page
+
+
+def test_a_nebius_partner_is_onboarded_with_a_service_account_key_the_page_never_sends_back(ops, sim):
+    sim.store.seed({SLUG: [{"region": "eu-north1", "instance_type": "gpu-h100-sxm_1gpu-16vcpu-200gb", "gpu": "H100",
+                            "gpus_per_node": 1, "vcpus": 16, "memory_gb": 200, "interconnect": "nvlink",
+                            "price_per_hour": 2.95, "spot_price_per_hour": 1.25}]}, capacity=1)
+    credentials = service_account_credentials(sim.nebius_url(SLUG), SLUG, "eu-north1")
+    secret = credentials["private_key"].splitlines()[1]
+    incomplete = onboard(ops, sim, kind="nebius", api_key="", base_url=sim.nebius_url(SLUG),
+                         **{**credentials, "public_key_id": ""})
+    page = incomplete.content.decode()
+    assert incomplete.status_code == 400 and "public_key_id missing" in page and secret not in page
+    response = onboard(ops, sim, kind="nebius", api_key="", base_url=sim.nebius_url(SLUG), **credentials)
+    assert response.status_code == 302
+    partner = Partner.objects.get(slug=SLUG)
+    assert partner.credentials == {**credentials, "private_key": credentials["private_key"].strip()}
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 1 offers (gpu-h100-sxm)" in page and secret not in page

@@ -1,11 +1,14 @@
 """Staff partner onboarding over the API, and the offer sync from a live (simulated) partner."""
 
+import logging
+
 import pytest
 
 from marketplace.models import CatalogVersion, Offer, Partner, PartnerStatus, PriceHistory, PriceStatus
 from marketplace.services.partners import partner_sync
 from marketplace.tasks.partners import sync_all_partners_task, sync_partner_task
 from providers.simulator import SimulatorServer
+from tests.providers.nebius_keys import private_key_pem, service_account_credentials
 
 SEED = {"acme": [
     {"region": "eu-central-1", "instance_type": "8x-h100", "gpu": "H100-SXM", "gpus_per_node": 8, "vcpus": 208,
@@ -182,6 +185,13 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("nebius", {"iam_token": "t"}, "A partner of kind nebius needs 'tenant_id'."),
     ("nebius", {"api_key": "k", "iam_token": "t", "tenant_id": "tenant-x"},
      "A partner of kind nebius takes no credential 'api_key'."),
+    ("nebius", {"tenant_id": "tenant-x"}, "A partner of kind nebius: give an iam_token or a service account's "
+                                          "service_account_id, public_key_id and private_key."),
+    ("nebius", {"tenant_id": "tenant-x", "service_account_id": "serviceaccount-x", "private_key": "k"},
+     "A partner of kind nebius: give an iam_token or a service account's key: public_key_id missing."),
+    ("nebius", {"tenant_id": "tenant-x", "service_account_id": "serviceaccount-x", "public_key_id": "publickey-x",
+                "private_key": "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----"},
+     "A partner of kind nebius: private_key is not an unencrypted PEM private key."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}
@@ -216,3 +226,33 @@ def test_a_nebius_partner_verifies_through_the_nebius_grpc_api(staff, sim, worke
     staff.client.patch(f"{URL}/acme", {"credentials": {**credentials, "iam_token": "wrong"}}, format="json")
     result = queued_then_done(staff, worker, "acme", "verify")
     assert (result["ok"], result["error_kind"]) == (False, "auth_failed")
+
+
+NEBIUS_OFFER = {"region": "eu-north1", "instance_type": "gpu-h200-sxm_1gpu-16vcpu-200gb", "gpu": "H200",
+                "gpus_per_node": 1, "vcpus": 16, "memory_gb": 200, "interconnect": "nvlink", "price_per_hour": 3.5,
+                "spot_price_per_hour": 1.45}
+
+
+def test_a_nebius_service_account_key_verifies_and_its_private_key_never_leaves_the_broker(staff, sim, worker,
+                                                                                            caplog):
+    caplog.set_level(logging.DEBUG)
+    sim.store.seed({"acme": [NEBIUS_OFFER]}, capacity=1)
+    credentials = service_account_credentials(sim.nebius_url("acme"), "acme", "eu-north1")
+    secret = credentials["private_key"].splitlines()[1]
+    created = staff.client.post(URL, _body(sim, kind="nebius", base_url=sim.nebius_url("acme"),
+                                           credentials=credentials), format="json")
+    assert created.status_code == 201
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert result["ok"] is True and result["offers"] == 1
+    partner = Partner.objects.get(slug="acme")
+    stored = {**credentials, "private_key": credentials["private_key"].strip()}  # the API trims what it is given
+    assert partner.credentials == stored and secret not in partner.credentials_encrypted
+
+    wrong = {**credentials, "private_key": private_key_pem()}  # not the key Nebius has the public half of
+    patched = staff.client.patch(f"{URL}/acme", {"credentials": wrong}, format="json")
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert (result["ok"], result["error_kind"]) == (False, "auth_failed")
+    answers = [created, patched, staff.client.get(URL), staff.client.get(f"{URL}/acme")]
+    for text in [*(a.content.decode() for a in answers), caplog.text]:
+        assert secret not in text and wrong["private_key"].splitlines()[1] not in text
+        assert "PRIVATE KEY" not in text
