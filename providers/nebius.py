@@ -1,8 +1,10 @@
 """Adapter for Nebius AI Cloud, a client of its gRPC API through the official Python SDK.
 
 Reference: the API's protobuf definitions, github.com/nebius/api (nebius/compute/v1/instance_service.proto,
-platform_service.proto, nebius/iam/v2/project_service.proto, nebius/capacity/v1/resource_advice_service.proto, nebius/vpc/v1/subnet_service.proto,
-nebius/billing/v1/calculator_service.proto, nebius/common/v1/error.proto), and the SDK generated from them,
+platform_service.proto, nebius/iam/v2/project_service.proto, nebius/iam/v1/token_exchange_service.proto,
+nebius/capacity/v1/resource_advice_service.proto, nebius/vpc/v1/subnet_service.proto, security_group_service.proto,
+security_rule_service.proto, nebius/billing/v1/calculator_service.proto, nebius/common/v1/error.proto,
+operation.proto), and the SDK generated from them,
 the `nebius` package (github.com/nebius/pysdk, docs: https://nebius.github.io/pysdk/). Auth is an IAM token
 sent as `authorization: Bearer`; every call carries a deadline, fails fast when the endpoint refuses the
 connection, and makes no SDK retry of its own (the adapter retries transient codes with backoff).
@@ -28,8 +30,7 @@ Tags travel as labels (`gpu-broker:` keys as `gpu-broker/`). A spot launch is a 
 family on the project's first subnet, with a public address; user data is the spec's `cloud_init_user_data`.
 Nebius takes SSH keys through cloud-init only: the launch's key joins a `#cloud-config`'s `ssh_authorized_keys`
 (or makes one when there is no user data); a shell-script user data is sent as it is, without the key.
-Ports open through VPC security groups (nebius/vpc/v1/security_group.proto, security_rule.proto;
-docs.nebius.com/vpc/security-groups/overview): a launch with ports gets one group on its project's network, named
+Ports open through VPC security groups (docs.nebius.com/vpc/security-groups/overview): a launch with ports gets one group on its project's network, named
 after the rule set (`gpub-ports-<hash>`) and shared by every launch with the same ports, holding an ALLOW egress
 rule for any traffic and, per source network, ALLOW ingress TCP rules for its ports (the API takes at most 8 ports a
 rule); the group is made once, its missing rules added, its operations awaited, and it goes on the instance's network
@@ -183,7 +184,8 @@ def service_account_of(credentials: dict) -> ServiceAccount | None:
         raise ValueError(f"give an iam_token or a service account's key: {missing} missing" if given else
                          "give an iam_token or a service account's service_account_id, public_key_id and private_key")
     try:
-        key = serialization.load_pem_private_key(str(credentials["private_key"]).encode(), password=None)
+        pem = str(credentials["private_key"]).replace("\\n", "\n")  # as a credentials.json escapes it, too
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise ValueError("private_key is not an unencrypted PEM private key") from None
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -361,8 +363,6 @@ class NebiusAdapter:
                                 self._service_account.get_exchange_token_request(), authorized=False)
             self._token = answer.access_token
             self._renew_at = self.clock() + answer.expires_in * RENEW_AT_LIFETIME
-        if not self._token:
-            raise ProviderError(AUTH_FAILED, "no Nebius IAM token")
         return self._token
 
     def _authorization(self) -> list[tuple[str, str]]:

@@ -59,8 +59,8 @@ class OnboardForm(forms.Form):
                                 help_text="Nebius partners only: the tenant (tenant-…) whose projects sell the nodes.")
     service_account_id = forms.CharField(
         label="Service account id", required=False, strip=True,
-        help_text="Nebius partners only: the service account (serviceaccount-…) with the compute and VPC editor "
-                  "roles in the tenant's projects.")
+        help_text="Nebius partners only: the service account (serviceaccount-…), in a group with the editor role "
+                  "in the tenant's projects (it creates instances and security groups).")
     public_key_id = forms.CharField(label="Public key id", required=False, strip=True,
                                     help_text="Nebius partners only: the id (publickey-…) of the service account's "
                                               "authorized key.")

@@ -190,6 +190,12 @@ def test_a_key_the_partner_did_not_register_is_a_permanent_auth_failure(sim):
     assert _adapter(sim, {**good, "public_key_id": other_id, "private_key": private_key_pem(other_key)}).verify()
 
 
+def test_a_private_key_pasted_with_escaped_newlines_is_the_same_key(sim):
+    credentials = service_account_credentials(sim.nebius_url(SLUG), SLUG, SHAPE[1])
+    escaped = {**credentials, "private_key": credentials["private_key"].replace("\n", "\\n")}
+    assert "\n" not in escaped["private_key"] and _adapter(sim, escaped).verify() == ["gpu-h100-sxm"]
+
+
 def test_the_private_key_is_never_logged_nor_in_an_error(sim, caplog):
     caplog.set_level(logging.DEBUG)
     credentials = service_account_credentials(sim.nebius_url(SLUG), SLUG, SHAPE[1])
