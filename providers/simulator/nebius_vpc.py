@@ -88,7 +88,7 @@ class NebiusVpc:
         project = request.metadata.parent_id
         slug, _ = self.api.project(project)
         self.api.enter(slug, context)
-        if not NAME.match(request.metadata.name):
+        if not NAME.fullmatch(request.metadata.name):
             raise invalid("metadata.name", NAME_RULE, "vpc")
         if request.spec.network_id != network_id(project):
             raise missing(request.spec.network_id or "(none)", "network", "vpc")
@@ -108,7 +108,7 @@ class NebiusVpc:
         slug, ruleset = self._group(request.metadata.parent_id, context)
         rule = _checked_rule(request)
         try:
-            self.store.add_firewall_rule(slug, ruleset["id"], rule, unique="name")
+            self.store.add_firewall_rule(slug, ruleset["id"], rule)
         except SimError:
             raise Abort(grpc.StatusCode.ALREADY_EXISTS, f"security rule {rule['name']} already exists") from None
         return finished(f"vpcoperation-{rule['id']}", "Create security rule", rule["id"], self.store.clock())
@@ -164,7 +164,7 @@ def _group(ruleset: dict) -> SecurityGroup:
 def _checked_rule(request: CreateSecurityRuleRequest) -> dict:
     """The stored rule of a create request, or INVALID_ARGUMENT naming the first field the API's validation refuses."""
     name, spec = request.metadata.name, request.spec
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise invalid("metadata.name", NAME_RULE, "vpc")
     if spec.access == RuleAccessAction.ACCESS_UNSPECIFIED:
         raise invalid("spec.access", "value is required", "vpc")

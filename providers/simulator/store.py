@@ -349,13 +349,13 @@ class Store:
                              (ruleset_id, slug, name, region, json.dumps(rules), self.clock()))
             return self.firewall_ruleset(slug, ruleset_id)
 
-    def add_firewall_rule(self, slug: str, ruleset_id: str, rule: dict, *, unique: str) -> dict:
-        """Append `rule` to a ruleset (Nebius adds rules to a security group one by one); a rule whose `unique`
-        field matches one already there raises SimError(conflict)."""
+    def add_firewall_rule(self, slug: str, ruleset_id: str, rule: dict) -> dict:
+        """Append `rule` to a ruleset (Nebius adds rules to a security group one by one); a rule named as one
+        already there raises SimError(conflict)."""
         with self._lock, self._tx():
             rules = self.firewall_ruleset(slug, ruleset_id)["rules"]
-            if any(r.get(unique) == rule[unique] for r in rules):
-                raise SimError("conflict", f"a rule with {unique} {rule[unique]!r} exists")
+            if any(r.get("name") == rule["name"] for r in rules):
+                raise SimError("conflict", f"a rule named {rule['name']!r} exists")
             self._db.execute("UPDATE firewall_rulesets SET rules = ? WHERE slug = ? AND id = ?",
                              (json.dumps([*rules, rule]), slug, ruleset_id))
         return self.firewall_ruleset(slug, ruleset_id)
