@@ -94,7 +94,10 @@ class NodeInfo:
     instance_type: str
     ip: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    endpoint: str | None = None  # local adapter only: a loopback URL; real partners report `ip`
+    # Where the node's service is reached when not at `ip` and the port the launch opened: the local adapter's
+    # loopback URL, a container partner's mapped port (Yotta). Other partners report `ip` only.
+    endpoint: str | None = None
+    ssh_port: int | None = None  # the node's SSH port when the partner maps it elsewhere than 22 (Yotta)
     spot: bool = False
     # A spot node's announced end (ISO 8601, UTC): the partner's notice before it preempts the node.
     preempt_at: str | None = None

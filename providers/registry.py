@@ -22,6 +22,7 @@ ADAPTERS: dict[str, str] = {
     "jarvislabs": "providers.jarvislabs.JarvisLabsAdapter",
     "mithril": "providers.mithril.MithrilAdapter",
     "nebius": "providers.nebius.NebiusAdapter",
+    "yotta": "providers.yotta.YottaAdapter",
 }
 
 

@@ -22,6 +22,7 @@ class PartnerKind(models.TextChoices):
     JARVISLABS = "jarvislabs", "JarvisLabs.ai"
     MITHRIL = "mithril", "Mithril (spot bids only)"
     NEBIUS = "nebius", "Nebius AI Cloud"
+    YOTTA = "yotta", "Yotta Labs"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
     FLEET = "fleet", "a workspace's own machines (private offers)"
 

@@ -45,6 +45,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.MITHRIL: (("api_key",), ()),  # the project: the key's only one, or the adapter option `project`
     # an IAM token, or (production) a service account's authorized key: checked by service_account_of
     PartnerKind.NEBIUS: (("tenant_id",), ("iam_token", "service_account_id", "public_key_id", "private_key")),
+    PartnerKind.YOTTA: (("api_key", "org_id"), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

@@ -208,8 +208,8 @@ def _launch(rental: Rental, attempt: RentalAttempt) -> bool:
                 region=offer.region.code, user_data=render_user_data(rental, node),
                 ssh_public_key=rental.ssh_public_key or settings.NODE_DEFAULT_SSH_PUBLIC_KEY,
                 tags={"gpu-broker:node": str(node.pk), **owner_tag(offer.partner)}, spot=spot, ports=ports))
-            Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "",
-                                                   endpoint=info.endpoint or "", region_code=info.region)
+            Node.objects.filter(pk=node.pk).update(provider_ref=info.ref, ip=info.ip or "", endpoint=info.endpoint or "",
+                                                   ssh_port=info.ssh_port or node.ssh_port, region_code=info.region)
             if info.region != offer.region.code:
                 raise ProviderError("invalid_request", f"node {info.ref} came up in {info.region!r}, "
                                                        f"not in the offer's region {offer.region.code!r}")
@@ -337,7 +337,7 @@ def rental_poll(rental_id: int) -> bool:
         return True  # another task gave this attempt up meanwhile
     for node, info in zip(nodes, infos, strict=True):
         transition(node, NodeState.RUNNING, reason=f"running at {attempt.partner_slug}", ip=info.ip or node.ip,
-                   endpoint=info.endpoint or node.endpoint)
+                   endpoint=info.endpoint or node.endpoint, ssh_port=info.ssh_port or node.ssh_port)
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
     return True

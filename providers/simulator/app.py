@@ -5,7 +5,7 @@ Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-sha
 `/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
 `/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped), `/lium/<slug>/api/...` (Lium-shaped),
 `/jarvislabs/<slug>/...` (JarvisLabs-shaped), `/mithril/<slug>/v2/...` (Mithril-shaped),
-`/_control/<slug>` (faults and capacity), `/healthz`.
+`/yotta/<slug>/{openapi,v2}/...` (Yotta-shaped), `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from . import (
     shadeform_routes,
     vast_routes,
     verda_routes,
+    yotta_routes,
 )
 from .messages import Request, Response
 from .ratelimit import RateLimiter
@@ -64,7 +65,7 @@ class SimulatorApp:
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
                      "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes,
-                     "mithril": mithril_routes}
+                     "mithril": mithril_routes, "yotta": yotta_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:

@@ -13,12 +13,16 @@ command after it runs that command here (a job's worker, on the node's address);
 the node stops it all.
 
 chown: accepted and not applied (the VM has no users of its own).
+base64: `-d`/`--decode` writes the decoded text with its paths moved below the node's root, as the VM moves the
+paths of the script itself (a plan that unpacks a script from base64, as a Yotta pod's command does, stays inside
+the node); anything else is the system's base64.
 
-    python -m providers.simulator.node_shims systemctl|docker|chown ARGS...
+    python -m providers.simulator.node_shims systemctl|docker|chown|base64 ARGS...
 """
 
 from __future__ import annotations
 
+import binascii
 import os
 import re
 import shlex
@@ -31,6 +35,8 @@ UNIT_DIR = "etc/systemd/system"
 RUN_DIR = ".sim/run"
 LOG_DIR = "var/log"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# A path starts after anything but a word, a dot, `~`, `/` or `-`; `=-/etc/…` too (systemd's optional file).
+REROOTED = re.compile(r"(?:(?<![\w.~/-])|(?<==-))/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
 LOOPBACK_URL = re.compile(r"(?<=://)(?:127\.0\.0\.1|localhost):(\d+)\b")
 # The NIM runtime in place of every NIM image: it serves the model named by NIM_SERVED_MODEL_NAME.
 CONTAINER_COMMAND = [sys.executable, "-m", "nim_launcher.runtime"]
@@ -304,11 +310,28 @@ def chown(args: list[str]) -> int:
     return 0 if len(args) >= 2 else _fail("chown", "usage: chown OWNER FILE...", 1)
 
 
+def base64_tool(args: list[str]) -> int:
+    """Decode (stdin or a file) with the node's paths moved below its root; encode with the system's base64."""
+    if not {"-d", "--decode"} & set(args):
+        return subprocess.run(["base64", *args], env={**os.environ, "PATH": BASE_PATH}).returncode
+    files = [a for a in args if not a.startswith("-")]
+    data = Path(files[0]).read_bytes() if files else sys.stdin.buffer.read()
+    try:
+        decoded = binascii.a2b_base64(data)
+    except binascii.Error as exc:
+        return _fail("base64", f"invalid input: {exc}")
+    try:
+        sys.stdout.write(REROOTED.sub(f"{_root().as_posix()}/", decoded.decode()))
+    except UnicodeDecodeError:
+        sys.stdout.buffer.write(decoded)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    tools = {"systemctl": systemctl, "docker": docker, "chown": chown}
+    tools = {"systemctl": systemctl, "docker": docker, "chown": chown, "base64": base64_tool}
     if not argv or argv[0] not in tools:
-        return _fail("node_shims", "usage: node_shims systemctl|docker|chown ARGS...", 2)
+        return _fail("node_shims", "usage: node_shims systemctl|docker|chown|base64 ARGS...", 2)
     return tools[argv[0]](argv[1:])
 
 

@@ -268,6 +268,14 @@ class Store:
             self._db.execute("UPDATE nodes SET tags = ? WHERE id = ?", (json.dumps({**node["tags"], **tags}), node_id))
             return self.get_node(slug, node_id)
 
+    def set_launch(self, slug: str, node_id: str, *, user_data: str, ports: list) -> dict:
+        """What a node runs and opens, given after it was created (Yotta: a cluster's machine, then its pod)."""
+        with self._lock:
+            self.get_node(slug, node_id)
+            self._db.execute("UPDATE nodes SET user_data = ?, ports = ? WHERE id = ?",
+                             (user_data, json.dumps(ports), node_id))
+            return self.get_node(slug, node_id)
+
     def preempt_node(self, slug: str, node_id: str) -> dict:
         """The partner takes the node back: it ends now (capacity returns) and reports `preempted`."""
         with self._lock:

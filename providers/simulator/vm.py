@@ -3,8 +3,8 @@
 `#cloud-config` user data: `write_files` (modes kept) and then `runcmd` in order, every absolute
 path under /etc, /opt, /var, /root, /srv and /home moved below the node's root (`owner` is not applied:
 the simulator has no users; `append` is). A `#!` script runs with its paths moved the same way.
-`systemctl`, `docker` and `chown` are the only programs replaced (by `node_shims`; `chown` does nothing,
-for the same reason); curl, sha256sum, python3 -m venv … run for real. The process then stays up as the VM until it is terminated (SIGTERM to
+`systemctl`, `docker`, `chown` and `base64` are the only programs replaced (by `node_shims`; `chown` does nothing,
+for the same reason; a decoded script has its paths moved too); curl, sha256sum, python3 -m venv … run for real. The process then stays up as the VM until it is terminated (SIGTERM to
 its process group stops the VM with everything it started).
 
     python -m providers.simulator.vm --root DIR --host IP --port PORT --user-data FILE
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -26,13 +25,12 @@ from typing import Any
 import yaml
 
 from . import checkout
+from .node_shims import REROOTED
 
 USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
-SHIMS = ("systemctl", "docker", "chown")
+SHIMS = ("systemctl", "docker", "chown", "base64")
 NODE_SHIMS = Path(__file__).with_name("node_shims.py")  # run as a script: stdlib only, starts fast
-# A path starts after anything but a word, a dot, `~`, `/` or `-`; `=-/etc/…` too (systemd's optional file).
-REROOTED = re.compile(r"(?:(?<![\w.~/-])|(?<==-))/(?=(?:etc|opt|var|root|srv|home)(?:/|\b))")
 
 
 def reroot(value: Any, root: Path) -> Any:

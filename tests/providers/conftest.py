@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
 aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
-lium, jarvislabs and mithril against the partner simulator, nebius against its gRPC API; local against this machine.
+lium, jarvislabs, mithril and yotta against the partner simulator, nebius against its gRPC API; local against this machine.
 Failures moto cannot produce (capacity, quota, 5xx) are injected as raw HTTP responses through botocore's
 `before-send` hook, so they travel through botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -39,6 +39,7 @@ from providers.simulator import Faults, SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
+from providers.yotta import YottaAdapter
 
 from .lambda_contract import AnswerLog
 
@@ -68,6 +69,9 @@ VENDOR_SEED = {
     "mithril": [{"region": "us-central2-a", "instance_type": "h100-80gb.sxm.8x", "gpu": "H100", "gpus_per_node": 8,
                  "vcpus": 168, "memory_gb": 1814, "interconnect": "infiniband", "price_per_hour": 8.0,
                  "spot_price_per_hour": 8.0}],
+    "yotta": [{"region": "us-east-2", "instance_type": "1x14v119g_NVIDIA_GeForce_RTX_5090_32G_SECURE", "gpu": "RTX5090",
+               "gpus_per_node": 1, "vcpus": 14, "memory_gb": 119, "interconnect": "pcie", "price_per_hour": 0.65,
+               "spot_price_per_hour": None}],
 }
 AMI_NAME = "ubuntu-22.04-test-image"
 
@@ -340,6 +344,7 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", lambda token, url: {"api_key": token}),
     "mithril": (MithrilAdapter, "mithril_url", lambda token, url: {"api_key": token}),
     "nebius": (NebiusAdapter, "nebius_url", lambda token, url: {"iam_token": token, "tenant_id": f"tenant-{SLUG}"}),
+    "yotta": (YottaAdapter, "yotta_url", lambda token, url: {"api_key": token, "org_id": f"org-{SLUG}"}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
 SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
@@ -369,11 +374,13 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
                               "spot_shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
                               "unknown_ref": "computeinstance-" + "0" * 32, "forgets_terminated": True,
                               "partner_says_spot": _nebius_spot(server), "partner_ports": _nebius_ports(server)},
+    "yotta": lambda server: {"shape": ("1x14v119g_NVIDIA_GeForce_RTX_5090_32G_SECURE", "us-east-2"),
+                             "unknown_ref": "gpub-unknown-000000000000"},
 }
 
 
 @pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
-                        "jarvislabs", "mithril", "nebius", "local"])
+                        "jarvislabs", "mithril", "nebius", "yotta", "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":

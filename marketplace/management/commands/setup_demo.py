@@ -12,6 +12,7 @@ from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
 from providers.simulator import nebius_grpc
+from providers.simulator import yotta_routes
 from providers.simulator.gcp_routes import billing_url, service_account_key
 
 DEMO_EMAIL = "demo@gpubroker.local"
@@ -27,6 +28,7 @@ OWN_API = {
     "lium": (PartnerKind.LIUM, "/lium/lium/api"),
     "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs"),
     "mithril": (PartnerKind.MITHRIL, "/mithril/mithril"),
+    "yotta": (PartnerKind.YOTTA, "/yotta/yotta"),
 }
 
 
@@ -80,4 +82,6 @@ def _credentials(kind: str, token: str, base_url: str) -> dict[str, str]:
         return {"service_account_key": service_account_key(token, base_url, project="demo-project")}
     if kind == PartnerKind.NEBIUS:
         return {"iam_token": token, "tenant_id": nebius_grpc.tenant_id("nebius")}
+    if kind == PartnerKind.YOTTA:
+        return {"api_key": token, "org_id": yotta_routes.org_id("yotta")}
     return {"api_key": token}

@@ -32,7 +32,8 @@ class Command(BaseCommand):
             "/verda/<slug>/v1/... (Verda API, OAuth client secret), /hyperstack/<slug>/v1/... (Hyperstack API, api_key), "
             "/gcp/<slug>/compute/v1/... (Compute Engine, beside /gcp/<slug>/token and /gcp/<slug>/cloudbilling/v1), "
             "/lium/<slug>/api/... (Lium API, X-API-KEY), /jarvislabs/<slug>/... (JarvisLabs API), "
-            "/mithril/<slug>/v2/... (Mithril API, Bearer); "
+            "/mithril/<slug>/v2/... (Mithril API, Bearer), /yotta/<slug>/{openapi,v2}/... (Yotta API, X-API-KEY, "
+            "organization org-<slug>); "
             "Nebius's gRPC API on --nebius-port (tenant-<slug>, IAM token); "
             "token sim-<slug>, faults at /_control/<slug>.")
 
@@ -92,7 +93,7 @@ class Command(BaseCommand):
                           f"   Shadeform {server.url}/shadeform/<slug>/v1   Vast.ai {server.url}/vast/<slug>/api/v0"
                           f"   Hyperstack {server.url}/hyperstack/<slug>/v1   GCP {server.url}/gcp/<slug>/compute/v1"
                           f"   Lium {server.url}/lium/<slug>/api   JarvisLabs {server.url}/jarvislabs/<slug>"
-                          f"   Mithril {server.url}/mithril/<slug>"
+                          f"   Mithril {server.url}/mithril/<slug>   Yotta {server.url}/yotta/<slug>"
                           f"   Nebius (gRPC) {server.nebius.url}")
         try:
             server.serve_forever()
