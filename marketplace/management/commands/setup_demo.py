@@ -11,8 +11,7 @@ from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
-from providers.simulator import nebius_grpc
-from providers.simulator import yotta_routes
+from providers.simulator import nebius_grpc, yotta_routes
 from providers.simulator.gcp_routes import billing_url, service_account_key
 
 DEMO_EMAIL = "demo@gpubroker.local"
