@@ -118,6 +118,25 @@ GPU_ALIASES: dict[str, str] = {
     "GPU-B300-SXM": "B300",
     "GPU-L40S-A": "L40S",
     "GPU-L40S-D": "L40S",
+    # Yotta's gpuType codes: its GPU Types Reference, and the pod reference's spellings (GeForce, HBM3).
+    "NVIDIA_RTX_4090_24G": "RTX4090",
+    "NVIDIA_GEFORCE_RTX_4090_24G": "RTX4090",
+    "NVIDIA_RTX_5090_32G": "RTX5090",
+    "NVIDIA_GEFORCE_RTX_5090_32G": "RTX5090",
+    "NVIDIA_RTX_A6000_48G": "A6000",
+    "NVIDIA_RTX_6000_ADA_48G": "RTX6000-Ada",
+    "NVIDIA_A100_PCIE_40G": "A100",
+    "NVIDIA_A100_40G": "A100",
+    "NVIDIA_A100_PCIE_80G": "A100-80GB",
+    "NVIDIA_A100_80G": "A100-80GB",
+    "NVIDIA_H100_PCIE_80G": "H100",
+    "NVIDIA_H100_80G": "H100",
+    "NVIDIA_H100_80GB_HBM3_80G": "H100",
+    "NVIDIA_RTX_PRO_6000_96G": "RTXPRO6000",
+    "NVIDIA_H200_141G": "H200",
+    "NVIDIA_B200_180G": "B200",
+    "NVIDIA_B300_262G": "B300",
+    "NVIDIA_L4_24G": "L4",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 

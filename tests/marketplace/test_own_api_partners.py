@@ -1,15 +1,16 @@
-"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril and Nebius partners are
-rented through their own (simulated) API shapes."""
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius and Yotta
+partners are rented through their own (simulated) API shapes."""
 
 import io
 
 import pytest
 from django.core.management import call_command
 
-from marketplace.models import NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
+from marketplace.models import Node, NodeLaunch, Offer, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.partners import partner_sync, partner_verify
 from providers.simulator import SimulatorServer
+from providers.simulator.yotta_routes import proxy_port
 from tests.conftest import drive_rental
 
 OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A6000"),
@@ -20,6 +21,7 @@ OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A600
            "lium": (PartnerKind.LIUM, "/lium/lium/api", "RTX4090"),
            "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs", "L4"),
            "mithril": (PartnerKind.MITHRIL, "/mithril/mithril", "H100"),
+           "yotta": (PartnerKind.YOTTA, "/yotta/yotta", "RTX5090"),
            "nebius": (PartnerKind.NEBIUS, None, "H100")}  # None: the gRPC API on a port of its own
 SPOT_ONLY = {"mithril"}  # sells spot bids only: rented as spot
 
@@ -89,3 +91,17 @@ def test_a_spot_only_partner_lists_no_on_demand_price_and_only_spot_requests_mat
     assert on_demand["placements"] == [] and on_demand["explanation"]["excluded"]["no_price"] >= 1
     spot = owner.client.post("/api/v1/match", {**body, "spot": True}, format="json").json()
     assert spot["placements"] and all(p["spot"] for p in spot["placements"])
+
+
+def test_a_yotta_node_is_reached_at_the_ports_yotta_maps(owner, demo):
+    """Yotta maps a pod's ports to proxy ports on a host: the node's SSH port and service endpoint are those."""
+    body = {"gpu": "RTX5090", "gpus_per_node": 1, "nodes": 1, "max_hours": 1, "policy": {"partners": {"allow": ["yotta"]}}}
+    response = owner.client.post("/api/v1/rentals", body, format="json")
+    assert response.status_code == 202, response.content
+    rental = drive_rental(response.json()["id"])
+    assert rental.state == "running"
+    node = Node.objects.get(rental=rental)
+    stored = demo.store.list_nodes("yotta")[0]
+    assert (node.provider_ref, node.ip, node.ssh_port) == (stored["name"], stored["ip"], proxy_port(stored["id"], 22))
+    served = [p["port"] for p in stored["ports"] if p["protocol"] != "SSH"]
+    assert node.endpoint == (f"http://{stored['ip']}:{proxy_port(stored['id'], served[0])}" if served else "")

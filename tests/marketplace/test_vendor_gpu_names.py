@@ -1,9 +1,9 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril and Nebius APIs report for
-the catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius and Yotta APIs
+report for the catalogue's supply maps to a canonical model."""
 
 import pytest
 
-from marketplace.catalog.gpus import canonical_gpu
+from marketplace.catalog.gpus import UnknownGpu, canonical_gpu
 from marketplace.catalog.snapshot import load_snapshot
 from providers.gcp import GcpAdapter
 from providers.hyperstack import HyperstackAdapter
@@ -14,8 +14,10 @@ from providers.nebius import NebiusAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
+from providers.simulator.yotta_routes import org_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
+from providers.yotta import YottaAdapter
 
 SEEN = {
     "shadeform": {
@@ -56,11 +58,23 @@ SEEN = {
         "gpu-b200-sxm": "B200", "gpu-h100-sxm": "H100", "gpu-h200-sxm": "H200", "gpu-l40s-a": "L40S",
         "gpu-l40s-d": "L40S",
     },
+    "yotta": {"NVIDIA_GeForce_RTX_5090_32G": "RTX5090"},  # the catalogue's instance types' gpuType
+}
+# Yotta's GPU Types Reference (docs.yottalabs.ai, API Guides) and the pod reference's examples; Trainium and MI300X have
+# no canonical model here (the broker sells NVIDIA and Gaudi only).
+YOTTA_GPU_TYPES = {
+    "NVIDIA_RTX_4090_24G": "RTX4090", "NVIDIA_RTX_5090_32G": "RTX5090", "NVIDIA_RTX_A6000_48G": "A6000",
+    "NVIDIA_RTX_6000_Ada_48G": "RTX6000-Ada", "NVIDIA_A100_PCIe_40G": "A100", "NVIDIA_A100_40G": "A100",
+    "NVIDIA_A100_PCIe_80G": "A100-80GB", "NVIDIA_A100_80G": "A100-80GB", "NVIDIA_H100_PCIe_80G": "H100",
+    "NVIDIA_H100_80G": "H100", "NVIDIA_RTX_PRO_6000_96G": "RTXPRO6000", "NVIDIA_H200_141G": "H200",
+    "NVIDIA_B200_180G": "B200", "NVIDIA_B300_262G": "B300", "NVIDIA_L4_24G": "L4", "NVIDIA_H100_80GB_HBM3_80G": "H100",
+    "NVIDIA_GeForce_RTX_4090_24G": "RTX4090", "NVIDIA_GeForce_RTX_5090_32G": "RTX5090",
 }
 ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastAdapter, "vast_url", {}),
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
             "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
-            "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {})}
+            "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {}),
+            "yotta": (YottaAdapter, "yotta_url", {})}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +93,8 @@ def _adapter(server: SimulatorServer, slug: str):
     if slug == "nebius":
         return NebiusAdapter(base_url=server.nebius_url(slug),
                              credentials={"iam_token": f"sim-{slug}", "tenant_id": f"tenant-{slug}"})
+    if slug == "yotta":
+        return YottaAdapter(base_url=server.yotta_url(slug), credentials={"api_key": f"sim-{slug}", "org_id": org_id(slug)})
     cls, url, extra = ADAPTERS[slug]
     secret = "client_secret" if extra else "api_key"
     return cls(base_url=getattr(server, url)(slug), credentials={secret: f"sim-{slug}", **extra})
@@ -94,3 +110,10 @@ def test_every_gpu_string_the_vendor_reports_maps_to_its_canonical_model(catalog
 def test_an_80_gb_vast_a100_is_told_apart_from_a_40_gb_one():
     assert canonical_gpu("A100 SXM4 80GB").name == "A100-80GB"
     assert canonical_gpu("A100 SXM4").name == "A100"
+
+
+def test_every_yotta_gpu_type_code_maps_to_its_canonical_model():
+    assert {code: canonical_gpu(code).name for code in YOTTA_GPU_TYPES} == YOTTA_GPU_TYPES
+    for code in ("AWS_Trainium_32G", "AMD_MI300X_192G"):
+        with pytest.raises(UnknownGpu):
+            canonical_gpu(code)
