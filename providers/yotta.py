@@ -181,21 +181,29 @@ class YottaAdapter:
         if pods is not None:  # a cluster without a pod: an earlier create was cut short
             self.terminate(name)
             raise ProviderError(TRANSIENT, f"cluster {name} had no pod; released it")
+        try:
+            command = init_command(spec.user_data)
+        except ValueError as exc:  # a cloud-config key the script form cannot carry
+            raise ProviderError(INVALID_REQUEST, f"the user data has no Yotta form: {exc}") from exc
         ports = expose(spec.ports)
         body = {"clusterName": name, "instanceType": spec.instance_type, "region": spec.region,
                 "imageName": self.image, "expose": ports, "publicKey": spec.ssh_public_key.strip(), "sshUser": "root",
                 "nodeNum": 1, "clusterType": PRIVATE_CLUSTER, "containerVolumeInGb": self.disk_gb}
         # Sent once (a POST): a caller retry finds the cluster by name.
-        cluster_id = str(_data(self.http.request("POST", "/openapi/v1/pods/cluster/create", json=body))["clusterId"])
+        cluster_id = _data(self.http.request("POST", "/openapi/v1/pods/cluster/create", json=body))["clusterId"]
         try:
             self._await_cluster(cluster_id, name)
             pod = {"name": name, "imagePublicType": "PUBLIC", "image": self.image, "clusterId": cluster_id,
-                   "clusterName": name, "expose": ports, "initializationCommand": init_command(spec.user_data)}
+                   "clusterName": name, "expose": ports, "initializationCommand": command}
             _data(self.http.request("POST", "/openapi/v1/pods/cluster/create/pod", json=pod))
         except ProviderError:
             self.terminate(name)
             raise
-        return self.describe(name)
+        pods = self._cluster_pods(name)
+        if pods:
+            return _node(_current(pods), name)
+        return NodeInfo(ref=name, state="pending", region=spec.region, instance_type=spec.instance_type,
+                        tags={RENTAL_TAG: spec.rental_id})  # the new pod is not listed yet
 
     def describe(self, ref: str) -> NodeInfo:
         """The cluster's pod; a cluster Yotta does not know is not_found, one without a pod yet is pending."""
@@ -228,7 +236,7 @@ class YottaAdapter:
             return None
         return list(_data(response) or [])
 
-    def _await_cluster(self, cluster_id: str, name: str) -> None:
+    def _await_cluster(self, cluster_id: int | str, name: str) -> None:
         """Read the cluster's status until it runs; one that ends first had no resources."""
         waited = 0.0
         while True:

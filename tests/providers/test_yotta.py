@@ -199,3 +199,11 @@ def test_a_yotta_pod_runs_its_command_and_serves_only_at_the_mapped_port(tmp_pat
         adapter.terminate(node.ref)
     finally:
         sim.stop()
+
+
+def test_yotta_refuses_user_data_without_a_script_form_before_creating_anything(server):
+    adapter, http = _yotta(server)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k", "r-1", *SHAPE, "#cloud-config\npackages: [htop]\n"))
+    assert err.value.kind == "invalid_request" and "packages" in err.value.message
+    assert server.store.list_nodes(SLUG, include_terminated=True) == []
