@@ -153,3 +153,15 @@ def test_a_nebius_partner_is_onboarded_with_a_service_account_key_the_page_never
     assert partner.credentials == {**credentials, "private_key": credentials["private_key"].strip()}
     page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
     assert "acme answered: 1 offers (gpu-h100-sxm)" in page and secret not in page
+
+
+def test_a_yotta_partner_is_onboarded_with_its_api_key_and_organisation(ops, sim):
+    missing = onboard(ops, sim, kind="yotta", base_url=sim.yotta_url(SLUG))
+    assert missing.status_code == 400 and "needs &#x27;org_id&#x27;" in missing.content.decode()
+    assert f"sim-{SLUG}" not in missing.content.decode()  # a typed key is never sent back
+    assert onboard(ops, sim, kind="yotta", base_url=sim.yotta_url(SLUG), org_id=f"org-{SLUG}").status_code == 302
+    partner = Partner.objects.get(slug=SLUG)
+    assert partner.credentials == {"api_key": f"sim-{SLUG}", "org_id": f"org-{SLUG}"}
+    assert f"org-{SLUG}" not in partner.credentials_encrypted
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 8 offers (NVIDIA_GeForce_RTX_5090_32G)" in page

@@ -192,6 +192,7 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("nebius", {"tenant_id": "tenant-x", "service_account_id": "serviceaccount-x", "public_key_id": "publickey-x",
                 "private_key": "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----"},
      "A partner of kind nebius: private_key is not an unencrypted PEM private key."),
+    ("yotta", {"api_key": "k"}, "A partner of kind yotta needs 'org_id'."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}
@@ -256,3 +257,15 @@ def test_a_nebius_service_account_key_verifies_and_its_private_key_never_leaves_
     for text in [*(a.content.decode() for a in answers), caplog.text]:
         assert secret not in text and wrong["private_key"].splitlines()[1] not in text
         assert "PRIVATE KEY" not in text
+
+
+def test_a_yotta_partner_verifies_with_the_key_check_of_its_organisation(staff, sim, worker):
+    credentials = {"api_key": "sim-acme", "org_id": "org-acme"}
+    response = staff.client.post(URL, _body(sim, kind="yotta", base_url=sim.yotta_url("acme"), credentials=credentials),
+                                 format="json")
+    assert response.status_code == 201 and "sim-acme" not in response.content.decode()
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert result["ok"] is True and result["gpus"] == ["NVIDIA_GeForce_RTX_5090_32G"] and result["offers"] == 8
+    staff.client.patch(f"{URL}/acme", {"credentials": {**credentials, "org_id": "org-other"}}, format="json")
+    result = queued_then_done(staff, worker, "acme", "verify")
+    assert (result["ok"], result["error_kind"]) == (False, "auth_failed")
