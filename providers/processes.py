@@ -38,8 +38,13 @@ def start_process(command: str, *, state_dir: Path, name: str, env: dict[str, st
         )
     finally:
         log.close()
-    (state_dir / f"{name}.pid").write_text(f"{proc.pid} {_start_time(proc.pid) or ''}\n")
+    record_process(state_dir, name, proc.pid)
     return proc.pid
+
+
+def record_process(state_dir: Path, name: str, pid: int) -> None:
+    """Write the pid file of a process group leader started elsewhere, so `is_running` and `kill_group` find it."""
+    (state_dir / f"{name}.pid").write_text(f"{pid} {_start_time(pid) or ''}\n")
 
 
 def _read_pid(state_dir: Path, name: str) -> tuple[int, str] | None:

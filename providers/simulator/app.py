@@ -43,6 +43,7 @@ from . import (
 )
 from .messages import Request, Response
 from .ratelimit import RateLimiter
+from .ssh_server import SshServer
 from .store import SimError, Store
 
 DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
@@ -62,6 +63,7 @@ class SimulatorApp:
         self.runtime_dir = runtime_dir or Path("var/simulator-nodes")
         self.sleep = sleep
         self.rate_limiter = RateLimiter(store.clock)
+        self.ssh: SshServer | None = None  # the nodes' sshd, when the simulator serves one (SimulatorServer does)
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
                      "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes,
@@ -150,6 +152,15 @@ class SimulatorApp:
 
     def node_stopped(self, node_id: str) -> None:
         kill_group(self.runtime_dir, node_id)
+        if self.ssh is not None:
+            self.ssh.forget(node_id)
+
+    def ssh_address(self, slug: str, node: dict, user: str) -> tuple[str, int]:
+        """Where a running node's sshd listens: the simulator's SSH server on the node's own address when nodes
+        run their plans here, else port 22 of its (data only) address."""
+        if self.ssh is None or not self.run_user_data or node["state"] != "running":
+            return node["ip"], 22
+        return node["ip"], self.ssh.listen(slug, node, user)
 
     def preempt(self, slug: str, node_id: str) -> dict:
         """The partner takes a node back now: it ends (capacity returns) and its processes stop."""

@@ -1,4 +1,4 @@
-"""`systemctl`, `docker` and `chown` on a simulated VM: the subset a launch plan uses, mapped to local processes.
+"""`systemctl`, `docker`, `chown` and `sudo` on a simulated VM: the subset a launch plan uses, mapped to local processes.
 
 systemctl: `daemon-reload`, `enable [--now]`, `start`, `stop`, `restart`, `is-active` on unit files below
 the node's root (with its `<unit>.d/*.conf` drop-ins); a unit runs as systemd runs it — a clean environment
@@ -16,8 +16,9 @@ chown: accepted and not applied (the VM has no users of its own).
 base64: `-d`/`--decode` writes the decoded text with its paths moved below the node's root, as the VM moves the
 paths of the script itself (a plan that unpacks a script from base64, as a Yotta pod's command does, stays inside
 the node); anything else is the system's base64.
+sudo: runs its command as it is (the VM has no users of its own: everything already runs as its one user).
 
-    python -m providers.simulator.node_shims systemctl|docker|chown|base64 ARGS...
+    python -m providers.simulator.node_shims systemctl|docker|chown|base64|sudo ARGS...
 """
 
 from __future__ import annotations
@@ -327,11 +328,27 @@ def base64_tool(args: list[str]) -> int:
     return 0
 
 
+SUDO_VALUE_OPTIONS = {"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host"}
+
+
+def sudo(args: list[str]) -> int:
+    """`sudo [options] COMMAND...`: the options are dropped and COMMAND runs in place of this process."""
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] == "--":
+            index += 1
+            break
+        index += 2 if args[index] in SUDO_VALUE_OPTIONS else 1
+    if index >= len(args):
+        return _fail("sudo", "usage: sudo [options] COMMAND...", 1)
+    os.execvp(args[index], args[index:])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    tools = {"systemctl": systemctl, "docker": docker, "chown": chown, "base64": base64_tool}
+    tools = {"systemctl": systemctl, "docker": docker, "chown": chown, "base64": base64_tool, "sudo": sudo}
     if not argv or argv[0] not in tools:
-        return _fail("node_shims", "usage: node_shims systemctl|docker|chown|base64 ARGS...", 2)
+        return _fail("node_shims", "usage: node_shims systemctl|docker|chown|base64|sudo ARGS...", 2)
     return tools[argv[0]](argv[1:])
 
 

@@ -10,6 +10,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .app import SimulatorApp
 from .nebius_grpc import NebiusGrpcServer
+from .ssh_server import SshServer
 from .store import Faults, Store, group_seed
 
 PREEMPTION_TICK_S = 0.1
@@ -44,6 +45,7 @@ class SimulatorServer:
         self.httpd = make_server(host, port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         self.host, self.port = host, self.httpd.server_address[1]
         self.nebius = NebiusGrpcServer(self.app, host=host, port=nebius_port)
+        self.app.ssh = SshServer(self.app)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._preemptions = threading.Thread(target=self._preempt_loop, name="simulator-preemptions", daemon=True)
@@ -94,6 +96,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         self.nebius.start()
+        self.app.ssh.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="partner-simulator", daemon=True)
         self._thread.start()
         self._preemptions.start()
@@ -102,6 +105,7 @@ class SimulatorServer:
     def serve_forever(self) -> None:
         self._preemptions.start()
         self.nebius.start()
+        self.app.ssh.start()
         self.httpd.serve_forever()
 
     def _preempt_loop(self) -> None:
@@ -116,4 +120,5 @@ class SimulatorServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.nebius.stop()
+        self.app.ssh.stop()
         self.store.close()

@@ -3,8 +3,9 @@
 `#cloud-config` user data: `write_files` (modes kept) and then `runcmd` in order, every absolute
 path under /etc, /opt, /var, /root, /srv and /home moved below the node's root (`owner` is not applied:
 the simulator has no users; `append` is). A `#!` script runs with its paths moved the same way.
-`systemctl`, `docker`, `chown` and `base64` are the only programs replaced (by `node_shims`; `chown` does nothing,
-for the same reason; a decoded script has its paths moved too); curl, sha256sum, python3 -m venv … run for real. The process then stays up as the VM until it is terminated (SIGTERM to
+`systemctl`, `docker`, `chown`, `base64` and `sudo` are the only programs replaced (by `node_shims`; `chown`
+does nothing and `sudo` runs its command as it is, for the same reason; a decoded script has its paths moved
+too); curl, sha256sum, python3 -m venv … run for real. The process then stays up as the VM until it is terminated (SIGTERM to
 its process group stops the VM with everything it started).
 
     python -m providers.simulator.vm --root DIR --host IP --port PORT --user-data FILE
@@ -29,7 +30,7 @@ from .node_shims import REROOTED
 
 USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
-SHIMS = ("systemctl", "docker", "chown", "base64")
+SHIMS = ("systemctl", "docker", "chown", "base64", "sudo")
 NODE_SHIMS = Path(__file__).with_name("node_shims.py")  # run as a script: stdlib only, starts fast
 
 
