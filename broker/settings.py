@@ -219,6 +219,11 @@ NODE_DEFAULT_SSH_PUBLIC_KEY = env_str(
     "NODE_DEFAULT_SSH_PUBLIC_KEY",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINBttsaegY1Yd+Xuj7uAnFIIiH7jMeUZJC1/bSJ7xe2m gpu-broker-no-login")
 PROVISION_LEASE_S = env_number("PROVISION_LEASE_S", 60, int)  # a dead worker's claim on a rental expires
+# Partners whose create call takes no user data get the plan over SSH once the node runs: tried this many times,
+# waiting SSH_PLAN_BACKOFF_S doubled after each try (at most a minute) while the node's sshd is not up yet.
+SSH_PLAN_ATTEMPTS = env_number("SSH_PLAN_ATTEMPTS", 15, int)
+SSH_PLAN_BACKOFF_S = env_number("SSH_PLAN_BACKOFF_S", 2.0)
+SSH_PLAN_TIMEOUT_S = env_number("SSH_PLAN_TIMEOUT_S", 20.0)  # connecting, logging in, handing the plan over
 RENTAL_RATE_LIMIT_PER_MIN = env_number("RENTAL_RATE_LIMIT_PER_MIN", 120, int)
 BUDGET_WARN_FRACTION = env_number("BUDGET_WARN_FRACTION", 0.8)
 

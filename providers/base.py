@@ -102,6 +102,9 @@ class NodeInfo:
     # A spot node's announced end (ISO 8601, UTC): the partner's notice before it preempts the node.
     preempt_at: str | None = None
     ended_at: str | None = None  # ISO 8601, UTC, when the partner says the node ended (a preemption's second)
+    # Where the node's sshd listens and as whom to log in, for partners that report it (Hyperbolic's `sshCommand`).
+    ssh_port: int | None = None
+    ssh_user: str | None = None
 
     @property
     def rental_id(self) -> str | None:

@@ -23,6 +23,7 @@ ADAPTERS: dict[str, str] = {
     "mithril": "providers.mithril.MithrilAdapter",
     "nebius": "providers.nebius.NebiusAdapter",
     "yotta": "providers.yotta.YottaAdapter",
+    "hyperbolic": "providers.hyperbolic.HyperbolicAdapter",
 }
 
 

@@ -103,15 +103,20 @@ def _celery_queue_for_tests():
 
 
 def drive_rental(rental_id: int, *, rounds: int = 30):
-    """Do what the worker does, in-process: provision, poll, fail over, until the rental settles."""
+    """Do what the worker does, in-process: provision, poll, fail over, hand SSH-launched nodes their plan, until
+    the rental settles."""
     from marketplace.models import Rental
+    from marketplace.services.plan_delivery import node_plan_deliver
     from marketplace.services.rentals import rental_finish_termination, rental_poll, rental_provision
 
     for _ in range(rounds):
         rental = Rental.objects.get(pk=rental_id)
         if rental.state in ("pending", "provisioning"):
             rental_provision(rental_id)
-            rental_poll(rental_id)
+            if rental_poll(rental_id):
+                for node_id in rental.nodes.filter(state="running", plan_delivered_at__isnull=True).values_list(
+                        "pk", flat=True):
+                    node_plan_deliver(node_id)
         elif rental.state == "terminating":
             rental_finish_termination(rental_id)
         else:

@@ -139,6 +139,10 @@ class Node(models.Model):
                                             help_text="last time the agent saw someone use the node")
     token_hash = models.CharField(max_length=64, blank=True, default="")
     launch_plan = models.TextField(blank=True, default="", help_text="the launch plan as sent, secrets redacted")
+    # Nodes of partners whose create call takes no user data: the plan is handed over by SSH once the node runs.
+    ssh_host_key = models.CharField(max_length=128, blank=True, default="",
+                                    help_text="the host key fingerprint the node presented first (trusted on first use)")
+    plan_delivered_at = models.DateTimeField(null=True, blank=True, help_text="when the plan was handed over by SSH")
     created_at = models.DateTimeField(auto_now_add=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
 

@@ -30,7 +30,7 @@ from marketplace.services.node_health import node_token_issue
 from marketplace.services.placing import placements_for
 from marketplace.spot import on_demand_price
 from marketplace.states import record_event, transition
-from providers.base import ENDED_NODE_STATES, NO_CAPACITY, ProviderError, ProvisionSpec
+from providers.base import ENDED_NODE_STATES, NO_CAPACITY, ProviderError, ProvisionSpec, is_ssh_launched
 
 log = logging.getLogger(__name__)
 S = RentalState
@@ -38,6 +38,7 @@ CANDIDATE_WINDOW = 25
 PROVISION_TASK = "marketplace.tasks.rentals.provision_rental_task"
 POLL_TASK = "marketplace.tasks.rentals.poll_rental_task"
 TERMINATE_TASK = "marketplace.tasks.rentals.terminate_rental_task"
+DELIVER_PLAN_TASK = "marketplace.tasks.rentals.deliver_plan_task"
 
 
 class NoPlacement(Conflict):
@@ -340,6 +341,9 @@ def rental_poll(rental_id: int) -> bool:
                    endpoint=info.endpoint or node.endpoint, ssh_port=info.ssh_port or node.ssh_port)
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
+    for node in nodes:  # a partner whose create call took no user data gets the plan over SSH now
+        if node.launch_plan and is_ssh_launched(adapter_for(node.partner)):
+            enqueue(DELIVER_PLAN_TASK, node.pk)
     return True
 
 

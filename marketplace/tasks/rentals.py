@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from marketplace.services import preemption, reconcile, rental_stops, rentals
+from marketplace.services import plan_delivery, preemption, reconcile, rental_stops, rentals
 from marketplace.services.budgets import budget_enforce
 
 
@@ -16,6 +16,13 @@ def provision_rental_task(rental_id: int) -> None:
 def poll_rental_task(self, rental_id: int) -> None:
     if not rentals.rental_poll(rental_id):
         raise self.retry(countdown=settings.PROVISION_POLL_S)
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def deliver_plan_task(self, node_id: int) -> None:
+    last_try = self.request.retries + 1 >= settings.SSH_PLAN_ATTEMPTS
+    if not plan_delivery.node_plan_deliver(node_id, last_try=last_try):
+        raise self.retry(countdown=plan_delivery.plan_retry_countdown(self.request.retries))
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)

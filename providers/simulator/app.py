@@ -5,7 +5,9 @@ Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-sha
 `/verda/<slug>/v1/...` (Verda-shaped), `/hyperstack/<slug>/v1/...` (Hyperstack-shaped),
 `/gcp/<slug>/{token,compute/v1,cloudbilling/v1}/...` (Google Cloud-shaped), `/lium/<slug>/api/...` (Lium-shaped),
 `/jarvislabs/<slug>/...` (JarvisLabs-shaped), `/mithril/<slug>/v2/...` (Mithril-shaped),
-`/yotta/<slug>/{openapi,v2}/...` (Yotta-shaped), `/_control/<slug>` (faults and capacity), `/healthz`.
+`/yotta/<slug>/{openapi,v2}/...` (Yotta-shaped),
+`/hyperbolic/<slug>/v1/marketplace...` (Hyperbolic-shaped; its nodes' sshd is `ssh_server`),
+`/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from providers.processes import kill_group, start_process
 from . import (
     checkout,
     gcp_routes,
+    hyperbolic_routes,
     hyperstack_routes,
     jarvislabs_routes,
     lambda_routes,
@@ -67,7 +70,8 @@ class SimulatorApp:
         self.apis = {"p": partner_routes, "lambda": lambda_routes, "shadeform": shadeform_routes, "vast": vast_routes,
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
                      "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes,
-                     "mithril": mithril_routes, "yotta": yotta_routes}
+                     "mithril": mithril_routes, "yotta": yotta_routes,
+                     "hyperbolic": hyperbolic_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:

@@ -90,6 +90,10 @@ class SimulatorServer:
         """The API's root: the adapter adds Yotta's own `/openapi/...` and `/v2/...` paths."""
         return f"{self.url}/yotta/{slug}"
 
+    def hyperbolic_url(self, slug: str) -> str:
+        """The API's root: the adapter adds Hyperbolic's own `/v1/marketplace...` paths."""
+        return f"{self.url}/hyperbolic/{slug}"
+
     def nebius_url(self, slug: str) -> str:
         """The Nebius-shaped gRPC API, on a port of its own; the partner is the tenant `tenant-<slug>`."""
         return self.nebius.url

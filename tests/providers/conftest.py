@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
 aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
-lium, jarvislabs, mithril and yotta against the partner simulator, nebius against its gRPC API; local against this machine.
+lium, jarvislabs, mithril, yotta and hyperbolic against the partner simulator, nebius against its gRPC API; local against this machine.
 Failures moto cannot produce (capacity, quota, 5xx) are injected as raw HTTP responses through botocore's
 `before-send` hook, so they travel through botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -26,6 +26,7 @@ from moto.server import ThreadedMotoServer
 from providers.aws import AwsAdapter
 from providers.base import ProviderAdapter, ProvisionSpec
 from providers.gcp import GcpAdapter
+from providers.hyperbolic import HyperbolicAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lambda_cloud import LambdaCloudAdapter
@@ -37,6 +38,7 @@ from providers.partner_api import PartnerApiAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
+from providers.simulator.ssh_server import account_private_key
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 from providers.yotta import YottaAdapter
@@ -66,6 +68,9 @@ VENDOR_SEED = {
                 "spot_price_per_hour": 1.25}],
     "gcp": [{"region": "us-central1", "instance_type": "a2-highgpu-1g", "gpu": "A100", "gpus_per_node": 1, "vcpus": 12,
              "memory_gb": 85, "interconnect": "pcie", "price_per_hour": 3.67339, "spot_price_per_hour": 1.80385}],
+    "hyperbolic": [{"region": "default", "instance_type": "1x-H100-75-722", "gpu": "H100", "gpus_per_node": 1,
+                    "vcpus": 75, "memory_gb": 722, "interconnect": "pcie", "price_per_hour": 1.29,
+                    "spot_price_per_hour": None}],
     "mithril": [{"region": "us-central2-a", "instance_type": "h100-80gb.sxm.8x", "gpu": "H100", "gpus_per_node": 8,
                  "vcpus": 168, "memory_gb": 1814, "interconnect": "infiniband", "price_per_hour": 8.0,
                  "spot_price_per_hour": 8.0}],
@@ -345,6 +350,8 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "mithril": (MithrilAdapter, "mithril_url", lambda token, url: {"api_key": token}),
     "nebius": (NebiusAdapter, "nebius_url", lambda token, url: {"iam_token": token, "tenant_id": f"tenant-{SLUG}"}),
     "yotta": (YottaAdapter, "yotta_url", lambda token, url: {"api_key": token, "org_id": f"org-{SLUG}"}),
+    "hyperbolic": (HyperbolicAdapter, "hyperbolic_url",
+                   lambda token, url: {"api_key": token, "ssh_private_key": account_private_key(SLUG)}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
 SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
@@ -370,6 +377,8 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "mithril": lambda server: {"shape": ("h100-80gb.sxm.8x", "us-central2-a"),
                                "spot_shape": ("h100-80gb.sxm.8x", "us-central2-a"), "unknown_ref": "bid_0000000000",
                                "spot_only": True, "partner_says_spot": _mithril_spot(server)},
+    "hyperbolic": lambda server: {"shape": ("1x-H100-75-722", "default"), "spot_shape": ("1x-H100-75-722", "default"),
+                                  "unknown_ref": "no-such-instance-00", "forgets_terminated": True},
     "nebius": lambda server: {"shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
                               "spot_shape": ("gpu-h100-sxm_1gpu-16vcpu-200gb", "eu-north1"),
                               "unknown_ref": "computeinstance-" + "0" * 32, "forgets_terminated": True,
@@ -380,7 +389,8 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
 
 
 @pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
-                        "jarvislabs", "mithril", "nebius", "yotta", "local"])
+                        "jarvislabs", "mithril", "nebius", "yotta", "hyperbolic",
+                        "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param
     if kind == "aws":

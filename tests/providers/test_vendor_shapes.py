@@ -11,9 +11,10 @@ import requests
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from providers.base import PortRule, ProviderError, ProvisionSpec
+from providers.base import PortRule, ProviderError, ProvisionSpec, is_ssh_launched
 from providers.gcp import GcpAdapter
 from providers.http import HttpClient
+from providers.hyperbolic import HyperbolicAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
@@ -22,7 +23,9 @@ from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
 from providers.simulator.app import DEFAULT_SERVICE_PORT
 from providers.simulator.gcp_routes import billing_url, service_account_key
+from providers.simulator.ssh_server import account_private_key
 from providers.simulator.vast_routes import vast_id
+from providers.ssh_launch import deliver_plan
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 
@@ -779,7 +782,8 @@ def test_nebius_carries_the_launch_ssh_key_in_the_cloud_config_it_sends(server):
 @pytest.mark.parametrize("kind", sorted(SIM_ADAPTERS))
 def test_a_node_that_runs_its_plan_serves_on_the_address_its_api_reports(kind, tmp_path):
     """Every simulated API: the address the vendor reports is where the node's plan serves (the gateway reaches a
-    replica there, a job's workers meet there), a loopback address of the node's own."""
+    replica there, a job's workers meet there), a loopback address of the node's own; an SSH-launched partner's
+    node gets the plan over SSH at the login its API reports."""
     sim = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
     try:
         if kind in VENDOR_SEED:
@@ -799,7 +803,92 @@ def test_a_node_that_runs_its_plan_serves_on_the_address_its_api_reports(kind, t
             time.sleep(0.1)
             node = adapter.describe(node.ref)
         assert node.ip.startswith("127."), node
+        if is_ssh_launched(adapter):  # its create call took no plan: the broker logs in and starts it
+            assert deliver_plan(adapter.ssh_target(node), serve).started
         assert eventually_status(f"http://{node.ip}:{DEFAULT_SERVICE_PORT}/") == 200
         adapter.terminate(node.ref)
     finally:
         sim.stop()
+
+
+HYPERBOLIC_SHAPE = ("1x-H100-75-722", "default")
+
+
+def _hyperbolic(server: SimulatorServer) -> tuple[HyperbolicAdapter, RecordingHttp]:
+    server.store.seed({SLUG: VENDOR_SEED["hyperbolic"]}, capacity=2)
+    http = RecordingHttp(server.hyperbolic_url(SLUG), headers={"Authorization": f"Bearer sim-{SLUG}"}, retries=0)
+    return HyperbolicAdapter(credentials={"ssh_private_key": account_private_key(SLUG)}, http=http), http
+
+
+def test_hyperbolic_requests_and_answers_match_the_transcribed_schema(server):
+    schemas = Schemas("hyperbolic-marketplace.yaml")
+    adapter, http = _hyperbolic(server)
+    adapter.list_offers()
+    node = adapter.provision(ProvisionSpec("k", "r-1", *HYPERBOLIC_SHAPE, "#!/bin/sh\necho hi\n", ssh_public_key()))
+    adapter.describe(node.ref)
+    adapter.terminate(node.ref)
+    names = {("POST", "v1/marketplace"): "MachinesResponse", ("GET", "v1/marketplace/instances"): "InstancesResponse",
+             ("POST", "v1/marketplace/instances/create"): "CreateResponse",
+             ("POST", "v1/marketplace/instances/terminate"): "TerminateResponse"}
+    requests_of = {("POST", "v1/marketplace"): "MachineFilter", ("POST", "v1/marketplace/instances/create"):
+                   "CreateRequest", ("POST", "v1/marketplace/instances/terminate"): "TerminateRequest"}
+    checked = set()
+    for method, path, body, response in http.exchanges:
+        assert response.status_code == 200, (method, path, response.text)
+        if (method, path) in requests_of:
+            schemas.validate(requests_of[method, path], body)
+        schemas.validate(names[method, path], response.json())
+        checked.add(names[method, path])
+    assert checked == set(names.values())
+    create = next(b for m, p, b, _ in http.exchanges if p.endswith("/create"))
+    assert "echo hi" not in str(create)  # the create call takes no plan: it goes over SSH
+
+
+def test_hyperbolic_lists_machines_without_a_key_and_everything_else_with_one(server):
+    _hyperbolic(server)
+    url = server.hyperbolic_url(SLUG)
+    assert requests.post(f"{url}/v1/marketplace", json={"filters": {}}, timeout=5).status_code == 200
+    refused = requests.get(f"{url}/v1/marketplace/instances", timeout=5)
+    assert refused.status_code == 401
+    Schemas("hyperbolic-marketplace.yaml").validate("Error", refused.json())
+
+
+def test_hyperbolic_offers_each_gpu_count_of_a_machine_priced_per_gpu_from_cents(server):
+    adapter, _ = _hyperbolic(server)
+    offers = {o.instance_type: o for o in adapter.list_offers()}
+    one = offers["1x-H100-75-722"]
+    assert (one.gpu, one.region, one.price_per_hour, one.available_nodes, one.spot_price_per_hour) == (
+        "NVIDIA-H100-80GB-HBM3", "default", 1.29, 2, None)
+    eight = [o for o in offers.values() if o.gpu == "NVIDIA-H100-80GB-HBM3" and o.gpus_per_node == 8]
+    assert [(o.instance_type, o.price_per_hour) for o in eight] == [("8x-H100-208-1800", 23.92)]
+    assert offers["4x-H100-104-900"].price_per_hour == 11.96
+
+
+def test_hyperbolic_a_launch_takes_a_free_machine_and_reports_the_login_of_its_ssh_command(server):
+    adapter, _ = _hyperbolic(server)
+    node = adapter.provision(ProvisionSpec("k", "r-1", *HYPERBOLIC_SHAPE))
+    running = adapter.describe(node.ref)
+    assert (running.state, running.ssh_user, running.ssh_port, running.instance_type) == (
+        "running", "ubuntu", 22, HYPERBOLIC_SHAPE[0])
+    target = adapter.ssh_target(running)
+    assert (target.host, target.user) == (running.ip, "ubuntu") and "PRIVATE" in target.private_key
+    assert {o.instance_type: o.available_nodes for o in adapter.list_offers()}[HYPERBOLIC_SHAPE[0]] == 1
+
+
+def test_hyperbolic_errors_carry_a_message_and_a_full_machine_is_no_capacity(server):
+    schemas = Schemas("hyperbolic-marketplace.yaml")
+    adapter, http = _hyperbolic(server)
+    machine = next(m for m in http.request("POST", "v1/marketplace", json={"filters": {}}).json()["instances"]
+                   if m["gpus_total"] == 1 and m["hardware"]["cpus"][0]["virtual_cores"] == 75)
+    body = {"cluster_name": machine["cluster_name"], "node_name": machine["id"], "gpu_count": 1}
+    assert http.request("POST", "v1/marketplace/instances/create", json=body).status_code == 200
+    again = http.request("POST", "v1/marketplace/instances/create", json=body)
+    assert again.status_code == 400 and "Not enough GPUs" in again.json()["message"]
+    schemas.validate("Error", again.json())
+    gone = http.request("POST", "v1/marketplace/instances/terminate", json={"id": "no-such-instance"})
+    assert gone.status_code == 404
+    schemas.validate("Error", gone.json())
+    server.store.set_capacity(SLUG, 0)
+    with pytest.raises(ProviderError) as err:
+        adapter.provision(ProvisionSpec("k2", "r-2", *HYPERBOLIC_SHAPE))
+    assert err.value.kind == "no_capacity"
