@@ -137,6 +137,14 @@ GPU_ALIASES: dict[str, str] = {
     "NVIDIA_B200_180G": "B200",
     "NVIDIA_B300_262G": "B300",
     "NVIDIA_L4_24G": "L4",
+    # Hyperbolic's GPU model strings (its marketplace's hardware.gpus[].model).
+    "NVIDIA-H100-80GB-HBM3": "H100",
+    "NVIDIA-H200": "H200",
+    "NVIDIA-A100-SXM4-80GB": "A100-80GB",
+    "NVIDIA-GEFORCE-RTX-4090": "RTX4090",
+    "NVIDIA-GEFORCE-RTX-3090": "RTX3090",
+    "NVIDIA-RTX-A6000": "A6000",
+    "NVIDIA-L40S": "L40S",
 }
 _BY_UPPER = {name.upper(): name for name in CANONICAL_GPUS} | GPU_ALIASES
 

@@ -23,6 +23,7 @@ class PartnerKind(models.TextChoices):
     MITHRIL = "mithril", "Mithril (spot bids only)"
     NEBIUS = "nebius", "Nebius AI Cloud"
     YOTTA = "yotta", "Yotta Labs"
+    HYPERBOLIC = "hyperbolic", "Hyperbolic (plan started over SSH)"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
     FLEET = "fleet", "a workspace's own machines (private offers)"
 

@@ -13,7 +13,8 @@ from providers.registry import get_adapter
 NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PARTNER_API, PartnerKind.SHADEFORM,
                            PartnerKind.VAST, PartnerKind.VERDA, PartnerKind.HYPERSTACK,
                            PartnerKind.GCP, PartnerKind.LIUM, PartnerKind.JARVISLABS, PartnerKind.MITHRIL,
-                           PartnerKind.NEBIUS, PartnerKind.YOTTA})
+                           PartnerKind.NEBIUS, PartnerKind.YOTTA,
+                           PartnerKind.HYPERBOLIC})
 
 
 def installation_id() -> str:

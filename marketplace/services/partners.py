@@ -27,6 +27,7 @@ from marketplace.states import transition
 from providers.base import ProviderError, ProviderOffer
 from providers.gcp import parse_key
 from providers.nebius import service_account_of
+from providers.ssh_launch import load_private_key
 
 MAX_SKIPPED_EXAMPLES = 10
 
@@ -46,6 +47,8 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # an IAM token, or (production) a service account's authorized key: checked by service_account_of
     PartnerKind.NEBIUS: (("tenant_id",), ("iam_token", "service_account_id", "public_key_id", "private_key")),
     PartnerKind.YOTTA: (("api_key", "org_id"), ()),
+    # the private half of the SSH key registered in the Hyperbolic account: the broker logs in to start each plan
+    PartnerKind.HYPERBOLIC: (("api_key", "ssh_private_key"), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }
@@ -70,6 +73,11 @@ def credential_errors(kind: str, credentials: dict | None, *, creating: bool) ->
             service_account_of(credentials)
         except ValueError as exc:
             errors.append(f"A partner of kind nebius: {exc}.")
+    if credentials.get("ssh_private_key") and not errors:
+        try:
+            load_private_key(credentials["ssh_private_key"])
+        except ProviderError as exc:
+            errors.append(f"ssh_private_key: {exc.message}.")
     return errors
 
 

@@ -19,7 +19,7 @@ from .placement_form import split_list
 
 SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret",
                  "service_account_key", "iam_token", "tenant_id", "service_account_id", "public_key_id", "private_key",
-                 "org_id")
+                 "org_id", "ssh_private_key")
 
 
 def _secret(label: str, help_text: str = "") -> forms.CharField:
@@ -43,7 +43,7 @@ class OnboardForm(forms.Form):
                                  help_text="ISO code, e.g. DE; sets the HQ jurisdiction.")
     certifications = forms.CharField(label="Certifications", required=False, help_text="e.g. ISO27001, SOC2")
     api_key = _secret("API key", "For Partner API, Lambda, Shadeform (X-API-KEY), Vast.ai, Hyperstack, Lium (X-API-KEY), "
-                      "JarvisLabs, Mithril (fkey_…) and Yotta (X-API-KEY) partners. "
+                      "JarvisLabs, Mithril (fkey_…), Yotta (X-API-KEY) and Hyperbolic partners. "
                       "Stored encrypted; never shown again.")
     aws_access_key_id = _secret("AWS access key id", "AWS partners only.")
     aws_secret_access_key = _secret("AWS secret access key", "AWS partners only.")
@@ -72,6 +72,12 @@ class OnboardForm(forms.Form):
     org_id = forms.CharField(label="Organization id", required=False, strip=True,
                              help_text="Yotta partners only: the organization the API key belongs to (its key check "
                                        "asks for it).")
+    ssh_private_key = forms.CharField(
+        label="SSH private key", required=False, strip=True,
+        help_text="Hyperbolic partners only: the private half (unencrypted OpenSSH or PEM) of the SSH key registered "
+                  "in the account; the broker logs in with it to start each node's plan. Stored encrypted; never "
+                  "shown again.",
+        widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
 
     def body(self) -> dict:
         data = self.cleaned_data

@@ -193,6 +193,10 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
                 "private_key": "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----"},
      "A partner of kind nebius: private_key is not an unencrypted PEM private key."),
     ("yotta", {"api_key": "k"}, "A partner of kind yotta needs 'org_id'."),
+    ("hyperbolic", {"api_key": "k"}, "A partner of kind hyperbolic needs 'ssh_private_key'."),
+    ("hyperbolic", {"api_key": "k", "ssh_private_key": "not a key"}, "ssh_private_key: the SSH private key cannot be "
+                                                                     "read (an unencrypted Ed25519, ECDSA or RSA key "
+                                                                     "in OpenSSH or PEM form is needed)."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}

@@ -1,4 +1,5 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius and Yotta APIs
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius, Yotta and
+Hyperbolic APIs
 report for the catalogue's supply maps to a canonical model."""
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from marketplace.catalog.gpus import UnknownGpu, canonical_gpu
 from marketplace.catalog.snapshot import load_snapshot
 from providers.gcp import GcpAdapter
+from providers.hyperbolic import HyperbolicAdapter
 from providers.hyperstack import HyperstackAdapter
 from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
@@ -15,6 +17,7 @@ from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.yotta_routes import org_id
+from providers.simulator.hyperbolic_routes import MODEL_BY_GPU
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 from providers.yotta import YottaAdapter
@@ -54,6 +57,7 @@ SEEN = {
     },
     "jarvislabs": {"H100": "H100", "H200": "H200", "L4": "L4", "RTXPRO6000": "RTXPRO6000"},
     "mithril": {"H100": "H100", "H200": "H200"},  # the instance types' gpu_type
+    "hyperbolic": {"NVIDIA-H100-80GB-HBM3": "H100"},  # the machines' hardware.gpus[].model
     "nebius": {
         "gpu-b200-sxm": "B200", "gpu-h100-sxm": "H100", "gpu-h200-sxm": "H200", "gpu-l40s-a": "L40S",
         "gpu-l40s-d": "L40S",
@@ -75,6 +79,7 @@ ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastA
             "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
             "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {}),
             "yotta": (YottaAdapter, "yotta_url", {})}
+            "hyperbolic": (HyperbolicAdapter, "hyperbolic_url", {})}
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +122,12 @@ def test_every_yotta_gpu_type_code_maps_to_its_canonical_model():
     for code in ("AWS_Trainium_32G", "AMD_MI300X_192G"):
         with pytest.raises(UnknownGpu):
             canonical_gpu(code)
+
+
+def test_every_hyperbolic_model_string_maps_to_the_catalogue_gpu_it_stands_for():
+    """Hyperbolic's model strings beyond the catalogue's H100 machines (its marketplace lists them all)."""
+    seen = {"NVIDIA-H100-80GB-HBM3": "H100", "NVIDIA-H200": "H200", "NVIDIA-A100-SXM4-80GB": "A100-80GB",
+            "NVIDIA-GeForce-RTX-4090": "RTX4090", "NVIDIA-GeForce-RTX-3090": "RTX3090", "NVIDIA-RTX-A6000": "A6000",
+            "NVIDIA-L40S": "L40S"}
+    assert set(MODEL_BY_GPU.values()) == set(seen)
+    assert {model: canonical_gpu(model).name for model in seen} == seen

@@ -1,7 +1,8 @@
 """Point every catalogue partner at the local partner simulator and create a demo login (make run).
 
 A partner whose cloud has its own adapter kind is wired to the simulator's API of that vendor's shape
-(Nebius: its gRPC API, on the port after the simulator's); the rest speak the Partner API.
+(Nebius: its gRPC API, on the port after the simulator's; Hyperbolic: with the simulated account's SSH key, which
+the simulator's sshd accepts); the rest speak the Partner API.
 """
 
 
@@ -13,6 +14,7 @@ from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
 from providers.simulator import nebius_grpc, yotta_routes
 from providers.simulator.gcp_routes import billing_url, service_account_key
+from providers.simulator.ssh_server import account_private_key
 
 DEMO_EMAIL = "demo@gpubroker.local"
 DEMO_PASSWORD = "demo-broker-2026"
@@ -28,6 +30,7 @@ OWN_API = {
     "jarvislabs": (PartnerKind.JARVISLABS, "/jarvislabs/jarvislabs"),
     "mithril": (PartnerKind.MITHRIL, "/mithril/mithril"),
     "yotta": (PartnerKind.YOTTA, "/yotta/yotta"),
+    "hyperbolic": (PartnerKind.HYPERBOLIC, "/hyperbolic/hyperbolic"),
 }
 
 
@@ -83,4 +86,6 @@ def _credentials(kind: str, token: str, base_url: str) -> dict[str, str]:
         return {"iam_token": token, "tenant_id": nebius_grpc.tenant_id("nebius")}
     if kind == PartnerKind.YOTTA:
         return {"api_key": token, "org_id": yotta_routes.org_id("yotta")}
+    if kind == PartnerKind.HYPERBOLIC:  # the simulated account's own SSH key, derived as its token is
+        return {"api_key": token, "ssh_private_key": account_private_key("hyperbolic")}
     return {"api_key": token}
