@@ -338,7 +338,8 @@ def rental_poll(rental_id: int) -> bool:
         return True  # another task gave this attempt up meanwhile
     for node, info in zip(nodes, infos, strict=True):
         transition(node, NodeState.RUNNING, reason=f"running at {attempt.partner_slug}", ip=info.ip or node.ip,
-                   endpoint=info.endpoint or node.endpoint, ssh_port=info.ssh_port or node.ssh_port)
+                   endpoint=info.endpoint or node.endpoint, ssh_port=info.ssh_port or node.ssh_port,
+                   ssh_user=info.ssh_user or node.ssh_user)
     transition(rental, S.RUNNING, reason=f"{len(nodes)} node(s) running at {attempt.partner_slug}",
                running_since=timezone.now())
     for node in nodes:  # a partner whose create call took no user data gets the plan over SSH now

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from providers.processes import kill_group, start_process
@@ -46,10 +46,12 @@ from . import (
 )
 from .messages import Request, Response
 from .ratelimit import RateLimiter
-from .ssh_server import SshServer
 from .store import SimError, Store
+from .vm import service_port
 
-DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
+if TYPE_CHECKING:
+    from .ssh_server import SshServer
+
 
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
                403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
@@ -215,11 +217,6 @@ class SimulatorApp:
         if fail is not None:
             self.store.fail_node(slug, str(fail))
         self.store.set_faults(slug, faults)
-
-
-def service_port(ports: list[dict]) -> int:
-    """The port a node's plan serves on: the first opened port other than SSH."""
-    return next((int(p["port"]) for p in ports if int(p["port"]) != 22), DEFAULT_SERVICE_PORT)
 
 
 class _BadJson:

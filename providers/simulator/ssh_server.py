@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from providers.processes import kill_group, record_process
 
 from . import checkout
-from .vm import install_shims, reroot
+from .vm import install_shims, reroot, service_port
 
 if TYPE_CHECKING:
     from .app import SimulatorApp
@@ -157,8 +157,6 @@ class SshServer:
 
     def _run(self, slug: str, node_id: str, user: str, command: str, channel: paramiko.Channel) -> None:
         """The command in the node's root, its standard streams carried over the channel, then its exit status."""
-        from .app import service_port
-
         node = self.app.store.get_node(slug, node_id)
         root = (self.app.runtime_dir / node_id).resolve()
         for directory in VM_DIRS:  # what every VM's root holds before anything runs

@@ -28,6 +28,7 @@ import yaml
 from . import checkout
 from .node_shims import REROOTED
 
+DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
 USER_DATA = "var/lib/cloud/instance/user-data.txt"
 SHIM_DIR = ".sim/bin"
 SHIMS = ("systemctl", "docker", "chown", "base64", "sudo")
@@ -43,6 +44,11 @@ def reroot(value: Any, root: Path) -> Any:
     if isinstance(value, dict):
         return {key: reroot(item, root) for key, item in value.items()}
     return value
+
+
+def service_port(ports: list[dict]) -> int:
+    """The port a node's plan serves on: the first opened port other than SSH."""
+    return next((int(p["port"]) for p in ports if int(p["port"]) != 22), DEFAULT_SERVICE_PORT)
 
 
 def install_shims(root: Path, host: str, port: int) -> Path:

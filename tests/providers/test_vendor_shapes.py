@@ -21,10 +21,10 @@ from providers.lium import LiumAdapter
 from providers.mithril import MithrilAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
-from providers.simulator.app import DEFAULT_SERVICE_PORT
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.ssh_server import account_private_key
 from providers.simulator.vast_routes import vast_id
+from providers.simulator.vm import DEFAULT_SERVICE_PORT
 from providers.ssh_launch import deliver_plan
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
