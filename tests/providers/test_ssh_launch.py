@@ -27,6 +27,8 @@ SERVE = "#!/bin/bash\nexec python3 -m http.server $PORT --bind $NODE_HOST\n"
 def sim(tmp_path):
     server = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
     yield server
+    for node in server.store.list_nodes(SLUG):  # what the nodes' SSH sessions started
+        server.app.node_stopped(node["id"])
     server.stop()
 
 
