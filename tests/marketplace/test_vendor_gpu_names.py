@@ -16,8 +16,8 @@ from providers.nebius import NebiusAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
-from providers.simulator.yotta_routes import org_id
 from providers.simulator.hyperbolic_routes import MODEL_BY_GPU
+from providers.simulator.yotta_routes import org_id
 from providers.vast import VastAdapter
 from providers.verda import VerdaAdapter
 from providers.yotta import YottaAdapter
@@ -78,7 +78,7 @@ ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastA
             "verda": (VerdaAdapter, "verda_url", {"client_id": "broker"}),
             "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
             "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {}),
-            "yotta": (YottaAdapter, "yotta_url", {})}
+            "yotta": (YottaAdapter, "yotta_url", {}),
             "hyperbolic": (HyperbolicAdapter, "hyperbolic_url", {})}
 
 
