@@ -40,8 +40,16 @@ def load_json(raw: bytes) -> Any:
         raise BodyError(400, f"The JSON is nested deeper than {MAX_DEPTH} levels.") from None
     except (UnicodeDecodeError, ValueError):
         raise BodyError(400, "The request body must be JSON.") from None
-    check_value(value)
+    if _may_break_limits(raw):
+        check_value(value)
     return value
+
+
+def _may_break_limits(raw: bytes) -> bool:
+    """Whether `check_value` could refuse what this UTF-8 text parsed to: a NUL character in JSON text is the
+    escape \\u0000 (a raw one is invalid JSON), and nesting past MAX_DEPTH takes more brackets than that.
+    UTF-16 and UTF-32 bodies (NUL bytes in every ASCII character) are always walked."""
+    return b"\x00" in raw or b"\\u0000" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
 
 
 def check_value(value: Any) -> None:
