@@ -12,6 +12,7 @@ and every path when SECURE_SSL_REDIRECT is on, goes to the Django handler.
 import asyncio
 import logging
 from contextlib import aclosing
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -20,12 +21,23 @@ from django.middleware.security import SecurityMiddleware
 from marketplace.json_body import BodyError, max_body_bytes, too_large
 
 from .errors import GatewayError, refused
+from .upstream import Relayed
 from .views import model_list, proxy
 
 logger = logging.getLogger("nim_launcher.gateway")
 
 PROXIED = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 MODELS = "/v1/models"
+
+
+def _is_secure(scope: dict, headers: dict[bytes, bytes]) -> bool:
+    """HttpRequest.is_secure() for this request."""
+    proxy_header = settings.SECURE_PROXY_SSL_HEADER
+    if proxy_header:
+        name, value = proxy_header
+        forwarded = headers.get(name.removeprefix("HTTP_").replace("_", "-").lower().encode(), b"")
+        return forwarded.decode("latin-1").split(",", 1)[0].strip() == value
+    return scope.get("scheme") == "https"
 
 
 class _Scheme:
@@ -35,18 +47,18 @@ class _Scheme:
         self.scope, self.headers = scope, headers
 
     def is_secure(self) -> bool:
-        proxy_header = settings.SECURE_PROXY_SSL_HEADER
-        if proxy_header:
-            name, value = proxy_header
-            forwarded = self.headers.get(name.removeprefix("HTTP_").replace("_", "-").lower().encode(), b"")
-            return forwarded.decode("latin-1").split(",", 1)[0].strip() == value
-        return self.scope.get("scheme") == "https"
+        return _is_secure(self.scope, self.headers)
 
 
 class GatewayApp:
     def __init__(self, fallback) -> None:
         self.fallback = fallback
         self.security = SecurityMiddleware(lambda request: None)
+        # What process_response adds to a response that has none of its headers, over HTTP and over HTTPS: a
+        # relayed answer's headers are none of them, so it gets these without an HttpResponse of its own.
+        self.added_headers = {secure: _headers(self.security.process_response(
+            SimpleNamespace(is_secure=lambda secure=secure: secure), _headerless())) for secure in (False, True)}
+        self.scheme_matters = self.added_headers[False] != self.added_headers[True]
 
     async def __call__(self, scope: dict, receive, send) -> None:
         path = scope["path"]
@@ -59,11 +71,15 @@ class GatewayApp:
         except Exception:
             logger.exception("gateway request failed: %s %s", scope["method"], path)
             response = GatewayError(500, "The gateway failed on this request.", code="internal_error").response()
-        if response is not None:
+        if isinstance(response, Relayed):
+            added = self.added_headers[self.scheme_matters and _is_secure(scope, headers)]
+            await _send_relayed(response, added, send, receive)
+        elif response is not None:
             self.security.process_response(_Scheme(scope, headers), response)
             await _send(response, send, receive)
 
-    async def _answer(self, scope: dict, path: str, headers: dict[bytes, bytes], receive) -> HttpResponse | None:
+    async def _answer(self, scope: dict, path: str, headers: dict[bytes, bytes],
+                      receive) -> Relayed | HttpResponse | None:
         method = scope["method"]
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         error = _guard(path, scope.get("query_string", b""), headers.get(b"content-length"))
@@ -109,19 +125,44 @@ async def _body(receive) -> bytes | None:
             return b"".join(parts)
 
 
+def _headerless() -> HttpResponse:
+    response = HttpResponse()
+    del response["Content-Type"]
+    return response
+
+
 def _headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("ascii"), value.encode("latin-1")) for name, value in response.items()]
+    return _encoded(response.items())
+
+
+def _encoded(headers) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("ascii"), value.encode("latin-1")) for name, value in headers]
 
 
 async def _send(response: HttpResponse, send, receive) -> None:
     if not response.streaming:
-        body = response.content
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": [*_headers(response), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-        return
-    await send({"type": "http.response.start", "status": response.status_code, "headers": _headers(response)})
-    relay = asyncio.ensure_future(_relay(response, send))
+        await _send_whole(response.status_code, _headers(response), response.content, send)
+    else:
+        await _send_stream(response.status_code, _headers(response), aiter(response), send, receive)
+
+
+async def _send_relayed(answer: Relayed, added: list[tuple[bytes, bytes]], send, receive) -> None:
+    headers = [*_encoded(answer.headers), *added]
+    if answer.stream is None:
+        await _send_whole(answer.status, headers, answer.body, send)
+    else:
+        await _send_stream(answer.status, headers, answer.stream, send, receive)
+
+
+async def _send_whole(status: int, headers: list[tuple[bytes, bytes]], body: bytes, send) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_stream(status: int, headers: list[tuple[bytes, bytes]], chunks, send, receive) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    relay = asyncio.ensure_future(_relay(chunks, send))
     gone = asyncio.ensure_future(_disconnected(receive))
     await asyncio.wait((relay, gone), return_when=asyncio.FIRST_COMPLETED)
     if relay.done():
@@ -133,8 +174,8 @@ async def _send(response: HttpResponse, send, receive) -> None:
         await asyncio.gather(relay, return_exceptions=True)
 
 
-async def _relay(response: HttpResponse, send) -> None:
-    async with aclosing(aiter(response)) as content:
+async def _relay(chunks, send) -> None:
+    async with aclosing(chunks) as content:
         async for chunk in content:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 

@@ -19,6 +19,7 @@ import httptools
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 300.0  # between two pieces of the answer (a long generation streams tokens meanwhile)
 MAX_IDLE_PER_REPLICA = 128
+MAX_KNOWN_URLS = 10_000
 
 Address = tuple[str, str, int]  # scheme, host, port
 
@@ -171,21 +172,32 @@ class ReplicaPool:
     def __init__(self) -> None:
         self.idle: dict[Address, list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._urls: dict[str, tuple[Address, bytes]] = {}
 
     async def post(self, url: str, content: bytes) -> ReplicaResponse:
         """POST a JSON body; returns once the answer's status and headers are in."""
-        parts = urlsplit(url)
-        address = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(content)}\r\n\r\n").encode("latin-1")
+        address, head_start = self._parsed(url)
+        request = b"%sContent-Length: %d\r\n\r\n%s" % (head_start, len(content), content)
         reused = self._idle_connection(address)
         if reused is not None:
             try:
-                return await self._exchange(reused, address, head + content)
+                return await self._exchange(reused, address, request)
             except _Closed:
                 pass  # closed by the replica while idle, before it answered this request: once more, fresh
-        return await self._exchange(await self._connect(address), address, head + content)
+        return await self._exchange(await self._connect(address), address, request)
+
+    def _parsed(self, url: str) -> tuple[Address, bytes]:
+        """The replica's address and the request head up to its length (a replica's few URLs, parsed once)."""
+        known = self._urls.get(url)
+        if known is None:
+            parts = urlsplit(url)
+            address = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            head = f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            if len(self._urls) >= MAX_KNOWN_URLS:
+                self._urls.clear()
+            known = self._urls[url] = (address, head.encode("latin-1"))
+        return known
 
     def _idle_connection(self, address: Address) -> _Connection | None:
         idle = self.idle.get(address)

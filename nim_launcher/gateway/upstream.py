@@ -3,6 +3,7 @@
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from django.http import HttpResponse, StreamingHttpResponse
 
@@ -15,11 +16,31 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 2
 
 
+@dataclass(frozen=True)
+class Relayed:
+    """A replica's answer as the gateway passes it on: status, headers, then the body whole or as a stream.
+
+    The lean ASGI app sends it as it is; the Django views send `as_django()`, the same status, headers and body.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+
+    def as_django(self) -> HttpResponse:
+        response = (HttpResponse(self.body, status=self.status) if self.stream is None
+                    else StreamingHttpResponse(self.stream, status=self.status))
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+
 async def _open(target: Target, path: str, content: bytes) -> ReplicaResponse:
     return await pool().post(target.endpoint + path, content)
 
 
-async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> HttpResponse:
+async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> Relayed:
     """Send to the least busy ready replica; a replica that fails before answering is retried elsewhere once."""
     started, tried = time.perf_counter(), set()
     stats.request_started(route.deployment_id)
@@ -47,18 +68,16 @@ async def forward(route: Route, path: str, content: bytes, *, stream: bool) -> H
             continue
         balancer.release(target)
         _finish(route, started, ok=upstream.status_code < 500)
-        content_type = upstream.headers.get("content-type", "application/json")
-        return HttpResponse(body, status=upstream.status_code, content_type=content_type)
+        return Relayed(upstream.status_code, (("Content-Type", upstream.headers.get("content-type", "application/json")),),
+                       body)
     _finish(route, started, ok=False)
     raise failure
 
 
-def _streaming(upstream: ReplicaResponse, route: Route, target: Target, started: float) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_relay(upstream, route, target, started),
-                                     content_type=upstream.headers.get("content-type", "text/event-stream"))
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+def _streaming(upstream: ReplicaResponse, route: Route, target: Target, started: float) -> Relayed:
+    headers = (("Content-Type", upstream.headers.get("content-type", "text/event-stream")),
+               ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
+    return Relayed(200, headers, stream=_relay(upstream, route, target, started))
 
 
 async def _relay(upstream: ReplicaResponse, route: Route, target: Target, started: float) -> AsyncIterator[bytes]:

@@ -14,9 +14,10 @@ from marketplace.json_body import BodyError, load_json
 from .auth import authenticate
 from .errors import GatewayError
 from .routing import list_models, resolve_route
-from .upstream import forward
+from .upstream import Relayed, forward
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per embeddings request
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds an encoder per call
 
 
 def _parse(raw: bytes, path: str) -> dict:
@@ -42,8 +43,9 @@ def _parse(raw: bytes, path: str) -> dict:
 REROUTABLE = ("replica_failed", "no_ready_replica")  # the cached route may predate a replacement
 
 
-async def proxy(path: str, *, method: str, authorization: str, raw: bytes) -> HttpResponse:
-    """Forward one OpenAI request to a ready replica of the caller's deployment named by `model`."""
+async def proxy(path: str, *, method: str, authorization: str, raw: bytes) -> Relayed | HttpResponse:
+    """Forward one OpenAI request to a ready replica of the caller's deployment named by `model`: the
+    replica's answer, or the gateway's error response."""
     try:
         if method != "POST":
             raise GatewayError(405, "Use POST.", code="method_not_allowed")
@@ -52,7 +54,7 @@ async def proxy(path: str, *, method: str, authorization: str, raw: bytes) -> Ht
         name = body["model"]
         route = await resolve_route(caller.workspace_id, name)
         body["model"] = route.model  # the replica serves the NIM model id, not the deployment name
-        content = json.dumps(body, separators=(",", ":")).encode()
+        content = _compact_json(body).encode()
         try:
             return await forward(route, path, content, stream=bool(body.get("stream")))
         except GatewayError as exc:
@@ -78,8 +80,9 @@ async def model_list(*, method: str, authorization: str) -> HttpResponse:
 
 
 async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
-    return await proxy(path, method=request.method, authorization=request.headers.get("Authorization", ""),
-                       raw=request.body if request.method == "POST" else b"")
+    answer = await proxy(path, method=request.method, authorization=request.headers.get("Authorization", ""),
+                         raw=request.body if request.method == "POST" else b"")
+    return answer.as_django() if isinstance(answer, Relayed) else answer
 
 
 @csrf_exempt

@@ -67,6 +67,17 @@ def test_a_completion_through_the_lean_app(both_urls, owner, runtime_url):
     assert lean.headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_relayed_answer_has_the_same_status_and_headers(both_urls, owner, runtime_url, stream):
+    """The lean app sends the replica's answer without an HttpResponse; what Django would add is there alike."""
+    add_replica(make_deployment(owner.workspace, "bot"), runtime_url)
+    body = {"model": "bot", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4, "stream": stream}
+    lean, django = (_answer(base, "POST", "/v1/chat/completions", json=body,
+                            headers={"Authorization": f"Bearer {owner.token}"})[:2] for base in both_urls)
+    assert lean == django
+    assert lean[0] == 200 and "x-content-type-options" in lean[1]
+
+
 def _raw(base: str, head: bytes) -> tuple[bytes, bytes]:
     """Send a request head as is (a Content-Length no client would send with its body); the answer's status
     line and body."""
