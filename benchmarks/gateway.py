@@ -1,10 +1,12 @@
 """Gateway overhead: the same chat and embedding load sent straight to a replica and through the broker.
 
-    .venv/bin/python -m benchmarks.gateway [--requests 2000] [--concurrency 1,16] [--layouts pinned,unpinned]
+    .venv/bin/python -m benchmarks.gateway [--requests 2000] [--rounds 3] [--concurrency 1,16]
+                                           [--layouts pinned,unpinned]
 
 Starts a local runtime replica and the gateway as production runs it (uvicorn, one process) on a temporary
-SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference. Run twice:
-pinned (taskset: replica and load generator on the first CPU, the gateway on the others) and unpinned.
+SQLite database, then prints JSON: requests/s, p50 and p99 for each path and the difference, each process's
+CPU per request (load generator, replica, gateway) and the throughput those CPU costs alone would keep. Run
+twice: pinned (taskset: replica and load generator on the first CPU, the gateway on the others) and unpinned.
 """
 
 import argparse
@@ -71,7 +73,8 @@ def prepare_database(env: dict, replica_url: str) -> str:
     return token
 
 
-async def run_load(url: str, body: dict, *, headers: dict, requests: int, concurrency: int) -> dict:
+async def run_load(url: str, body: dict, *, headers: dict, requests: int, concurrency: int) -> tuple[list[float], int, float]:
+    """Latencies (ms), errors and seconds of `requests` POSTs from `concurrency` keep-alive clients."""
     latencies: list[float] = []
     errors = 0
     remaining = iter(range(requests))
@@ -88,39 +91,82 @@ async def run_load(url: str, body: dict, *, headers: dict, requests: int, concur
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(latencies, n=100)
-    return {"requests": requests, "concurrency": concurrency, "errors": errors, "requests_per_s": round(requests / elapsed, 1),
-            "p50_ms": round(quantiles[49], 2), "p99_ms": round(quantiles[98], 2)}
+    return latencies, errors, elapsed
 
 
-def compare(direct: dict, gateway: dict) -> dict:
-    return {"added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 2),
-            "added_p99_ms": round(gateway["p99_ms"] - direct["p99_ms"], 2),
-            "throughput_kept": round(gateway["requests_per_s"] / direct["requests_per_s"], 3)}
+class Side:
+    """One path's runs (direct or through the gateway): latencies pooled, throughput and CPU per round."""
+
+    def __init__(self, url: str, body: dict, headers: dict, pids: dict[str, int]) -> None:
+        self.url, self.body, self.headers, self.pids = url, body, headers, pids
+        self.latencies: list[float] = []
+        self.rates: list[float] = []
+        self.errors = 0
+        self.cpu_s = {name: 0.0 for name in (*pids, "load_generator")}
+
+    async def run(self, requests: int, concurrency: int) -> None:
+        before = {name: cpu_s(pid) for name, pid in self.pids.items()}
+        load_generator = time.process_time()
+        latencies, errors, elapsed = await run_load(self.url, self.body, headers=self.headers,
+                                                    requests=requests, concurrency=concurrency)
+        self.cpu_s["load_generator"] += time.process_time() - load_generator
+        for name, pid in self.pids.items():
+            self.cpu_s[name] += cpu_s(pid) - before[name]
+        self.latencies += latencies
+        self.errors += errors
+        self.rates.append(requests / elapsed)
+
+    def report(self) -> dict:
+        quantiles = statistics.quantiles(self.latencies, n=100)
+        count = len(self.latencies)
+        return {"requests": count, "errors": self.errors, "requests_per_s": round(statistics.median(self.rates), 1),
+                "requests_per_s_by_round": [round(rate, 1) for rate in self.rates],
+                "p50_ms": round(quantiles[49], 2), "p99_ms": round(quantiles[98], 2),
+                **{f"{name}_cpu_ms_per_request": round(seconds * 1000 / count, 3) for name, seconds in self.cpu_s.items()}}
+
+
+def compare(direct: Side, gateway: Side) -> dict:
+    ratios = [through / straight for straight, through in zip(direct.rates, gateway.rates, strict=True)]
+    d, g = direct.report(), gateway.report()
+    return {"added_p50_ms": round(g["p50_ms"] - d["p50_ms"], 2), "added_p99_ms": round(g["p99_ms"] - d["p99_ms"], 2),
+            "throughput_kept": round(statistics.median(ratios), 3),
+            "throughput_kept_by_round": [round(ratio, 3) for ratio in ratios]}
+
+
+def cpu_bound(direct: dict, gateway: dict, pinned: bool) -> float:
+    """The throughput kept if every process got all the CPU it asks for and nothing else ran: pinned, the load
+    generator and the replica share one CPU and the gateway has the other; unpinned, all three share two, and
+    the load generator (one thread) never gets more than one."""
+    def rate(path: dict, with_gateway: bool) -> float:
+        client, replica = path["load_generator_cpu_ms_per_request"], path["replica_cpu_ms_per_request"]
+        own = path["gateway_cpu_ms_per_request"] if with_gateway else 0.0
+        if pinned:
+            return min(1 / (client + replica), 1 / own if own else float("inf"))
+        return min(1 / client, 2 / (client + replica + own))
+    return round(rate(gateway, True) / rate(direct, False), 3)
 
 
 async def measure(direct_url: str, gateway_url: str, token: str, args: argparse.Namespace,
-                  concurrency: int, pids: dict[str, int]) -> dict:
-    """Latency and throughput direct and through the gateway; also each process's CPU per request (which the
-    machine's other load does not inflate the way it inflates wall-clock time)."""
+                  concurrency: int, pids: dict[str, int], pinned: bool) -> dict:
+    """Latency and throughput direct and through the gateway, in rounds that alternate which goes first, so
+    that a change in the machine's other load weighs on both alike; the throughput kept is the median of the
+    rounds' ratios. Also each process's CPU per request, which that other load inflates far less."""
     results = {}
     auth = {"Authorization": f"Bearer {token}"}
     for kind, path, body, deployment, model in (
         ("chat", "/v1/chat/completions", CHAT_BODY, "chat", "gpu-broker/tiny-cpu-chat"),
         ("embeddings", "/v1/embeddings", EMBED_BODY, "embed", "gpu-broker/tiny-cpu-embed"),
     ):
-        direct_args = (direct_url + path, {**body, "model": model})
-        gateway_args = (gateway_url + path, {**body, "model": deployment})
-        await run_load(*direct_args, headers={}, requests=args.warmup, concurrency=concurrency)
-        await run_load(*gateway_args, headers=auth, requests=args.warmup, concurrency=concurrency)
-        replica_cpu = cpu_s(pids["replica"])
-        direct = await run_load(*direct_args, headers={}, requests=args.requests, concurrency=concurrency)
-        direct["replica_cpu_ms_per_request"] = round((cpu_s(pids["replica"]) - replica_cpu) * 1000 / args.requests, 3)
-        replica_cpu, gateway_cpu = cpu_s(pids["replica"]), cpu_s(pids["gateway"])
-        gateway = await run_load(*gateway_args, headers=auth, requests=args.requests, concurrency=concurrency)
-        gateway["replica_cpu_ms_per_request"] = round((cpu_s(pids["replica"]) - replica_cpu) * 1000 / args.requests, 3)
-        gateway["gateway_cpu_ms_per_request"] = round((cpu_s(pids["gateway"]) - gateway_cpu) * 1000 / args.requests, 3)
-        results[kind] = {"direct": direct, "gateway": gateway, **compare(direct, gateway)}
+        direct = Side(direct_url + path, {**body, "model": model}, {}, pids)
+        gateway = Side(gateway_url + path, {**body, "model": deployment}, auth, pids)
+        for side in (direct, gateway):
+            await run_load(side.url, side.body, headers=side.headers, requests=args.warmup, concurrency=concurrency)
+        for round_ in range(args.rounds):
+            for side in ((direct, gateway) if round_ % 2 == 0 else (gateway, direct)):
+                await side.run(args.requests, concurrency)
+        d, g = direct.report(), gateway.report()
+        results[kind] = {"direct": d, "gateway": g, **compare(direct, gateway),
+                         "throughput_kept_if_cpu_bound": cpu_bound(d, g, pinned)}
     return results
 
 
@@ -145,8 +191,10 @@ def run_layout(args: argparse.Namespace, pinned: bool, env: dict, token: str, re
         wait_until_ready(gateway_url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
         levels = [int(level) for level in args.concurrency.split(",")]
         pids = {"replica": processes[0].pid, "gateway": processes[1].pid}
-        results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level, pids))
+        load_before = os.getloadavg()[0]
+        results = {f"concurrency_{level}": asyncio.run(measure(replica_url, gateway_url, token, args, level, pids, pin))
                    for level in levels}
+        results["load_average_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     finally:
         os.sched_setaffinity(0, previous)
         for process in processes:
@@ -161,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", default="1,16", help="comma-separated levels, each measured in turn")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="direct and gateway runs of --requests each, alternating")
     parser.add_argument("--layouts", default="pinned,unpinned", help="pinned, unpinned or both (comma-separated)")
     parser.add_argument("--output", help="also write the JSON here")
     args = parser.parse_args(argv)
@@ -169,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         "config": {"server": f"{SERVERS['uvicorn']}, 1 worker (Procfile gateway)", "replica": "nim_launcher.runtime "
                    "(CPU tiny models)", "database": "sqlite", "gateway_caches": "key and route TTL caches "
                    f"({os.environ.get('GATEWAY_CACHE_TTL_S', 2)} s)", "requests_per_run": args.requests,
+                   "rounds": args.rounds,
                    "load_generator": "httpx.AsyncClient, keep-alive"},
         "machine": machine(),
     }

@@ -38,7 +38,7 @@ def server_command(kind: str, port: int, *, workers: int, threads: int = 4) -> l
     if kind == "uvicorn":
         return [sys.executable, "-m", "uvicorn", "broker.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(workers), "--http", "httptools", "--loop", "uvloop",
-                "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "75"]
+                "--no-access-log", "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "75"]
     raise ValueError(f"unknown server {kind!r}; one of {sorted(SERVERS)}")
 
 
