@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from django import forms
-from django.http import HttpResponse
 
 from nim_launcher.gateway.errors import GatewayError
 from nim_launcher.gateway.routing import resolve_route
-from nim_launcher.gateway.upstream import forward
+from nim_launcher.gateway.upstream import Relayed, forward
 from nim_launcher.models import Deployment
 from nim_launcher.profiles import CHAT, MODELS
 
@@ -44,7 +43,7 @@ def _payload(kind: str, prompt: str, max_tokens: int) -> tuple[str, dict]:
     return "/v1/embeddings", {"input": prompt}
 
 
-async def _send(workspace_id: int, name: str, path: str, payload: dict) -> HttpResponse:
+async def _send(workspace_id: int, name: str, path: str, payload: dict) -> Relayed:
     route = await resolve_route(workspace_id, name)
     content = json.dumps({**payload, "model": route.model}, separators=(",", ":")).encode()
     return await forward(route, path, content, stream=False)
@@ -68,11 +67,11 @@ def try_deployment(deployment: Deployment, prompt: str, *, max_tokens: int) -> T
         return TryAnswer(ok=False, error=exc.message)
     latency = (time.perf_counter() - started) * 1000
     try:
-        body = json.loads(response.content)
-        if response.status_code != 200:
-            return TryAnswer(ok=False, error=body.get("error", {}).get("message", f"HTTP {response.status_code}"),
+        body = json.loads(response.body)
+        if response.status != 200:
+            return TryAnswer(ok=False, error=body.get("error", {}).get("message", f"HTTP {response.status}"),
                              latency_ms=latency)
         return TryAnswer(ok=True, text=_answer_text(kind, body), latency_ms=latency, usage=body.get("usage"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return TryAnswer(ok=False, error=f"the replica answered HTTP {response.status_code} with an unexpected body",
+        return TryAnswer(ok=False, error=f"the replica answered HTTP {response.status} with an unexpected body",
                          latency_ms=latency)
