@@ -72,14 +72,14 @@ def main() -> None:
 
     request = PlacementRequest(gpu="H100", gpus_per_node=8, policy=Policy(jurisdictions=frozenset({"EU"})))
     no_fleet, _ = _fleet("no-fleet", 0)
-    results = {"no_fleet": _timed(lambda: placements_for(request, no_fleet, limit=10), args.repeat), "fleets": []}
+    results = {"no_fleet": _timed(lambda: placements_for(request, no_fleet.pk, limit=10), args.repeat), "fleets": []}
     for size in args.machines:
         workspace, fleet = _fleet(f"fleet-{size}", size)
-        answer = placements_for(request, workspace, limit=10)
+        answer = placements_for(request, workspace.pk, limit=10)
         results["fleets"].append({
             "machines": size, "offers": fleet.partner.offers.count(),
             "first_placement_is_fleet": answer.placements[0].offer.partner == fleet.partner.slug,
-            "match": _timed(lambda ws=workspace: placements_for(request, ws, limit=10), args.repeat),
+            "match": _timed(lambda ws=workspace: placements_for(request, ws.pk, limit=10), args.repeat),
             "offers_refresh": _timed(lambda f=fleet: fleet_offers_refresh(f), max(5, args.repeat // 20)),
         })
     json.dump(results, sys.stdout, indent=2)

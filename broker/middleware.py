@@ -22,7 +22,8 @@ def refusal(request: HttpRequest, error: BodyError) -> JsonResponse:
 
 
 def check_request(request: HttpRequest) -> BodyError | None:
-    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.GET.urlencode():
+    query = request.META.get("QUERY_STRING", "")
+    if "\x00" in request.path or "%00" in query or "\x00" in query:
         return BodyError(400, "NUL characters are not allowed in the URL.", field="url")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

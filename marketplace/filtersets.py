@@ -5,12 +5,14 @@ parameter, never silently ignored (a CI script with a typo must not rent the wro
 """
 
 import re
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
 
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -24,6 +26,7 @@ from marketplace.models import (
     Partner,
     PartnerStatus,
 )
+from marketplace.selectors.offer_index import active_partners
 
 ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
 ORDERING_CHOICES = [
@@ -193,17 +196,55 @@ def clean_offer_filters(data) -> tuple[dict, dict[str, list[str]]]:
     """(cleaned values, errors by field) exactly as OfferFilterSet's form would give them, for the hot path.
 
     A FilterSet deep-copies its filters and builds a new form class and form per request (most of an
-    offers request's CPU). The class-level fields are stateless validators, so they are shared here.
+    offers request's CPU). The class-level fields are stateless validators, so they are shared here, and what
+    one gives for a raw value is remembered: a pure function of the value (and the active language). The
+    partner, whose validity is the database's, is looked up among the active partners of the current offer
+    index (the listing's own freshness rule: the catalogue version), and in the database when not there.
     """
     cleaned, errors = {}, {}
+    language = get_language()
     for name, field in _shared_fields().items():
-        try:
-            cleaned[name] = field.clean(field.widget.value_from_datadict(data, {}, name))
-        except ValidationError as error:
-            errors[name] = error.messages
+        raw = field.widget.value_from_datadict(data, {}, name)
+        if name == "partner":
+            value, messages = _clean_partner(field, raw)
+        else:
+            try:
+                value, messages = _clean_remembered(name, tuple(raw) if isinstance(raw, list) else raw, language)
+            except TypeError:  # an unhashable raw value (not from a query string): clean it as it is
+                value, messages = _clean(name, raw)
+        if messages:
+            errors[name] = list(messages)
+        else:
+            cleaned[name] = list(value) if isinstance(value, tuple) else value
     return cleaned, errors
 
 
 @cache
 def _shared_fields() -> dict[str, forms.Field]:
     return {name: filter_.field for name, filter_ in OfferFilterSet.base_filters.items()}
+
+
+def _clean(name: str, raw) -> tuple[Any, tuple[str, ...]]:
+    """(cleaned value, ()) or (None, error messages); list values as tuples, so they can be shared."""
+    try:
+        value = _shared_fields()[name].clean(list(raw) if isinstance(raw, tuple) else raw)
+    except ValidationError as error:
+        return None, tuple(error.messages)
+    return (tuple(value) if isinstance(value, list) else value), ()
+
+
+@lru_cache(maxsize=16_384)
+def _clean_remembered(name: str, raw, language: str | None) -> tuple[Any, tuple[str, ...]]:
+    return _clean(name, raw)
+
+
+def _clean_partner(field: forms.Field, raw) -> tuple[Any, tuple[str, ...]]:
+    if raw in field.empty_values:
+        return None, ()
+    pk = active_partners().get(raw) if isinstance(raw, str) else None
+    if pk is not None:
+        return Partner(pk=pk, slug=raw, status=PartnerStatus.ACTIVE), ()
+    try:
+        return field.clean(raw), ()
+    except ValidationError as error:
+        return None, tuple(error.messages)

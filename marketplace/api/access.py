@@ -23,6 +23,12 @@ def request_workspace(request) -> Workspace:
     return access.workspace
 
 
+def request_workspace_id(request) -> int:
+    """request_workspace(request).pk, without loading the workspace when an API key names it."""
+    api_key = getattr(request, "api_key", None)
+    return api_key.workspace_id if api_key is not None else request_workspace(request).pk
+
+
 def request_role(request) -> str:
     workspace = request_workspace(request)
     role = getattr(request, "workspace_role", None)

@@ -17,6 +17,7 @@ from marketplace.selectors.private_offers import private_offer_ids
 
 from .errors import ErrorsSerializer
 from .offer_json import offer_json_rows, offers_page_json
+from .pagination import page_links
 from .serializers import GpuModelSerializer, OfferSerializer, PartnerSerializer
 
 
@@ -61,9 +62,8 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if errors:
             raise ValidationError(errors)
         page = self.paginate_queryset(ListedOffers(offer_query(cleaned), offer_json_rows))
-        paginator = self.paginator
-        body = offers_page_json(paginator.page.paginator.count, paginator.get_next_link(),
-                                paginator.get_previous_link(), page)
+        next_link, previous_link = page_links(self.paginator)
+        body = offers_page_json(self.paginator.page.paginator.count, next_link, previous_link, page)
         return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request, *args, **kwargs):

@@ -14,7 +14,7 @@ from marketplace.matching import DEFAULT_LIMIT, MatchResult, OfferSnapshot, Plac
 from marketplace.placement import parse_placement_request
 from marketplace.services.placing import placements_for
 
-from .access import request_workspace
+from .access import request_workspace_id
 from .errors import ErrorsSerializer
 from .placement import PlacementRequestSerializer
 from .serializers import MatchAnswerSerializer
@@ -91,5 +91,5 @@ class MatchView(APIView):
     @extend_schema(request=MatchRequestSerializer, responses={200: MatchAnswerSerializer, 400: ErrorsSerializer})
     def post(self, request):
         placement_request, limit = parse_match_request(request.data)
-        result = placements_for(placement_request, request_workspace(request), limit=limit)
+        result = placements_for(placement_request, request_workspace_id(request), limit=limit)
         return Response(match_payload(result, with_distance=placement_request.near is not None))

@@ -52,16 +52,17 @@ class ListedOffers:
 
 
 def live_capacity(ids: list[int]) -> dict[int, int | None]:
-    """available_nodes of these offers now: one primary-key read, without the ORM's per-query compile cost."""
+    """available_nodes of these offers now: one primary-key read, without the ORM's per-query compile cost.
+
+    The ids are the listing's own integers, written into the statement as such: no parameters for the driver
+    to convert (a tenth of an offers request's CPU went to adapting the list).
+    """
     if not ids:
         return {}
     table = connection.ops.quote_name(Offer._meta.db_table)
-    if connection.vendor == "postgresql":  # one statement text whatever the page size: parsed once, then cached
-        sql, params = f"SELECT id, available_nodes FROM {table} WHERE id = ANY(%s)", [ids]
-    else:
-        sql, params = f"SELECT id, available_nodes FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids
+    listed = ",".join(str(int(pk)) for pk in ids)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT id, available_nodes FROM {table} WHERE id IN ({listed})")
         return dict(cursor.fetchall())
 
 

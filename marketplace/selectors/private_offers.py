@@ -6,6 +6,7 @@ so capacity is always the live count, and only the owning workspace ever matches
 
 import dataclasses
 
+from django.db import connection
 from django.utils import timezone
 
 from marketplace.matching import OK, OfferIndex
@@ -18,8 +19,7 @@ def private_offer_index(workspace_id: int | None) -> OfferIndex:
     if workspace_id is None:
         return OfferIndex(())
     partners = {pk: (slug, status == PartnerStatus.ACTIVE, float(reliability), hq, frozenset())
-                for pk, slug, status, reliability, hq in Partner.objects.filter(workspace_id=workspace_id)
-                .values_list("id", "slug", "status", "reliability", "hq_jurisdiction")}
+                for pk, slug, status, reliability, hq in _workspace_partners(workspace_id)}
     if not partners:
         return OfferIndex(())
     rows = list(Offer.objects.filter(partner_id__in=partners).order_by("id").values_list(*OFFER_COLUMNS))
@@ -31,6 +31,19 @@ def private_offer_index(workspace_id: int | None) -> OfferIndex:
     snapshots = [dataclasses.replace(_snapshot(row, partners, regions, gpus, 0.0, now), price_status=OK,
                                      price_status_reason="") for row in rows]
     return OfferIndex(snapshots)
+
+
+def _workspace_partners(workspace_id: int) -> list[tuple]:
+    """(id, slug, status, reliability, hq_jurisdiction) of the workspace's partner rows. Asked on every match
+    (usually to learn there are none), so it is one plain statement rather than an ORM query compiled anew."""
+    meta = Partner._meta
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column)
+                        for name in ("id", "slug", "status", "reliability", "hq_jurisdiction"))
+    workspace = connection.ops.quote_name(meta.get_field("workspace").column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {connection.ops.quote_name(meta.db_table)} WHERE {workspace} = %s",
+                       [workspace_id])
+        return cursor.fetchall()
 
 
 def private_offer_ids(workspace_id: int | None) -> set[int]:

@@ -13,7 +13,6 @@ from marketplace.matching import (
     OfferIndex,
     PlacementRequest,
 )
-from marketplace.models import Workspace
 from marketplace.selectors.offer_index import get_offer_index
 from marketplace.selectors.private_offers import private_offer_index
 from marketplace.spot import spot_first
@@ -21,9 +20,9 @@ from marketplace.spot import spot_first
 FLEET_RULE = "fleet"  # the capacity mode: offers a `fleet_only` / `marketplace_only` request may not use
 
 
-def placements_for(request: PlacementRequest, workspace: Workspace | None, *, limit: int | None) -> MatchResult:
+def placements_for(request: PlacementRequest, workspace_id: int | None, *, limit: int | None) -> MatchResult:
     """Ranked placements for this workspace: its private ones first under `fleet_first`, then the public ones."""
-    private = private_offer_index(workspace.pk if workspace else None)
+    private = private_offer_index(workspace_id)
     public = get_offer_index()
     if request.capacity == FLEET_ONLY:
         return _merged(match(request, private, limit=limit), None, excluded_by_mode=len(public))

@@ -81,7 +81,7 @@ def rental_create(*, workspace: Workspace, user, data: RentalInput, body_hash: s
         existing = Rental.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
         if existing:
             return _same_request_or_conflict(existing, body_hash), False
-    result = placements_for(data.request, workspace, limit=1)
+    result = placements_for(data.request, workspace.pk, limit=1)
     if not result.placements:
         raise NoPlacement(result.explanation)
     best = result.placements[0]
@@ -151,7 +151,7 @@ def _claim_next(rental: Rental) -> RentalAttempt | None:
     """Reserve the best untried placement under the rental's own request and policy, or fail the rental."""
     request = PlacementRequest.from_dict(rental.request)
     tried = set(rental.attempts.values_list("offer_id", "spot"))
-    result = placements_for(request, rental.workspace, limit=len(tried) + CANDIDATE_WINDOW)
+    result = placements_for(request, rental.workspace_id, limit=len(tried) + CANDIDATE_WINDOW)
     for placement in result.placements:
         if (placement.offer.id, placement.spot) in tried:
             continue

@@ -124,6 +124,6 @@ def rent_preview(request: HttpRequest) -> HttpResponse:
         return render(request, "marketplace/partials/_rent_preview.html", {"form": form, "invalid": True},
                       status=400)
     parsed, _ = valid
-    result = placements_for(parsed.request, request.access.workspace, limit=PREVIEW_LIMIT)
+    result = placements_for(parsed.request, request.access.workspace.pk, limit=PREVIEW_LIMIT)
     return render(request, "marketplace/partials/_rent_preview.html",
                   _preview_context(form, result, parsed.max_hours) | {"oob": True})

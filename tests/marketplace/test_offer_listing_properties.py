@@ -171,3 +171,58 @@ def test_float_snapshot_prices_convert_to_exact_millionths():
     # 12.345678 as a float is 12.34567799…: read through its exact binary value it would lose a millionth
     assert (price_units(12.345678), price_units(0.29), price_units(27.44705), price_units(Decimal("3.430881"))) == (
         12_345_678, 290_000, 27_447_050, 3_430_881)
+
+
+raw_values = st.one_of(st.sampled_from(["", " ", "0", "1", " 8 ", "8.0", "1_0", "-3", "1e3", "NaN", "inf", "2.50",
+                                        "h100", " H100 ", "true", "On", "maybe", "de", "EUROPE", "pcie", "sxm",
+                                        "alpha", "gamma", "Alpha", "price_per_hour,", "-gpu_memory_gb,price_per_hour",
+                                        "x" * 129, "\u0661\u0662"]),
+                       st.text(alphabet="aAzZ09 .,-_+éü", max_size=12))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.dictionaries(st.sampled_from(sorted(OfferFilterSet.base_filters)), raw_values, max_size=5))
+def test_remembered_validation_is_the_filtersets_for_any_value(catalogue, values):
+    """The hot path remembers what each field gave for a raw value; asked twice, it answers as the filterset."""
+    params = QueryDict(mutable=True)
+    params.update(values)
+    filterset = OfferFilterSet(params)
+    valid = filterset.is_valid()
+    for _ in range(2):
+        cleaned, errors = clean_offer_filters(params)
+        assert errors == {name: list(messages) for name, messages in filterset.errors.items()}
+        if valid:
+            assert cleaned == filterset.form.cleaned_data
+            assert offer_query(cleaned) == offer_query(filterset.form.cleaned_data)
+
+
+def test_a_partner_activated_after_the_index_was_built_is_asked_of_the_database(catalogue):
+    from marketplace.selectors.offer_index import get_offer_index
+
+    get_offer_index()
+    Partner.objects.filter(slug="gamma").update(status=PartnerStatus.ACTIVE)  # no catalogue version bump
+    cleaned, errors = clean_offer_filters(QueryDict("partner=gamma"))
+    assert not errors and cleaned["partner"].slug == "gamma"
+
+
+link_queries = st.lists(st.tuples(st.sampled_from(["gpu", "page", "page_size", "ordering", "zz", "a b", "é"]),
+                                  st.text(alphabet="ab &=+%é,/-", max_size=6)), max_size=5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=link_queries, count=st.integers(0, 300), page_size=st.integers(1, 60), page=st.integers(1, 12))
+def test_page_links_are_drfs(db, pairs, count, page_size, page):
+    from urllib.parse import urlencode
+
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from marketplace.api.pagination import OfferPagination, page_links
+
+    query = urlencode([(k, v) for k, v in pairs if k not in ("page", "page_size")]
+                      + [("page", str(page)), ("page_size", str(page_size))])
+    request = Request(APIRequestFactory().get(f"/api/v1/offers?{query}"))
+    paginator = OfferPagination()
+    assume((page - 1) * page_size < count or page == 1)
+    paginator.paginate_queryset(list(range(count)), request)
+    assert page_links(paginator) == (paginator.get_next_link(), paginator.get_previous_link())
