@@ -199,8 +199,9 @@ def percentiles(samples_ms: list[float]) -> dict:
 
 def machine() -> dict:
     """What the numbers were measured on (load average included: this machine is shared)."""
-    return {"python": sys.version.split()[0], "cpus": os.cpu_count(),
-            "load_average_1m": round(os.getloadavg()[0], 2)}
+    one, five, fifteen = os.getloadavg()
+    return {"python": sys.version.split()[0], "cpus": os.cpu_count(), "load_average_1m": round(one, 2),
+            "load_average_5m": round(five, 2), "load_average_15m": round(fifteen, 2)}
 
 
 def emit(report: dict, output: str | None) -> None:

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", help="also write the JSON here")
     args = parser.parse_args(argv)
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    os.environ.setdefault("DB_CONN_MAX_AGE", "300")  # the in-process breakdown as the web process runs
     ensure_database(database_url)
     if args.skip_load:
         os.environ["DATABASE_URL"] = database_url

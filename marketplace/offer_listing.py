@@ -22,7 +22,7 @@ from marketplace.matching import INTERCONNECT_RANK, OfferSnapshot
 from marketplace.money import PRICE_PLACES
 
 ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
-_MISSING = np.iinfo(np.int64).max  # an unknown price: never under a cap, last in either direction
+MISSING_PRICE = np.iinfo(np.int64).max  # an unknown price: never under a cap, last in either direction
 _BIG = 2 ** 62  # caps and minimums beyond this are clamped (they admit everything / nothing anyway)
 _CHUNK = 32_768
 _SCALE = Decimal(10) ** PRICE_PLACES
@@ -61,9 +61,9 @@ class OfferQuery:
 
 
 def price_units(value: Decimal | float | None) -> int:
-    """A price in millionths of a dollar (exact for the stored six decimals); unknown → _MISSING."""
+    """A price in millionths of a dollar (exact for the stored six decimals); unknown → MISSING_PRICE."""
     if value is None:
-        return _MISSING
+        return MISSING_PRICE
     # str(): a float snapshot price goes through its shortest repr (27.44705, not 27.4470499999…)
     return int(Decimal(str(value)).scaleb(PRICE_PLACES).to_integral_value(rounding=ROUND_FLOOR))
 
@@ -133,7 +133,7 @@ class OfferListing:
             jurisdiction=self.jurisdiction.values[self.jurisdiction.codes[i]],
             gpu_memory_gb=int(self.gpu_memory_gb[i]),
             form_factor=self.form_factor.values[self.form_factor.codes[i]],
-            price_per_gpu_hour=None if units == _MISSING else Decimal(units).scaleb(-PRICE_PLACES),
+            price_per_gpu_hour=None if units == MISSING_PRICE else Decimal(units).scaleb(-PRICE_PLACES),
             price_status=status, price_status_reason=reason)
 
     def sort_key(self, term: str) -> np.ndarray:
@@ -142,7 +142,7 @@ class OfferListing:
                   "gpu_memory_gb": self.gpu_memory_gb}[term.lstrip("-")]
         if not term.startswith("-"):
             return column
-        return np.where(column == _MISSING, _MISSING, -column)
+        return np.where(column == MISSING_PRICE, MISSING_PRICE, -column)
 
     def _sorted(self, term: str) -> np.ndarray:
         return np.lexsort((self.ids, self.sort_key(term))).astype(np.int32)
@@ -163,7 +163,7 @@ class OfferListing:
         if query.min_gpu_memory_gb is not None:
             mask &= self.gpu_memory_gb >= min(query.min_gpu_memory_gb, _BIG)
         if query.spot:
-            mask &= self.spot_price != _MISSING
+            mask &= self.spot_price != MISSING_PRICE
         if query.max_price_per_gpu_hour is not None:
             mask &= self._within_cap(query.max_price_per_gpu_hour, spot=query.spot)
         if query.interconnect:

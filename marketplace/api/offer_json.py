@@ -14,12 +14,14 @@ from functools import lru_cache
 
 from rest_framework.renderers import JSONRenderer
 
-from marketplace.offer_listing import OfferListing
+from marketplace.money import PRICE_PLACES
+from marketplace.offer_listing import MISSING_PRICE, OfferListing
 from marketplace.selectors.offer_list import live_capacity
 
 # Rendered offers kept per listing (~0.6 kB each, so at most ~60 MB); beyond this they are dropped and
 # rendered again on use.
 MAX_RENDERED_OFFERS = 100_000
+_UNITS = 10 ** PRICE_PLACES  # the listing's prices are whole millionths
 _renderer = JSONRenderer()
 
 
@@ -44,19 +46,25 @@ def offer_json_rows(listing: OfferListing, rows: list[int]) -> list[bytes]:
 
 def _fragment(listing: OfferListing, i: int) -> tuple[int, int | None, bytes, bytes]:
     """(id, snapshot capacity, JSON before the capacity value, JSON after it), formatted field by field:
-    the contract's keys in its order, each value as the JSON encoder writes it."""
-    offer, fields = listing.row(i)
+    the contract's keys in its order, each value as the JSON encoder writes it (the listed fields straight
+    from the listing's columns: no per-row objects in between)."""
+    offer = listing.snapshots[i]
+    status, reason = listing.price_status.values[listing.price_status.codes[i]]
+    per_gpu = int(listing.price_per_gpu_hour[i])
     head = (f'{{"id":{offer.id},"partner":{_text(offer.partner)},"region":{_text(offer.region)},'
-            f'"country":{_text(fields.country)},"jurisdiction":{_text(fields.jurisdiction)},'
+            f'"country":{_text(listing.country.values[listing.country.codes[i]])},'
+            f'"jurisdiction":{_text(listing.jurisdiction.values[listing.jurisdiction.codes[i]])},'
             f'"instance_type":{_text(offer.instance_type)},"gpu":{_text(offer.gpu)},'
-            f'"gpu_memory_gb":{int(fields.gpu_memory_gb)},"form_factor":{_text(fields.form_factor)},'
+            f'"gpu_memory_gb":{int(listing.gpu_memory_gb[i])},'
+            f'"form_factor":{_text(listing.form_factor.values[listing.form_factor.codes[i]])},'
             f'"gpus_per_node":{int(offer.gpus_per_node)},"vcpus":{_number(offer.vcpus)},'
             f'"memory_gb":{_number(offer.memory_gb)},"interconnect":{_text(offer.interconnect)},"available_nodes":')
-    tail = (f',"price_status":{_text(fields.price_status)},"price_status_reason":{_text(fields.price_status_reason)},'
+    tail = (f',"price_status":{_text(status)},"price_status_reason":{_text(reason)},'
             f'"updated_at":{_text(offer.updated_at.isoformat().replace("+00:00", "Z"))},'
             f'"price_per_hour":{_number(offer.price_per_hour)},'
             f'"spot_price_per_hour":{_number(offer.spot_price_per_hour)},'
-            f'"price_per_gpu_hour":{_number(fields.price_per_gpu_hour)}}}')
+            # exact millionths → the nearest float, as float(Decimal) gives (int division rounds correctly)
+            f'"price_per_gpu_hour":{"null" if per_gpu == MISSING_PRICE else float.__repr__(per_gpu / _UNITS)}}}')
     return offer.id, offer.available_nodes, head.encode(), tail.encode()
 
 

@@ -126,10 +126,10 @@ def build_offer_index(*, version: int) -> tuple[OfferIndex, OfferListing, float]
     gpus = {row[0]: row[1:] for row in GpuModel.objects.values_list("id", "name", "memory_gb", "architecture")}
     stale_after_s = float(settings.OFFER_STALE_AFTER_S or 0)
     wall_now = timezone.now()
-    snapshots, listed, stale_at = [], [], float("inf")
+    snapshots, listed, stale_at, shared = [], [], float("inf"), {}
     public = Offer.objects.filter(partner__workspace__isnull=True)  # private offers: selectors/private_offers.py
     for row in public.order_by().values_list(*OFFER_COLUMNS).iterator(chunk_size=10_000):
-        snapshot = _snapshot(row, partners, regions, gpus, stale_after_s, wall_now)
+        snapshot = _snapshot(row, partners, regions, gpus, stale_after_s, wall_now, shared)
         snapshots.append(snapshot)
         listed.append((snapshot, _listed_fields(row)))
         if stale_after_s and snapshot.price_status == OK and snapshot.updated_at is not None:
@@ -154,7 +154,11 @@ def _money(value) -> float | None:
 
 
 def _snapshot(row: tuple, partners: dict, regions: dict, gpus: dict, stale_after_s: float,
-              now: datetime) -> OfferSnapshot:
+              now: datetime, shared: dict | None = None) -> OfferSnapshot:
+    """One row as a matching snapshot. `shared` (one dict for a whole build) makes equal values one object:
+    the driver gives each row its own copy of every string, float and timestamp, and most repeat (a country,
+    a status, a vCPU count, an import's timestamp), which at 1M offers is hundreds of megabytes."""
+    one = (lambda value: value) if shared is None else (lambda value: shared.setdefault(value, value))
     (offer_id, partner_id, region_id, gpu_id, instance_type, gpus_per_node, vcpus, memory_gb, interconnect,
      price, spot, available, status, reason, country, jurisdiction, gpu_memory_gb, updated_at, *_) = row
     slug, active, reliability, hq, certs = partners[partner_id]
@@ -168,10 +172,10 @@ def _snapshot(row: tuple, partners: dict, regions: dict, gpus: dict, stale_after
     return OfferSnapshot(
         id=offer_id, partner=slug, partner_active=active, partner_reliability=reliability,
         partner_hq_jurisdiction=hq, partner_certifications=certs, region=code,
-        country=country or region_country, jurisdiction=jurisdiction or region_jurisdiction,
+        country=one(country or region_country), jurisdiction=one(jurisdiction or region_jurisdiction),
         latitude=lat, longitude=lon, instance_type=instance_type, gpu=gpu_name,
         gpu_memory_gb=gpu_memory_gb or gpu_memory, architecture=architecture, gpus_per_node=gpus_per_node,
-        interconnect=interconnect, price_per_hour=price, spot_price_per_hour=spot, available_nodes=available,
-        price_status=status, price_status_reason=reason, vcpus=float(vcpus), memory_gb=float(memory_gb),
-        updated_at=updated_at,
+        interconnect=one(interconnect), price_per_hour=price, spot_price_per_hour=spot, available_nodes=available,
+        price_status=one(status), price_status_reason=one(reason), vcpus=one(float(vcpus)),
+        memory_gb=one(float(memory_gb)), updated_at=one(updated_at),
     )
