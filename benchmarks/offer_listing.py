@@ -24,6 +24,7 @@ def _fields(offer) -> ListedFields:
     per_gpu = None if offer.price_per_hour is None else (
         Decimal(str(offer.price_per_hour)) / offer.gpus_per_node).quantize(Decimal("0.0001"))
     return ListedFields(country=offer.country, jurisdiction=offer.jurisdiction, gpu_memory_gb=offer.gpu_memory_gb,
+                        form_factor="",
                         price_per_gpu_hour=per_gpu, price_status=offer.price_status,
                         price_status_reason=offer.price_status_reason)
 

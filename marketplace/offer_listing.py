@@ -25,6 +25,7 @@ ORDERING_FIELDS = ("price_per_gpu_hour", "price_per_hour", "gpu_memory_gb")
 MISSING_PRICE = np.iinfo(np.int64).max  # an unknown price: never under a cap, last in either direction
 _BIG = 2 ** 62  # caps and minimums beyond this are clamped (they admit everything / nothing anyway)
 _CHUNK = 32_768
+_SPARSE = 4  # see Selection.rows
 _SCALE = Decimal(10) ** PRICE_PLACES
 
 
@@ -120,6 +121,7 @@ class OfferListing:
         self.price_status = _Codes([(f.price_status, f.price_status_reason) for f in fields])
         self._orders = {term: self._sorted(term) for field in ORDERING_FIELDS for term in (field, f"-{field}")}
         self._orders["price_per_gpu_hour"] = None  # the rows' own order
+        self._ranks: dict[str, np.ndarray] = {}  # term → each row's place in its order, made on first use
         self.rendered: dict[int, Any] = {}  # row → its rendering, for renderers that reuse it within a version
 
     def __len__(self) -> int:
@@ -189,6 +191,16 @@ class OfferListing:
         """Row numbers in one ordering term's order (None: the rows' own order)."""
         return self._orders[term]
 
+    def rank(self, term: str) -> np.ndarray:
+        """Each row's place in one ordering term's order (the inverse of `order`)."""
+        ranks = self._ranks.get(term)
+        if ranks is None:
+            order = self._orders[term]
+            ranks = np.empty(self.size, dtype=np.int32)
+            ranks[order] = np.arange(self.size, dtype=np.int32)
+            self._ranks[term] = ranks
+        return ranks
+
     def nbytes(self) -> int:
         """Memory of the numpy columns and orders (the snapshots belong to the matching index)."""
         arrays = [self.ids, self.price_per_gpu_hour, self.price_per_hour, self.spot_price, self.gpus_per_node,
@@ -221,10 +233,25 @@ class Selection:
             return []
         listing = self.listing
         if len(self.terms) == 1:
-            return _hits(self.mask, listing.order(self.terms[0]), offset, limit)
+            order = listing.order(self.terms[0])
+            end = min(offset + limit, self.count)
+            # Walking the order to the page's last hit visits about end / count of the catalogue; when that is
+            # many times the hits themselves (a narrow filter, a later page), rank the hits instead.
+            if order is None or end * listing.size < _SPARSE * self.count * self.count:
+                return _hits(self.mask, order, offset, limit)
+            return _ranked(np.flatnonzero(self.mask), listing.rank(self.terms[0]), offset, end)
         rows = np.flatnonzero(self.mask)
         keys = [listing.ids[rows]] + [listing.sort_key(term)[rows] for term in reversed(self.terms)]
         return rows[np.lexsort(keys)][offset:offset + limit].tolist()
+
+
+def _ranked(hits: np.ndarray, ranks: np.ndarray, offset: int, end: int) -> list[int]:
+    """The offset-th to end-th of `hits` by rank (ranks are distinct: a total order)."""
+    places = ranks[hits]
+    if end < len(hits):
+        first = np.argpartition(places, end - 1)[:end]
+        hits, places = hits[first], places[first]
+    return hits[np.argsort(places)][offset:end].tolist()
 
 
 def _hits(mask: np.ndarray, order: np.ndarray | None, offset: int, limit: int) -> list[int]:

@@ -226,3 +226,23 @@ def test_page_links_are_drfs(db, pairs, count, page_size, page):
     assume((page - 1) * page_size < count or page == 1)
     paginator.paginate_queryset(list(range(count)), request)
     assert page_links(paginator) == (paginator.get_next_link(), paginator.get_previous_link())
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 400), keep=st.floats(0.0, 1.0), offset=st.integers(0, 60), limit=st.integers(1, 50),
+       seed=st.integers(0, 10_000))
+def test_walking_the_order_and_ranking_the_hits_give_the_same_page(size, keep, offset, limit, seed):
+    """A page is found by walking the order (wide filters) or by ranking the hits (narrow ones): same rows."""
+    import numpy as np
+
+    from marketplace.offer_listing import _hits, _ranked
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(size).astype(np.int32)
+    ranks = np.empty(size, dtype=np.int32)
+    ranks[order] = np.arange(size, dtype=np.int32)
+    mask = rng.random(size) < keep
+    count = int(mask.sum())
+    assume(offset < count)
+    end = min(offset + limit, count)
+    assert _ranked(np.flatnonzero(mask), ranks, offset, end) == _hits(mask, order, offset, limit)
