@@ -10,13 +10,14 @@ BATCH = 5000
 
 
 def load_synthetic_catalog(count: int, *, seed: int = 7) -> int:
-    """Replace the catalogue with `count` synthetic offers; returns how many were written."""
+    """Replace the catalogue with `count` synthetic offers; returns how many were written. Workspaces' own
+    partners (fleets, e.g. benchmarks.fleets' on the same database) are not the catalogue and stay."""
     from marketplace.models import GpuModel, Offer, Partner, PartnerStatus, Region
     from marketplace.selectors.catalog_version import bump_catalog_version
 
-    Offer.objects.all().delete()
-    Region.objects.all().delete()
-    Partner.objects.all().delete()
+    Offer.objects.filter(partner__workspace__isnull=True).delete()
+    Region.objects.filter(partner__workspace__isnull=True).delete()
+    Partner.objects.filter(workspace__isnull=True).delete()
     gpus = {g.name: g for g in GpuModel.objects.all()}
     for spec in CANONICAL_GPUS.values():
         if spec.name not in gpus:

@@ -40,6 +40,7 @@ def _fleet(name: str, machines: int):
     from fleets.services.machines import machine_heard
     from marketplace.services.api_keys import workspace_ensure
 
+    name = f"{name}-{os.getpid()}"  # a database that holds an earlier run's fleets gets new ones
     workspace, _ = workspace_ensure(name=name, owner_email=f"{name}@bench.test")
     fleet, token = fleet_create(workspace=workspace, name=name, price_per_gpu_hour=Decimal("0.4"))
     for i in range(machines):

@@ -106,6 +106,8 @@ def start_server(kind: str, env: dict, *, workers: int, threads: int = 4, cpus: 
         command = ["taskset", "-c", cpus, *command]
     if kind == "gunicorn-gthread":
         env = {"DB_CONN_MAX_AGE": "300", **env}  # as the Procfile's web line
+    else:
+        env = {**env, "DB_CONN_MAX_AGE": "0"}  # under ASGI connections are not kept (broker/asgi.py refuses)
     process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "DEV_SECRETS": "true", **env})
     server = Server(kind, port, process, cpus)
     for _ in range(300):
