@@ -81,7 +81,7 @@ def build_catalogue(count: int = 150, seed: int = 3) -> None:
 
 
 caps = st.one_of(st.sampled_from(["0", "0.3", "0.6", "0.6250", "1.25", "2", "3.9999", "4", "100", "3.430881",
-                                  "3.43088", "2.500001"]),
+                                  "3.43088", "2.500001", "1e15", "9.3e12", "4.7e18", "1e40"]),
                  st.decimals(min_value=0, max_value=20, places=6).map(str))
 orderings = st.lists(st.sampled_from([f"{sign}{field}" for field in ORDERING_FIELDS for sign in ("", "-")]),
                      max_size=2).map(",".join)
@@ -247,3 +247,11 @@ def test_walking_the_order_and_ranking_the_hits_give_the_same_page(size, keep, o
     assume(offset < count)
     end = min(offset + limit, count)
     assert _ranked(np.flatnonzero(mask), ranks, offset, end) == _hits(mask, order, offset, limit)
+
+
+@pytest.mark.parametrize("query", ["spot=true&max_price_per_gpu_hour=1e15", "max_price_per_gpu_hour=1e15",
+                                   "spot=true&max_price_per_gpu_hour=4.7e18", "spot=true&max_price_per_gpu_hour=0"])
+def test_caps_beyond_any_price_answer_as_the_database(catalogue, query):
+    """A cap whose millionths exceed 64 bits admits every priced offer, no unpriced one, and is never a 500."""
+    params = QueryDict(query)
+    assert _index_json(params, 500, 1) == _orm_json(params, 500, 1)
