@@ -24,6 +24,7 @@ ADAPTERS: dict[str, str] = {
     "nebius": "providers.nebius.NebiusAdapter",
     "yotta": "providers.yotta.YottaAdapter",
     "hyperbolic": "providers.hyperbolic.HyperbolicAdapter",
+    "seeweb": "providers.seeweb.SeewebAdapter",
 }
 
 

@@ -7,6 +7,7 @@ Paths: `/p/<slug>/v1/...` (Partner API), `/lambda/<slug>/api/v1/...` (Lambda-sha
 `/jarvislabs/<slug>/...` (JarvisLabs-shaped), `/mithril/<slug>/v2/...` (Mithril-shaped),
 `/yotta/<slug>/{openapi,v2}/...` (Yotta-shaped),
 `/hyperbolic/<slug>/v1/marketplace...` (Hyperbolic-shaped; its nodes' sshd is `ssh_server`),
+`/seeweb/<slug>/ecs/v2/...` (Seeweb-shaped),
 `/_control/<slug>` (faults and capacity), `/healthz`.
 """
 
@@ -39,6 +40,7 @@ from . import (
     lium_routes,
     mithril_routes,
     partner_routes,
+    seeweb_routes,
     shadeform_routes,
     vast_routes,
     verda_routes,
@@ -73,7 +75,7 @@ class SimulatorApp:
                      "verda": verda_routes, "hyperstack": hyperstack_routes,
                      "gcp": gcp_routes, "lium": lium_routes, "jarvislabs": jarvislabs_routes,
                      "mithril": mithril_routes, "yotta": yotta_routes,
-                     "hyperbolic": hyperbolic_routes}
+                     "hyperbolic": hyperbolic_routes, "seeweb": seeweb_routes}
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
@@ -161,12 +163,12 @@ class SimulatorApp:
         if self.ssh is not None:
             self.ssh.forget(node_id)
 
-    def ssh_address(self, slug: str, node: dict, user: str) -> tuple[str, int]:
+    def ssh_address(self, slug: str, node: dict, user: str, port: int = 0) -> tuple[str, int]:
         """Where a running node's sshd listens: the simulator's SSH server on the node's own address when nodes
-        run their plans here, else port 22 of its (data only) address."""
+        run their plans here (at `port`, or one of its own), else port 22 of its (data only) address."""
         if self.ssh is None or not self.run_user_data or node["state"] != "running":
             return node["ip"], 22
-        return node["ip"], self.ssh.listen(slug, node, user)
+        return node["ip"], self.ssh.listen(slug, node, user, port)
 
     def preempt(self, slug: str, node_id: str) -> dict:
         """The partner takes a node back now: it ends (capacity returns) and its processes stop."""

@@ -94,6 +94,10 @@ class SimulatorServer:
         """The API's root: the adapter adds Hyperbolic's own `/v1/marketplace...` paths."""
         return f"{self.url}/hyperbolic/{slug}"
 
+    def seeweb_url(self, slug: str) -> str:
+        """Seeweb's ECS API root (`https://api.seeweb.it/ecs/v2` at the vendor)."""
+        return f"{self.url}/seeweb/{slug}/ecs/v2"
+
     def nebius_url(self, slug: str) -> str:
         """The Nebius-shaped gRPC API, on a port of its own; the partner is the tenant `tenant-<slug>`."""
         return self.nebius.url

@@ -83,12 +83,13 @@ class SshServer:
             self._by_node.clear()
         self._selector.close()
 
-    def listen(self, slug: str, node: dict, user: str) -> int:
-        """The port the node's sshd listens on at its address (bound on the first call)."""
+    def listen(self, slug: str, node: dict, user: str, port: int = 0) -> int:
+        """The port the node's sshd listens on at its address (bound on the first call, at `port` or a free one:
+        an API that reports no port, Seeweb's, has its nodes listen on a fixed one)."""
         with self._lock:
             sock = self._by_node.get(node["id"])
             if sock is None:
-                sock = socket.create_server((node["ip"], 0))
+                sock = socket.create_server((node["ip"], port))
                 sock.setblocking(False)
                 self._by_node[node["id"]] = sock
                 self._selector.register(sock, selectors.EVENT_READ, (slug, node["id"], user))

@@ -240,6 +240,17 @@ class Store:
                  int(spot), json.dumps(ports or []), json.dumps(firewall_rulesets or [])))
             return self.get_node(slug, node_id), True
 
+    def record_failed_node(self, slug: str, *, instance_type: str, region: str, name: str = "",
+                           tags: dict | None = None, reason: str = "lack of resources") -> dict:
+        """A create the partner accepted and then failed (Seeweb, for lack of resources): it holds no capacity."""
+        with self._lock:
+            node_id, now = uuid.uuid4().hex, self.clock()
+            self._db.execute(
+                "INSERT INTO nodes (id, slug, name, region, instance_type, tags, created_at, ready_at, failed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (node_id, slug, name, region, instance_type, json.dumps(tags or {}), now, now, reason))
+            return self.get_node(slug, node_id)
+
     def get_node(self, slug: str, node_id: str) -> dict:
         row = self._db.execute("SELECT * FROM nodes WHERE slug = ? AND id = ?", (slug, node_id)).fetchone()
         if row is None:

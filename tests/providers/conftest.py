@@ -1,7 +1,7 @@
 """Harnesses that put every adapter kind behind one interface for the contract suite.
 
 aws runs against moto's server mode over real HTTP; lambda, partner_api, shadeform, vast, verda, hyperstack, gcp,
-lium, jarvislabs, mithril, yotta and hyperbolic against the partner simulator, nebius against its gRPC API; local against this machine.
+lium, jarvislabs, mithril, yotta, hyperbolic and seeweb against the partner simulator, nebius against its gRPC API; local against this machine.
 Failures moto cannot produce (capacity, quota, 5xx) are injected as raw HTTP responses through botocore's
 `before-send` hook, so they travel through botocore's parser, its retry handler and the adapter's own error mapping.
 """
@@ -35,8 +35,9 @@ from providers.local import LocalAdapter
 from providers.mithril import MithrilAdapter
 from providers.nebius import NebiusAdapter
 from providers.partner_api import PartnerApiAdapter
+from providers.seeweb import SeewebAdapter
 from providers.shadeform import ShadeformAdapter
-from providers.simulator import Faults, SimulatorServer
+from providers.simulator import Faults, SimulatorServer, seeweb_routes
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.ssh_server import account_private_key
 from providers.vast import VastAdapter
@@ -77,6 +78,8 @@ VENDOR_SEED = {
     "yotta": [{"region": "us-east-2", "instance_type": "1x14v119g_NVIDIA_GeForce_RTX_5090_32G_SECURE", "gpu": "RTX5090",
                "gpus_per_node": 1, "vcpus": 14, "memory_gb": 119, "interconnect": "pcie", "price_per_hour": 0.65,
                "spot_price_per_hour": None}],
+    "seeweb": [{"region": "it-fr2", "instance_type": "ECS1GPU10", "gpu": "H200", "gpus_per_node": 1, "vcpus": 32,
+                "memory_gb": 256, "interconnect": "pcie", "price_per_hour": 2.6, "spot_price_per_hour": None}],
 }
 AMI_NAME = "ubuntu-22.04-test-image"
 
@@ -84,6 +87,12 @@ AMI_NAME = "ubuntu-22.04-test-image"
 def ssh_public_key() -> str:
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def ssh_private_key() -> str:
+    """A fresh ed25519 private key in OpenSSH format (the partner account's login key)."""
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
 
 
 @dataclass
@@ -352,9 +361,12 @@ SIM_ADAPTERS: dict[str, tuple[type, str, Callable[[str, str], dict]]] = {
     "yotta": (YottaAdapter, "yotta_url", lambda token, url: {"api_key": token, "org_id": f"org-{SLUG}"}),
     "hyperbolic": (HyperbolicAdapter, "hyperbolic_url",
                    lambda token, url: {"api_key": token, "ssh_private_key": account_private_key(SLUG)}),
+    "seeweb": (SeewebAdapter, "seeweb_url",
+               lambda token, url: {"api_key": token, "ssh_private_key": account_private_key(SLUG)}),
 }
 # Per kind: adapter options that follow from its API's URL (a second endpoint beside it).
-SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)}}
+SIM_URL_OPTIONS: dict[str, Callable[[str], dict]] = {"gcp": lambda url: {"billing_url": billing_url(url)},
+                                                     "seeweb": lambda url: {"ssh_port": seeweb_routes.SSH_PORT}}
 # Per kind: the shape it launches, how the partner itself records a spot node (absent: sells no spot).
 SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
     "lambda": lambda server: {},
@@ -385,11 +397,13 @@ SIM_OPTIONS: dict[str, Callable[[SimulatorServer], dict]] = {
                               "partner_says_spot": _nebius_spot(server), "partner_ports": _nebius_ports(server)},
     "yotta": lambda server: {"shape": ("1x14v119g_NVIDIA_GeForce_RTX_5090_32G_SECURE", "us-east-2"),
                              "unknown_ref": "gpub-unknown-000000000000"},
+    "seeweb": lambda server: {"shape": ("ECS1GPU10", "it-fr2"), "spot_shape": ("ECS1GPU10", "it-fr2"),
+                              "unknown_ref": "ec299999", "forgets_terminated": True},
 }
 
 
 @pytest.fixture(params=["aws", "lambda", "partner_api", "shadeform", "vast", "verda", "hyperstack", "gcp", "lium",
-                        "jarvislabs", "mithril", "nebius", "yotta", "hyperbolic",
+                        "jarvislabs", "mithril", "nebius", "yotta", "hyperbolic", "seeweb",
                         "local"])
 def harness(request, tmp_path, monkeypatch) -> Iterator[Harness]:
     kind = request.param

@@ -1,5 +1,5 @@
 """One contract, every adapter: aws (moto server); lambda, partner_api, shadeform, vast, verda, hyperstack, gcp, lium,
-jarvislabs, mithril, yotta, hyperbolic (simulator); nebius (the simulator's gRPC API); local. A spot-only kind (mithril) launches spot in
+jarvislabs, mithril, yotta, hyperbolic, seeweb (simulator); nebius (the simulator's gRPC API); local. A spot-only kind (mithril) launches spot in
 every test and refuses on demand."""
 
 from dataclasses import replace

@@ -129,7 +129,7 @@ def test_unreachable_partner_raises_transient():
 def test_registry_builds_every_kind_from_its_dotted_path(tmp_path):
     assert set(ADAPTERS) == {"aws", "lambda", "partner_api", "local", "shadeform", "vast", "verda",
                              "hyperstack", "gcp", "lium", "jarvislabs", "mithril", "nebius", "yotta",
-                             "hyperbolic"}
+                             "hyperbolic", "seeweb"}
     assert get_adapter("partner_api", base_url="http://x", credentials={"api_key": "k"}).kind == "partner_api"
     assert get_adapter("local", state_dir=tmp_path).kind == "local"
     with pytest.raises(ValueError):
