@@ -111,6 +111,14 @@ GPU_ALIASES: dict[str, str] = {
     "RTX6000ADAGENERATION": "RTX6000-Ada",
     "RTXPRO6000BLACKWELLSERVEREDITION": "RTXPRO6000",
     "RTXPRO6000BLACKWELLWORKSTATIONEDITION": "RTXPRO6000",
+    # Seeweb's plan gpu_label spellings, spaces removed.
+    "H200141GB": "H200",
+    "H10080GB": "H100",
+    "A10080GB": "A100-80GB",
+    "RTXA600048GB": "A6000",
+    "L40S48GB": "L40S",
+    "L424GB": "L4",
+    "RTX600024GB": "RTX6000",
     # Nebius AI Cloud's GPU platform names.
     "GPU-H100-SXM": "H100",
     "GPU-H200-SXM": "H200",

@@ -24,6 +24,7 @@ class PartnerKind(models.TextChoices):
     NEBIUS = "nebius", "Nebius AI Cloud"
     YOTTA = "yotta", "Yotta Labs"
     HYPERBOLIC = "hyperbolic", "Hyperbolic (plan started over SSH)"
+    SEEWEB = "seeweb", "Seeweb (plan started over SSH)"
     CATALOG = "catalog", "catalogue only (list prices, no live API)"
     FLEET = "fleet", "a workspace's own machines (private offers)"
 

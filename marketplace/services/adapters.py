@@ -14,7 +14,7 @@ NETWORK_KINDS = frozenset({PartnerKind.AWS, PartnerKind.LAMBDA, PartnerKind.PART
                            PartnerKind.VAST, PartnerKind.VERDA, PartnerKind.HYPERSTACK,
                            PartnerKind.GCP, PartnerKind.LIUM, PartnerKind.JARVISLABS, PartnerKind.MITHRIL,
                            PartnerKind.NEBIUS, PartnerKind.YOTTA,
-                           PartnerKind.HYPERBOLIC})
+                           PartnerKind.HYPERBOLIC, PartnerKind.SEEWEB})
 
 
 def installation_id() -> str:

@@ -49,6 +49,8 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     PartnerKind.YOTTA: (("api_key", "org_id"), ()),
     # the private half of the SSH key registered in the Hyperbolic account: the broker logs in to start each plan
     PartnerKind.HYPERBOLIC: (("api_key", "ssh_private_key"), ()),
+    # the API token (X-APITOKEN) and the private half of the account key labelled by the adapter option `ssh_key_name`
+    PartnerKind.SEEWEB: (("api_key", "ssh_private_key"), ()),
     PartnerKind.LOCAL: ((), ()),
     PartnerKind.CATALOG: ((), ()),
 }

@@ -43,7 +43,8 @@ class OnboardForm(forms.Form):
                                  help_text="ISO code, e.g. DE; sets the HQ jurisdiction.")
     certifications = forms.CharField(label="Certifications", required=False, help_text="e.g. ISO27001, SOC2")
     api_key = _secret("API key", "For Partner API, Lambda, Shadeform (X-API-KEY), Vast.ai, Hyperstack, Lium (X-API-KEY), "
-                      "JarvisLabs, Mithril (fkey_…), Yotta (X-API-KEY) and Hyperbolic partners. "
+                      "JarvisLabs, Mithril (fkey_…), Yotta (X-API-KEY), Hyperbolic and Seeweb (its"
+                      " X-APITOKEN API token) partners. "
                       "Stored encrypted; never shown again.")
     aws_access_key_id = _secret("AWS access key id", "AWS partners only.")
     aws_secret_access_key = _secret("AWS secret access key", "AWS partners only.")
@@ -74,9 +75,10 @@ class OnboardForm(forms.Form):
                                        "asks for it).")
     ssh_private_key = forms.CharField(
         label="SSH private key", required=False, strip=True,
-        help_text="Hyperbolic partners only: the private half (unencrypted OpenSSH or PEM) of the SSH key registered "
-                  "in the account; the broker logs in with it to start each node's plan. Stored encrypted; never "
-                  "shown again.",
+        help_text="Hyperbolic and Seeweb partners only: the private half (unencrypted OpenSSH or PEM) of the SSH key "
+                  "registered in the account (Seeweb: under the label of the adapter setting ssh_key_name, gpu-broker "
+                  "unless set, registered on the first launch if missing); the broker logs in with it to start each "
+                  "node's plan. Stored encrypted; never shown again.",
         widget=_WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}))
 
     def body(self) -> dict:

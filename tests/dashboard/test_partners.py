@@ -165,3 +165,25 @@ def test_a_yotta_partner_is_onboarded_with_its_api_key_and_organisation(ops, sim
     assert f"org-{SLUG}" not in partner.credentials_encrypted
     page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
     assert "acme answered: 8 offers (NVIDIA_GeForce_RTX_5090_32G)" in page
+
+
+def test_a_seeweb_partner_is_onboarded_with_its_api_token_and_login_key_and_verifies_through_seeweb(ops, sim):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    sim.store.seed({SLUG: [{"region": "it-fr2", "instance_type": "ECS1GPU11", "gpu": "A30", "gpus_per_node": 1,
+                            "vcpus": 8, "memory_gb": 32, "interconnect": "pcie", "price_per_hour": 0.29,
+                            "spot_price_per_hour": None}]}, capacity=1)
+    key = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+    refused = onboard(ops, sim, kind="seeweb", base_url=sim.seeweb_url(SLUG), ssh_private_key=key[:60])
+    html = refused.content.decode()
+    assert refused.status_code == 400 and "ssh_private_key: the SSH private key cannot be read" in html
+    assert "PRIVATE KEY" not in html  # a pasted key is never sent back
+    assert onboard(ops, sim, kind="seeweb", base_url=sim.seeweb_url(SLUG), ssh_private_key=key).status_code == 302
+    partner = Partner.objects.get(slug=SLUG)
+    assert partner.credentials == {"api_key": f"sim-{SLUG}", "ssh_private_key": key.strip()}
+    assert "PRIVATE KEY" not in partner.credentials_encrypted
+    page = ops.post(f"/partners/{SLUG}/verify/", follow=True).content.decode()
+    assert "acme answered: 1 offers (A30)" in page
+    assert "PRIVATE KEY" not in ops.get("/partners/").content.decode()

@@ -197,6 +197,7 @@ def test_sync_tasks_sync_every_verified_or_active_partner(staff, partner, settin
     ("hyperbolic", {"api_key": "k", "ssh_private_key": "not a key"}, "ssh_private_key: the SSH private key cannot be "
                                                                      "read (an unencrypted Ed25519, ECDSA or RSA key "
                                                                      "in OpenSSH or PEM form is needed)."),
+    ("seeweb", {"api_key": "k"}, "A partner of kind seeweb needs 'ssh_private_key'."),
 ])
 def test_each_kind_asks_for_exactly_its_own_credentials(staff, sim, kind, credentials, message):
     body = {k: v for k, v in _body(sim, kind=kind, credentials=credentials).items() if v is not None}

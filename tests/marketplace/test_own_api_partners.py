@@ -1,5 +1,5 @@
-"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius, Yotta and
-Hyperbolic partners are rented through their own (simulated) API shapes."""
+"""`make run`'s wiring: Shadeform, Vast.ai, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius, Yotta,
+Hyperbolic and Seeweb partners are rented through their own (simulated) API shapes."""
 
 import io
 
@@ -23,6 +23,7 @@ OWN_API = {"shadeform": (PartnerKind.SHADEFORM, "/shadeform/shadeform/v1", "A600
            "mithril": (PartnerKind.MITHRIL, "/mithril/mithril", "H100"),
            "yotta": (PartnerKind.YOTTA, "/yotta/yotta", "RTX5090"),
            "hyperbolic": (PartnerKind.HYPERBOLIC, "/hyperbolic/hyperbolic", "H100"),
+           "seeweb": (PartnerKind.SEEWEB, "/seeweb/seeweb/ecs/v2", "A30"),
            "nebius": (PartnerKind.NEBIUS, None, "H100")}  # None: the gRPC API on a port of its own
 SPOT_ONLY = {"mithril"}  # sells spot bids only: rented as spot
 

@@ -1,6 +1,5 @@
-"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius, Yotta and
-Hyperbolic APIs
-report for the catalogue's supply maps to a canonical model."""
+"""Every GPU string the Shadeform, Vast, Verda, Hyperstack, Google Cloud, Lium, JarvisLabs, Mithril, Nebius, Yotta,
+Hyperbolic and Seeweb APIs report for the catalogue's supply maps to a canonical model."""
 
 import pytest
 
@@ -13,6 +12,7 @@ from providers.jarvislabs import JarvisLabsAdapter
 from providers.lium import LiumAdapter
 from providers.mithril import MithrilAdapter
 from providers.nebius import NebiusAdapter
+from providers.seeweb import SeewebAdapter
 from providers.shadeform import ShadeformAdapter
 from providers.simulator import SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
@@ -58,6 +58,10 @@ SEEN = {
     "jarvislabs": {"H100": "H100", "H200": "H200", "L4": "L4", "RTXPRO6000": "RTXPRO6000"},
     "mithril": {"H100": "H100", "H200": "H200"},  # the instance types' gpu_type
     "hyperbolic": {"NVIDIA-H100-80GB-HBM3": "H100"},  # the machines' hardware.gpus[].model
+    "seeweb": {  # the plans' gpu_label, for the plans sold in a location
+        "A100 80GB": "A100-80GB", "A30": "A30", "H200 141GB": "H200", "L40s 48GB": "L40S",
+        "RTX 6000 24GB": "RTX6000", "RTX A6000 48GB": "A6000",
+    },
     "nebius": {
         "gpu-b200-sxm": "B200", "gpu-h100-sxm": "H100", "gpu-h200-sxm": "H200", "gpu-l40s-a": "L40S",
         "gpu-l40s-d": "L40S",
@@ -79,7 +83,8 @@ ADAPTERS = {"shadeform": (ShadeformAdapter, "shadeform_url", {}), "vast": (VastA
             "hyperstack": (HyperstackAdapter, "hyperstack_url", {}), "lium": (LiumAdapter, "lium_url", {}),
             "jarvislabs": (JarvisLabsAdapter, "jarvislabs_url", {}), "mithril": (MithrilAdapter, "mithril_url", {}),
             "yotta": (YottaAdapter, "yotta_url", {}),
-            "hyperbolic": (HyperbolicAdapter, "hyperbolic_url", {})}
+            "hyperbolic": (HyperbolicAdapter, "hyperbolic_url", {}),
+            "seeweb": (SeewebAdapter, "seeweb_url", {})}
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Point every catalogue partner at the local partner simulator and create a demo login (make run).
 
 A partner whose cloud has its own adapter kind is wired to the simulator's API of that vendor's shape
-(Nebius: its gRPC API, on the port after the simulator's; Hyperbolic: with the simulated account's SSH key, which
-the simulator's sshd accepts); the rest speak the Partner API.
+(Nebius: its gRPC API, on the port after the simulator's; Hyperbolic and Seeweb: with the simulated account's SSH key,
+which the simulator's sshd accepts); the rest speak the Partner API.
 """
 
 
@@ -12,7 +12,7 @@ from marketplace.models import NodeLaunch, Partner, PartnerKind, PartnerStatus
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.api_keys import api_key_create, workspace_ensure
 from marketplace.states import transition
-from providers.simulator import nebius_grpc, yotta_routes
+from providers.simulator import nebius_grpc, seeweb_routes, yotta_routes
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.ssh_server import account_private_key
 
@@ -31,6 +31,7 @@ OWN_API = {
     "mithril": (PartnerKind.MITHRIL, "/mithril/mithril"),
     "yotta": (PartnerKind.YOTTA, "/yotta/yotta"),
     "hyperbolic": (PartnerKind.HYPERBOLIC, "/hyperbolic/hyperbolic"),
+    "seeweb": (PartnerKind.SEEWEB, "/seeweb/seeweb/ecs/v2"),
 }
 
 
@@ -57,6 +58,8 @@ class Command(BaseCommand):
             partner.credentials = _credentials(partner.kind, f"sim-{partner.slug}", partner.base_url)
             if partner.kind == PartnerKind.GCP:  # the Billing Catalog sits beside the simulated Compute API
                 partner.adapter_options = {**partner.adapter_options, "billing_url": billing_url(partner.base_url)}
+            if partner.kind == PartnerKind.SEEWEB:  # Seeweb reports no SSH port: the simulated servers' sshd port
+                partner.adapter_options = {**partner.adapter_options, "ssh_port": seeweb_routes.SSH_PORT}
             partner.node_launch = NodeLaunch.CLOUD_INIT
             partner.save(update_fields=["kind", "base_url", "credentials_encrypted", "node_launch", "adapter_options"])
             if partner.status == PartnerStatus.PENDING:
@@ -88,4 +91,7 @@ def _credentials(kind: str, token: str, base_url: str) -> dict[str, str]:
         return {"api_key": token, "org_id": yotta_routes.org_id("yotta")}
     if kind == PartnerKind.HYPERBOLIC:  # the simulated account's own SSH key, derived as its token is
         return {"api_key": token, "ssh_private_key": account_private_key("hyperbolic")}
+    if kind == PartnerKind.SEEWEB:  # the simulated account's own SSH key; its sshd listens on Seeweb's SSH_PORT
+        return {"api_key": token, "ssh_private_key": account_private_key("seeweb")}
     return {"api_key": token}
+

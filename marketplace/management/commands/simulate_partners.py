@@ -34,7 +34,8 @@ class Command(BaseCommand):
             "/lium/<slug>/api/... (Lium API, X-API-KEY), /jarvislabs/<slug>/... (JarvisLabs API), "
             "/mithril/<slug>/v2/... (Mithril API, Bearer), /yotta/<slug>/{openapi,v2}/... (Yotta API, X-API-KEY, "
             "organization org-<slug>), /hyperbolic/<slug>/v1/marketplace... (Hyperbolic API, "
-            "Bearer; its nodes' sshd on their own addresses with --run-user-data); "
+            "Bearer), /seeweb/<slug>/ecs/v2/... (Seeweb ECS API, X-APITOKEN; the nodes of both: sshd on their own "
+            "addresses with --run-user-data); "
             "Nebius's gRPC API on --nebius-port (tenant-<slug>, IAM token); "
             "token sim-<slug>, faults at /_control/<slug>.")
 
@@ -95,7 +96,7 @@ class Command(BaseCommand):
                           f"   Hyperstack {server.url}/hyperstack/<slug>/v1   GCP {server.url}/gcp/<slug>/compute/v1"
                           f"   Lium {server.url}/lium/<slug>/api   JarvisLabs {server.url}/jarvislabs/<slug>"
                           f"   Mithril {server.url}/mithril/<slug>   Yotta {server.url}/yotta/<slug>"
-                          f"   Hyperbolic {server.url}/hyperbolic/<slug>"
+                          f"   Hyperbolic {server.url}/hyperbolic/<slug>   Seeweb {server.url}/seeweb/<slug>/ecs/v2"
                           f"   Nebius (gRPC) {server.nebius.url}")
         try:
             server.serve_forever()
