@@ -3,14 +3,20 @@
 Reference: https://docs.vast.ai/api-reference (search offers `POST /api/v0/bundles/`, create instance
 `PUT /api/v0/asks/{id}/`, show instances `GET /api/v0/instances/`, show instance
 `GET /api/v0/instances/{id}/`, destroy `DELETE /api/v0/instances/{id}/`); auth is
-`Authorization: Bearer <key>`. Trimmed schema: docs/vendor/vast-openapi.yaml.
+`Authorization: Bearer <key>`. Trimmed schema: docs/vendor/vast-openapi.yaml. Port mapping:
+https://docs.vast.ai/guides/instances/connect/networking (and SkyPilot's Vast provisioner,
+github.com/skypilot-org/skypilot, sky/provision/vast/instance.py, reading `ports["22/tcp"][0]["HostPort"]`).
 
 Vast sells machines, not shapes: every offer is one host. The broker's instance type is the
 catalogue's spelling `<gpus>x-<gpu name, spaces as _>-<cpu cores>-<cpu ram MB>`, the region is the
 offer's `geolocation`, and the available nodes are the number of rentable offers of that shape there.
 A bid (`price` on create) makes an interruptible instance: it is placed only when the spec asks for
 spot, at the offer's `min_bid`, and never silently replaced by an on-demand rental. The launch's
-ports travel as Docker `-p` options in `env`; Vast cannot restrict who reaches them.
+ports travel as Docker `-p` options in `env`; Vast cannot restrict who reaches them, and maps each to an
+outside port of its own on the host's (shared) public address: the instance's `ports`, Docker's
+`{"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "41234"}]}`. The node's `ssh_port` is 22's outside port and
+its `endpoint` the lowest other published port's (a rental publishes one workload port besides SSH), so the
+broker reaches the served port at its mapped port on `public_ipaddr`.
 Vast has neither idempotency keys nor tags: the instance `label` carries the rental and a hash of
 the key (as for Lambda), and a create first looks for a live instance with that label. Vast forgets a
 destroyed instance, so describing one answers not_found.
@@ -42,6 +48,7 @@ from .lambda_cloud import node_name, rental_from_name
 from .user_data import shell_script
 
 BASE_URL = "https://console.vast.ai/api/v0"
+SSH_PORT = 22
 INSTANCE_TYPE_RE = re.compile(r"^(\d+)x-(.+)-(\d+)-(\d+)$")
 OFFER_QUERY = {"type": "on-demand", "rentable": {"eq": True}, "rented": {"eq": False}, "limit": 1000}
 _KIND_BY_CODE = {"invalid_args": INVALID_REQUEST, "no_such_ask": NO_CAPACITY, "insufficient_credit": QUOTA_EXCEEDED,
@@ -189,9 +196,24 @@ def _node(instance: dict) -> NodeInfo:
         instance_type = instance_type_of(offer_like)
     except (TypeError, ValueError):
         instance_type = ""
+    ip = instance.get("public_ipaddr") or None
+    mapped = outside_ports(instance.get("ports")) if ip else {}
+    served = sorted(port for port in mapped if port != SSH_PORT)
     return NodeInfo(
         ref=str(instance["id"]), state=_state(instance),
         region=instance.get("geolocation") or "", instance_type=instance_type,
-        ip=instance.get("public_ipaddr") or None, tags={RENTAL_TAG: rental} if rental else {},
-        spot=bool(instance.get("is_bid")),
+        ip=ip, tags={RENTAL_TAG: rental} if rental else {},
+        spot=bool(instance.get("is_bid")), ssh_port=mapped.get(SSH_PORT),
+        endpoint=f"http://{ip}:{mapped[served[0]]}" if served else None,
     )
+
+
+def outside_ports(ports: object) -> dict[int, int]:
+    """{container port: outside port} of the published TCP ports (Docker's shape; a port not yet bound is null)."""
+    out: dict[int, int] = {}
+    for key, bindings in (ports if isinstance(ports, dict) else {}).items():
+        port, _, protocol = str(key).partition("/")
+        host_port = next((b.get("HostPort") for b in bindings or [] if isinstance(b, dict) and b.get("HostPort")), None)
+        if protocol in ("", "tcp") and port.isdigit() and str(host_port).isdigit():
+            out[int(port)] = int(host_port)
+    return out

@@ -4,6 +4,10 @@
 Every unit of a seeded offer's free capacity is one rentable Vast offer (one host) with its own id.
 A seeded instance type in the catalogue's Vast spelling `<n>x-<GPU_NAME>-<cores>-<ram MB>` gives the
 offer's `gpu_name`, `cpu_cores_effective` and `cpu_ram`. Destroyed instances are forgotten, as on Vast.
+As Vast does, each port the create publishes (`-p` options in `env`) is mapped to an outside port of its own
+on the instance's `public_ipaddr`, shown in its `ports` while it runs, and the onstart script runs on a simulated
+VM whose first published port other than SSH is that port's outside port, so what the instance serves is
+reached at the mapped port only.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ STATUS_BY_STATE = {"pending": "loading", "running": "running", "failed": "exited
 SHAPE_RE = re.compile(r"^(\d+)x-(.+)-(\d+)-(\d+)$")
 PORT_OPTION = re.compile(r"^-p (\d+):(\d+)$")
 BID_TAG = "vast:bid"  # the simulator's own record of an interruptible instance's bid
+SSH_PORT = 22
 
 
 def error(kind: str, message: str) -> Response:
@@ -85,6 +90,11 @@ def vast_id(key: str) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
 
 
+def host_port(node_id: str, port: int) -> int:
+    """The outside port Vast maps an instance's published port to (20000-59999, stable per instance and port)."""
+    return 20000 + int(hashlib.sha256(f"{node_id}:{port}".encode()).hexdigest()[:8], 16) % 40000
+
+
 def _held(app: SimulatorApp, slug: str) -> list[dict]:
     """The account's instances: live ones, and interruptible ones stopped when outbid (held until destroyed)."""
     return [n for n in app.store.list_nodes(slug, include_terminated=True)
@@ -135,7 +145,9 @@ def _create(app: SimulatorApp, slug: str, ask_id: str, body: object) -> Response
         user_data=body.get("onstart") or "", spot=bool(tags), ports=_ports(body.get("env") or {}),
         loopback=app.run_user_data,
         capacity_error=app.chance(app.store.faults(slug).capacity_error_rate))
-    app.node_started(slug, node, body.get("onstart") or "")
+    mapped = [{"port": host_port(node["id"], p["port"])}
+              for p in sorted(node["ports"], key=lambda p: p["port"]) if p["port"] != SSH_PORT]
+    app.node_started(slug, {**node, "ports": mapped}, body.get("onstart") or "")
     return Response(200, {"success": True, "new_contract": vast_id(node["id"])})
 
 
@@ -171,6 +183,8 @@ def _instance(app: SimulatorApp, slug: str, node: dict) -> dict:
         "id": vast_id(node["id"]), "actual_status": "exited" if outbid else STATUS_BY_STATE.get(node["state"]),
         "intended_status": "running", "cur_state": "stopped" if outbid else "running", "label": node["name"] or None, **shape,
         "geolocation": node["region"], "public_ipaddr": node["ip"] if running else None,
+        "ports": {f"{p['port']}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(host_port(node["id"], p["port"]))}]
+                  for p in node["ports"]} if running else {},
         "dph_total": float(bid) if bid else (offer["price_per_hour"] if offer else 0.0), "is_bid": bid is not None,
         "onstart": node["user_data"], "start_date": node["created_at"],
     }

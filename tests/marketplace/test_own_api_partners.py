@@ -10,6 +10,7 @@ from marketplace.models import Node, NodeLaunch, Offer, Partner, PartnerKind, Pa
 from marketplace.selectors.catalog_version import bump_catalog_version
 from marketplace.services.partners import partner_sync, partner_verify
 from providers.simulator import SimulatorServer
+from providers.simulator.vast_routes import host_port, vast_id
 from providers.simulator.yotta_routes import proxy_port
 from tests.conftest import drive_rental
 
@@ -107,3 +108,18 @@ def test_a_yotta_node_is_reached_at_the_ports_yotta_maps(owner, demo):
     assert (node.provider_ref, node.ip, node.ssh_port) == (stored["name"], stored["ip"], proxy_port(stored["id"], 22))
     served = [p["port"] for p in stored["ports"] if p["protocol"] != "SSH"]
     assert node.endpoint == (f"http://{stored['ip']}:{proxy_port(stored['id'], served[0])}" if served else "")
+
+
+def test_a_vast_node_is_reached_at_the_outside_ports_vast_maps(owner, demo):
+    """Vast maps each published port to an outside port on the host's address: the node's SSH port is 22's."""
+    body = {"gpu": "RTX4090", "gpus_per_node": 1, "nodes": 1, "max_hours": 1, "policy": {"partners": {"allow": ["vast"]}}}
+    response = owner.client.post("/api/v1/rentals", body, format="json")
+    assert response.status_code == 202, response.content
+    rental = drive_rental(response.json()["id"])
+    assert rental.state == "running"
+    node = Node.objects.get(rental=rental)
+    stored = demo.store.list_nodes("vast")[0]
+    assert (node.provider_ref, node.ip, node.ssh_port) == (str(vast_id(stored["id"])), stored["ip"],
+                                                           host_port(stored["id"], 22))
+    served = sorted(p["port"] for p in stored["ports"] if p["port"] != 22)
+    assert node.endpoint == (f"http://{stored['ip']}:{host_port(stored['id'], served[0])}" if served else "")

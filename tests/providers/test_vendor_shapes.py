@@ -23,10 +23,10 @@ from providers.shadeform import ShadeformAdapter
 from providers.simulator import Faults, SimulatorServer
 from providers.simulator.gcp_routes import billing_url, service_account_key
 from providers.simulator.ssh_server import account_private_key
-from providers.simulator.vast_routes import vast_id
+from providers.simulator.vast_routes import host_port, vast_id
 from providers.simulator.vm import DEFAULT_SERVICE_PORT
 from providers.ssh_launch import deliver_plan
-from providers.vast import VastAdapter
+from providers.vast import VastAdapter, outside_ports
 from providers.verda import VerdaAdapter
 
 from .conftest import (
@@ -190,6 +190,24 @@ def test_vast_opens_the_launch_ports_as_docker_port_options(server):
     assert body["env"] == {"-p 22:22": "1", "-p 8000:8000": "1"}
     stored = next(n for n in server.store.list_nodes(SLUG) if str(vast_id(n["id"])) == node.ref)
     assert [p["port"] for p in stored["ports"]] == [22, 8000]
+
+
+def test_a_vast_node_is_reached_at_the_outside_ports_vast_maps(server):
+    """Vast maps each published port to an outside port of its own: the node's SSH port and endpoint are those."""
+    adapter, _ = _vast(server)
+    node = adapter.provision(ProvisionSpec("mapped", "r-1", *VAST_SHAPE, ports=(PortRule(22), PortRule(8888),
+                                                                                 PortRule(8000, "10.0.0.1/32"))))
+    stored = next(n for n in server.store.list_nodes(SLUG) if str(vast_id(n["id"])) == node.ref)
+    assert (node.ip, node.ssh_port) == (stored["ip"], host_port(stored["id"], 22)) and node.ssh_port != 22
+    assert node.endpoint == f"http://{stored['ip']}:{host_port(stored['id'], 8000)}"
+    assert adapter.list_nodes() == [node]
+
+
+def test_vast_outside_ports_are_read_from_dockers_bindings():
+    ports = {"22/tcp": [{"HostIp": "0.0.0.0", "HostPort": "41022"}], "8000/tcp": [{"HostIp": "::", "HostPort": "41234"}],
+             "8082/udp": [{"HostPort": "41082"}], "9000/tcp": None}
+    assert outside_ports(ports) == {22: 41022, 8000: 41234}
+    assert outside_ports(None) == {}
 
 
 
