@@ -45,6 +45,12 @@ class PodView:
     cost: dict
 
 
+def jupyter_base(node: Node) -> str:
+    """Where JupyterLab is reached: the node's endpoint where its partner maps the port elsewhere (Yotta, Vast; a
+    pod opens no other port than SSH and Jupyter's, so that endpoint is Jupyter's), else its IP and the port."""
+    return node.endpoint.rstrip("/") if node.endpoint else f"http://{node.ip}:{JUPYTER_PORT}"
+
+
 def pod_view(pod: Pod, *, now: datetime | None = None, jupyter_token: str = "") -> PodView:
     now = now or timezone.now()
     node = pod_node(pod)
@@ -54,7 +60,7 @@ def pod_view(pod: Pod, *, now: datetime | None = None, jupyter_token: str = "") 
     return PodView(
         pod=pod, node=node,
         ssh=f"ssh -p {node.ssh_port} {node.ssh_user}@{node.ip}" if running else None,
-        jupyter_url=f"http://{node.ip}:{JUPYTER_PORT}/lab" if running and pod.jupyter else None,
+        jupyter_url=f"{jupyter_base(node)}/lab" if running and pod.jupyter else None,
         jupyter_token=jupyter_token or None,
         image=jupyter_image(pod) if pod.jupyter else None,
         partner=rental.partner.slug if rental and rental.partner else None,

@@ -77,6 +77,17 @@ def test_another_workspace_sees_404(owner, stranger, running_pod):
     assert [p["name"] for p in owner.client.get("/api/v1/pods").json()["results"]] == ["busy"]
 
 
+def test_a_partner_that_maps_ports_gives_the_mapped_jupyter_url_and_ssh_port(owner, running_pod):
+    pod, node = running_pod
+    Pod.objects.filter(pk=pod.pk).update(jupyter=True)
+    plain = owner.client.get(f"/api/v1/pods/{pod.pk}").json()
+    assert (plain["jupyter_url"], plain["ssh"]) == ("http://10.0.0.5:8888/lab", f"ssh -p 22 {node.ssh_user}@10.0.0.5")
+    Node.objects.filter(pk=node.pk).update(ip="203.0.113.9", ssh_port=41022, endpoint="http://203.0.113.9:41888")
+    mapped = owner.client.get(f"/api/v1/pods/{pod.pk}").json()
+    assert mapped["jupyter_url"] == "http://203.0.113.9:41888/lab"
+    assert mapped["ssh"] == f"ssh -p 41022 {node.ssh_user}@203.0.113.9"
+
+
 def test_an_ssh_session_in_the_heartbeat_keeps_the_pod_running(running_pod):
     pod, node = running_pod
     _heartbeat(node, {**IDLE, "ssh_sessions": 1})
