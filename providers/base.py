@@ -95,14 +95,14 @@ class NodeInfo:
     ip: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     # Where the node's service is reached when not at `ip` and the port the launch opened: the local adapter's
-    # loopback URL, a container partner's mapped port (Yotta). Other partners report `ip` only.
+    # loopback URL, a container partner's mapped port (Yotta, Vast). Other partners report `ip` only.
     endpoint: str | None = None
     spot: bool = False
     # A spot node's announced end (ISO 8601, UTC): the partner's notice before it preempts the node.
     preempt_at: str | None = None
     ended_at: str | None = None  # ISO 8601, UTC, when the partner says the node ended (a preemption's second)
     # Where the node's sshd listens and as whom to log in, for partners that report it (Hyperbolic's `sshCommand`,
-    # Yotta's mapped SSH port); None: port 22 and the image's default user.
+    # Yotta's and Vast's mapped SSH port); None: port 22 and the image's default user.
     ssh_port: int | None = None
     ssh_user: str | None = None
 
