@@ -174,8 +174,8 @@ def test_seed_accepts_catalogue_rows_and_skips_unpriced_ones():
 def test_run_user_data_serves_on_the_node_ip_and_opened_port_and_terminate_stops_it(tmp_path):
     """Reached as a real node is: the partner's reported IP and the port the launch opened."""
     sim = SimulatorServer(SEED, capacity=2, run_user_data=True, runtime_dir=tmp_path / "nodes").start()
+    adapter = partner(sim)
     try:
-        adapter = partner(sim)
         serve = "#!/bin/bash\nexec python3 -m http.server $PORT --bind $NODE_HOST\n"  # booted as cloud-init would
         ports = (PortRule(22), PortRule(18000, "127.0.0.1/32"))
         nodes = [adapter.provision(ProvisionSpec(key, "r-1", *H100, user_data=serve, ports=ports)) for key in "ab"]
@@ -185,6 +185,8 @@ def test_run_user_data_serves_on_the_node_ip_and_opened_port_and_terminate_stops
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://{nodes[0].ip}:18000/", timeout=2)
     finally:
+        for node in adapter.list_nodes():  # a node outlives its API, as a real one does: end it here
+            adapter.terminate(node.ref)
         sim.stop()
 
 
