@@ -134,3 +134,18 @@ def error_kind_from_message(status: int, message: str, *, capacity_words: tuple[
     if status in capacity_statuses or any(word in text for word in capacity_words):
         return NO_CAPACITY
     return INVALID_REQUEST
+
+
+def json_or_error(response: requests.Response, vendor: str, error_kind: Callable[[int, str], str]) -> Any:
+    """The answer's JSON body; an error answer as a ProviderError whose kind `error_kind` reads from the status and
+    the message (the body's own, or its text when it is not JSON); a success that is not JSON is transient."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        if response.status_code >= 400:
+            raise ProviderError(error_kind(response.status_code, response.text[:200]), response.text[:200]) from exc
+        raise ProviderError(TRANSIENT, f"{vendor} answered with a body that is not JSON") from exc
+    if response.status_code >= 400:
+        message = error_message(body, response.status_code)
+        raise ProviderError(error_kind(response.status_code, message), message)
+    return body

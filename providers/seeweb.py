@@ -36,7 +36,6 @@ from .base import (
     INVALID_REQUEST,
     NO_CAPACITY,
     NOT_FOUND,
-    TRANSIENT,
     NodeInfo,
     ProviderError,
     ProviderOffer,
@@ -44,7 +43,7 @@ from .base import (
     SshTarget,
     already_gone_is_terminated,
 )
-from .http import HttpClient, error_kind_from_message, error_message
+from .http import HttpClient, error_kind_from_message, json_or_error
 from .lambda_cloud import node_name, rental_from_name
 from .ssh_launch import load_private_key
 
@@ -64,16 +63,7 @@ def error_kind(status: int, message: str) -> str:
 
 
 def _json(response: requests.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        if response.status_code >= 400:
-            raise ProviderError(error_kind(response.status_code, response.text[:200]), response.text[:200]) from exc
-        raise ProviderError(TRANSIENT, "Seeweb answered with a body that is not JSON") from exc
-    if response.status_code >= 400:
-        message = error_message(body, response.status_code)
-        raise ProviderError(error_kind(response.status_code, message), message)
-    return body
+    return json_or_error(response, "Seeweb", error_kind)
 
 
 def openssh_public_key(private_key: str) -> str:
