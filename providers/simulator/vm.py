@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from . import checkout
-from .node_shims import REROOTED
+from .node_shims import REROOTED, RUN_DIR
 
 DEFAULT_SERVICE_PORT = 8000  # where a node's plan serves when its launch opened no other port
 USER_DATA = "var/lib/cloud/instance/user-data.txt"
@@ -115,6 +115,19 @@ def boot(root: Path, host: str, port: int, user_data: str) -> int:
     return 0
 
 
+def shut_down(root: Path) -> None:
+    """Stop every unit and container, as systemd does at shutdown: also those started from outside the VM's
+    process group (`systemctl restart` from an operator's session), which its termination would not reach."""
+    for pid_file in (root / RUN_DIR).glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            if Path(f"/proc/{pid}/cwd").resolve() == root:  # still this node's process, not a reused pid
+                os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+    sys.exit(0)
+
+
 def log(message: str) -> None:
     sys.stderr.write(f"{time.strftime('%H:%M:%S')} simulated-vm: {message}\n")
     sys.stderr.flush()
@@ -127,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="the host port a container's -p maps to")
     parser.add_argument("--user-data", type=Path, required=True, help="the user data the partner was given")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: shut_down(args.root.resolve()))
     status = boot(args.root.resolve(), args.host, args.port, args.user_data.read_text(encoding="utf-8"))
     log(f"user data finished with exit status {status}")
     while True:  # the VM stays up, with what its plan started, until it is terminated

@@ -119,3 +119,32 @@ def test_a_units_loopback_url_to_a_published_port_reaches_the_nodes_own_address(
                     if "=" in line)
     assert unit_env["TO_THE_CONTAINER"] == f"http://{NODE_HOST}:9251/api/kernels"
     assert unit_env["TO_THE_BROKER"] == "http://localhost:9252/api"
+
+
+def test_a_unit_restarted_from_outside_the_vm_ends_with_it(boot, tmp_path):
+    """As under systemd: whoever runs `systemctl restart` (an operator's session, a test), the unit is the
+    machine's, so terminating the node stops it."""
+    import subprocess
+
+    root = boot(PLAN)
+    first = _wait_for(root / "var/lib/demo/unit.env")
+    first.unlink()
+    subprocess.run([str(root / ".sim/bin/systemctl"), "restart", "demo.service"], check=True, timeout=30)
+    _wait_for(root / "var/lib/demo/unit.env")
+    pid = int(next((root / ".sim/run").glob("unit-demo*.pid")).read_text())
+    assert os.getpgid(pid) == os.getpgrp()  # the restart's own process group, not the VM's
+
+    kill_group(tmp_path, "node-0")
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # a zombie has ended
