@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .messages import Request, Response
+from .ratelimit import launch_limits
 from .store import SimError
 
 if TYPE_CHECKING:
@@ -86,10 +87,7 @@ def server_error(status: int, message: str) -> Response:
 
 def rate_limits(request: Request, faults) -> list[tuple[str, float]]:
     """The simulator's request and launch intervals (GCP's API rate quotas are per project and minute)."""
-    limits = [("requests", faults.request_interval_s)]
-    if request.method == "POST" and request.parts[-1:] == ["instances"]:
-        limits.append(("launch", faults.launch_interval_s))
-    return limits
+    return launch_limits(request, faults, "POST", ("instances",))
 
 
 def rate_limited(wait_s: int) -> Response:

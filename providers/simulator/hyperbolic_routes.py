@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .messages import Request, Response
+from .ratelimit import launch_limits
 from .store import SimError
 
 if TYPE_CHECKING:
@@ -45,10 +46,7 @@ def server_error(status: int, message: str) -> Response:
 
 def rate_limits(request: Request, faults) -> list[tuple[str, float]]:
     """The simulator's request and launch intervals (Hyperbolic publishes no figures)."""
-    limits = [("requests", faults.request_interval_s)]
-    if request.method == "POST" and request.parts[-1:] == ["create"]:
-        limits.append(("launch", faults.launch_interval_s))
-    return limits
+    return launch_limits(request, faults, "POST", ("create",))
 
 
 def rate_limited(wait_s: int) -> Response:

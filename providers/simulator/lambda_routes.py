@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .lambda_catalog import gpu_description
 from .messages import Request, Response
+from .ratelimit import launch_limits
 from .store import SimError
 
 if TYPE_CHECKING:
@@ -52,10 +53,7 @@ def server_error(status: int, message: str) -> Response:
 
 def rate_limits(request: Request, faults) -> list[tuple[str, float]]:
     """About one request per second, and one launch per 12 s (the document's introduction)."""
-    limits = [("requests", faults.request_interval_s)]
-    if request.method == "POST" and request.parts[-2:] == ["instance-operations", "launch"]:
-        limits.append(("launch", faults.launch_interval_s))
-    return limits
+    return launch_limits(request, faults, "POST", ("instance-operations", "launch"))
 
 
 def rate_limited(wait_s: int) -> Response:

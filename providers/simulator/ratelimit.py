@@ -24,3 +24,12 @@ class RateLimiter:
                 return max(1, math.ceil(allowed_at - now))
             self._next_allowed[(slug, bucket)] = now + interval_s
             return 0
+
+
+def launch_limits(request, faults, method: str, launch_path: tuple[str, ...]) -> list[tuple[str, float]]:
+    """The buckets a request counts against: every request the request interval; a launch (`method` on a path
+    ending in `launch_path`) the launch interval too."""
+    limits = [("requests", faults.request_interval_s)]
+    if request.method == method and tuple(request.parts[-len(launch_path):]) == launch_path:
+        limits.append(("launch", faults.launch_interval_s))
+    return limits

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .messages import Request, Response
+from .ratelimit import launch_limits
 from .store import SimError
 
 if TYPE_CHECKING:
@@ -36,10 +37,7 @@ def server_error(status: int, message: str) -> Response:
 
 def rate_limits(request: Request, faults) -> list[tuple[str, float]]:
     """The simulator's request and launch intervals (the vendor publishes no figures of its own)."""
-    limits = [("requests", faults.request_interval_s)]
-    if request.method == "POST" and request.parts[-2:] == ["instances", "create"]:
-        limits.append(("launch", faults.launch_interval_s))
-    return limits
+    return launch_limits(request, faults, "POST", ("instances", "create"))
 
 
 def rate_limited(wait_s: int) -> Response:
